@@ -1,0 +1,70 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signalops/signalops/platform/httpx"
+)
+
+func newServeCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API (default :3000)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireRuntime(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			sys, err := newSystem(ctx, a.cfg, a.logger)
+			if err != nil {
+				return err
+			}
+			defer sys.close()
+			return runServe(ctx, sys)
+		},
+	}
+}
+
+func (a *app) requireRuntime() error {
+	if err := a.cfg.RequireDatabase(); err != nil {
+		return err
+	}
+	return a.cfg.RequireSecrets()
+}
+
+// runServe serves until ctx is canceled, then drains in-flight requests for
+// up to SHUTDOWN_TIMEOUT.
+func runServe(ctx context.Context, sys *system) error {
+	srv := httpx.Server(sys.cfg.HTTP.Addr, sys.router())
+	ln, err := net.Listen("tcp", sys.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sys.cfg.HTTP.Addr, err)
+	}
+	sys.logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sys.logger.InfoContext(ctx, "http server shutting down", slog.Duration("grace", sys.cfg.HTTP.ShutdownTimeout))
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sys.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("http server shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	sys.logger.InfoContext(ctx, "http server stopped")
+	return nil
+}

@@ -1,0 +1,121 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+
+	"github.com/signalops/signalops/config"
+	"github.com/signalops/signalops/db"
+	"github.com/signalops/signalops/docs"
+	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/modules/rules"
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/queue"
+)
+
+// system is the wired application of one process: the pool, the insert-only
+// River client and every module.
+type system struct {
+	cfg    config.Config
+	logger *slog.Logger
+	db     *sqlx.DB
+	jobs   *queue.Client
+
+	auth   *auth.Module
+	events *events.Module
+	rules  *rules.Module
+
+	migrationsCurrent atomic.Bool // sticky once seen: a running binary never un-migrates
+}
+
+func newSystem(ctx context.Context, cfg config.Config, logger *slog.Logger) (*system, error) {
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, pg.PoolConfig{
+		MaxOpenConns: cfg.DB.MaxConns, MaxIdleConns: cfg.DB.MaxConns, ConnMaxLifetime: 30 * time.Minute,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return wire(pool, cfg, logger)
+}
+
+// wire builds the modules over an open pool (tests call it with a test database).
+func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error) {
+	jobs, err := queue.NewInsertOnly(pool.DB, queueConfig(cfg), logger.With("module", "river"))
+	if err != nil {
+		return nil, err
+	}
+	s := &system{cfg: cfg, logger: logger, db: pool, jobs: jobs}
+	s.auth = auth.New(pool, logger)
+	s.events = events.New(pool, jobs, logger)
+	s.rules = rules.New(pool, s.events.Service, logger)
+	return s, nil
+}
+
+func (s *system) close() { _ = s.db.Close() }
+
+func queueConfig(cfg config.Config) queue.Config {
+	return queue.Config{
+		Queues:             map[string]int{events.QueueEvents: cfg.Queue.EventWorkers},
+		FetchCooldown:      cfg.Queue.FetchCooldown,
+		FetchPollInterval:  cfg.Queue.FetchPollInterval,
+		JobTimeout:         cfg.Queue.JobTimeout,
+		RescueAfter:        cfg.Queue.RescueAfter,
+		DiscardedRetention: cfg.Queue.DiscardedRetention,
+	}
+}
+
+// workers registers every module's workers.
+func (s *system) workers() *river.Workers {
+	w := river.NewWorkers()
+	s.rules.AddWorkers(w)
+	return w
+}
+
+// router is the whole HTTP surface.
+func (s *system) router() *echo.Echo {
+	e := httpx.NewRouter(s.logger.With("module", "http"), httpx.Options{
+		BodyLimit:      4 << 20,
+		RequestTimeout: s.cfg.HTTP.RequestTimeout,
+	})
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", s.ready)
+	docs.Routes(e)
+
+	keyed := httpx.NewGroup(e, "/api", s.auth.APIKeyAuth())
+	s.events.Routes(keyed)
+	return e
+}
+
+// ready answers 200 when the database answers and its schema is the one this
+// binary expects.
+func (s *system) ready(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		return apperr.Unavailable("The database is unreachable.", time.Second, err)
+	}
+	if !s.migrationsCurrent.Load() {
+		st, err := db.Version(ctx, s.db.DB, s.logger)
+		if err != nil {
+			return apperr.Unavailable("The schema version cannot be read.", time.Second, err)
+		}
+		if !st.Current() {
+			return apperr.Unavailable(fmt.Sprintf("Database migrations are behind (%s): run `signalops migrate up`.", st), 5*time.Second, nil)
+		}
+		s.migrationsCurrent.Store(true)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

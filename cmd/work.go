@@ -1,0 +1,80 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/queue"
+)
+
+func newWorkCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "work",
+		Short: "Run the River workers (event processing, delivery, maintenance)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireRuntime(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			sys, err := newSystem(ctx, a.cfg, a.logger)
+			if err != nil {
+				return err
+			}
+			defer sys.close()
+			return runWork(ctx, sys)
+		},
+	}
+}
+
+// runWork works jobs until ctx is canceled, then stops fetching and gives
+// in-flight jobs QUEUE_SHUTDOWN_TIMEOUT to finish before canceling them
+// (a canceled job is retried later; nothing is lost).
+func runWork(ctx context.Context, sys *system) error {
+	dsn, err := pg.WithDefaultParams(sys.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	lcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL for the listener: %w", err)
+	}
+	lcfg.MinConns, lcfg.MaxConns = 0, 2
+	listener, err := pgxpool.NewWithConfig(ctx, lcfg)
+	if err != nil {
+		return fmt.Errorf("open listener pool: %w", err)
+	}
+	defer listener.Close()
+
+	client, err := queue.NewWorking(sys.db.DB, listener, sys.workers(), queueConfig(sys.cfg), sys.logger.With("module", "river"))
+	if err != nil {
+		return err
+	}
+	// Start with a context that outlives ctx: canceling Start's context is
+	// River's hard stop, and a signal must begin the soft one.
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	sys.logger.InfoContext(ctx, "worker started", slog.Any("queues", queueConfig(sys.cfg).Queues))
+	<-ctx.Done()
+
+	grace := sys.cfg.Queue.ShutdownTimeout
+	sys.logger.InfoContext(ctx, "worker stopping; letting in-flight jobs finish", slog.Duration("grace", grace))
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		sys.logger.WarnContext(ctx, "jobs still running after grace period; canceling them", slog.Any("error", err))
+		hardCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+		defer cancel()
+		if err := client.StopAndCancel(hardCtx); err != nil {
+			return fmt.Errorf("stop river: %w", err)
+		}
+	}
+	sys.logger.InfoContext(ctx, "worker stopped")
+	return nil
+}

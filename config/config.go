@@ -1,0 +1,221 @@
+// Package config reads SignalOps' settings from the environment once, at
+// start. Every setting has a default in code (except the secrets), is
+// validated here, and a malformed one stops the process with one line naming
+// it. Secrets may also come from a file named by <NAME>_FILE.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. It is passed down explicitly; there are
+// no globals.
+type Config struct {
+	DatabaseURL string
+	DB          DB
+	HTTP        HTTP
+	Queue       Queue
+	Log         Log
+	JWTSecret   string // HS256 key for management tokens (≥ 32 bytes)
+	SecretKey   []byte // 32 bytes: encrypts channel secrets at rest
+	AdminToken  string // operator token for /api/admin
+}
+
+// DB sizes the PostgreSQL pool of one process.
+type DB struct {
+	MaxConns int
+}
+
+// HTTP configures `serve`.
+type HTTP struct {
+	Addr            string
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// Queue configures River in `work` (and the insert-only client in `serve`).
+type Queue struct {
+	EventWorkers       int           // concurrent event.process jobs per process
+	FetchCooldown      time.Duration // shortest gap between fetches; also throttles insert notifications
+	FetchPollInterval  time.Duration // fallback poll when LISTEN misses something
+	JobTimeout         time.Duration // a job running longer is canceled
+	RescueAfter        time.Duration // a running job older than this is presumed stuck (its worker died)
+	DiscardedRetention time.Duration // how long the DLQ keeps discarded jobs; 0 = forever
+	ShutdownTimeout    time.Duration // soft stop: in-flight jobs get this long to finish
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string
+	Format string
+}
+
+// Load reads the configuration through getenv (os.Getenv in main, a map in tests).
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		DatabaseURL: r.str("DATABASE_URL", ""),
+		DB:          DB{MaxConns: r.int("DB_MAX_CONNS", 16, 1, 1000)},
+		HTTP: HTTP{
+			Addr:            r.str("HTTP_ADDR", ":3000"),
+			RequestTimeout:  r.dur("REQUEST_TIMEOUT", 10*time.Second),
+			ShutdownTimeout: r.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
+		},
+		Queue: Queue{
+			EventWorkers:       r.int("QUEUE_EVENT_WORKERS", 50, 1, 10000),
+			FetchCooldown:      r.dur("QUEUE_FETCH_COOLDOWN", 10*time.Millisecond),
+			FetchPollInterval:  r.dur("QUEUE_FETCH_POLL_INTERVAL", time.Second),
+			JobTimeout:         r.dur("QUEUE_JOB_TIMEOUT", 30*time.Second),
+			RescueAfter:        r.dur("QUEUE_RESCUE_AFTER", 45*time.Second),
+			DiscardedRetention: r.dur("QUEUE_DISCARDED_RETENTION", 30*24*time.Hour),
+			ShutdownTimeout:    r.dur("QUEUE_SHUTDOWN_TIMEOUT", 25*time.Second),
+		},
+		Log: Log{
+			Level:  strings.ToLower(r.str("LOG_LEVEL", "info")),
+			Format: strings.ToLower(r.str("LOG_FORMAT", "text")),
+		},
+		JWTSecret:  r.secret("JWT_SECRET"),
+		AdminToken: r.secret("ADMIN_TOKEN"),
+	}
+	if key := r.secret("SECRET_KEY"); key != "" {
+		b, err := base64.StdEncoding.DecodeString(key)
+		if err != nil || len(b) != 32 {
+			r.fail("SECRET_KEY", "must be 32 random bytes, base64 (openssl rand -base64 32)")
+		}
+		c.SecretKey = b
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			r.fail("DATABASE_URL", "must be a postgres:// URL")
+		}
+	}
+	if c.Queue.RescueAfter <= c.Queue.JobTimeout {
+		r.fail("QUEUE_RESCUE_AFTER", "must be longer than QUEUE_JOB_TIMEOUT, or live jobs get rescued")
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		r.fail("LOG_FORMAT", "must be json or text")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		r.fail("LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	return c, r.err
+}
+
+// RequireDatabase fails when DATABASE_URL is unset.
+func (c Config) RequireDatabase() error {
+	if c.DatabaseURL == "" {
+		return errors.New("config: DATABASE_URL is required (postgres://user@host:5432/db?sslmode=disable)")
+	}
+	return nil
+}
+
+// RequireSecrets is checked by serve and work outside dev mode: they refuse
+// to start without real secrets.
+func (c Config) RequireSecrets() error {
+	if len(c.JWTSecret) < 32 {
+		return errors.New("config: JWT_SECRET is required and must be at least 32 bytes (openssl rand -base64 48)")
+	}
+	if len(c.SecretKey) != 32 {
+		return errors.New("config: SECRET_KEY is required: 32 random bytes, base64 (openssl rand -base64 32)")
+	}
+	return nil
+}
+
+// Redacted is the configuration as it may be logged: secrets and the database
+// password replaced.
+func (c Config) Redacted() map[string]any {
+	dsn := c.DatabaseURL
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "redacted")
+		}
+		dsn = u.String()
+	}
+	set := func(s string) string {
+		if s == "" {
+			return "(unset)"
+		}
+		return "(set)"
+	}
+	return map[string]any{
+		"database_url": dsn, "db_max_conns": c.DB.MaxConns,
+		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
+		"queue_event_workers": c.Queue.EventWorkers, "queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
+		"queue_rescue_after": c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
+		"log_level": c.Log.Level, "log_format": c.Log.Format,
+		"jwt_secret": set(c.JWTSecret), "secret_key": set(string(c.SecretKey)), "admin_token": set(c.AdminToken),
+	}
+}
+
+// reader collects the first error; later reads still run so defaults fill in.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(name, msg string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("config: %s %s", name, msg)
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads NAME, or the file named by NAME_FILE.
+func (r *reader) secret(name string) string {
+	if v := r.getenv(name); v != "" {
+		return strings.TrimSpace(v)
+	}
+	path := r.getenv(name + "_FILE")
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		r.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", err))
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (r *reader) int(name string, def, lo, hi int) int {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		r.fail(name, fmt.Sprintf("must be an integer from %d to %d, got %q", lo, hi, v))
+		return def
+	}
+	return n
+}
+
+func (r *reader) dur(name string, def time.Duration) time.Duration {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < 0 {
+		r.fail(name, fmt.Sprintf("must be a duration like 500ms or 30s, got %q", v))
+		return def
+	}
+	return d
+}

@@ -1,0 +1,3 @@
+DROP TABLE users;
+DROP TABLE api_keys;
+DROP TABLE tenants;

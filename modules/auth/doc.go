@@ -1,0 +1,11 @@
+// Package auth owns tenants, their API keys and users, and the middleware
+// that turns a credential into a Principal in the request context.
+//
+// Tables: tenants, api_keys, users.
+// Routes: none yet of its own (login and key management arrive with JWTs).
+// Jobs: none.
+// Imports: platform only; every other module may import auth.
+//
+// API keys look like so_live_<43 base62 chars> (32 random bytes). Only their
+// SHA-256 digest and a display prefix are stored; the key is shown once.
+package auth

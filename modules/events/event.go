@@ -1,0 +1,253 @@
+package events
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/signalops/signalops/platform/apperr"
+)
+
+// Limits of one event.
+const (
+	MaxBodyBytes      = 256 << 10 // a single event's request body
+	MaxPayloadDepth   = 32        // nesting of payload; the body adds one level
+	MaxSourceRunes    = 128
+	MaxIdempotencyKey = 255
+)
+
+// Statuses of an event.
+const (
+	StatusAccepted  = "accepted"
+	StatusProcessed = "processed"
+	StatusFailed    = "failed"
+)
+
+// Event is a stored event.
+type Event struct {
+	ID             uuid.UUID       `db:"id"`
+	TenantID       uuid.UUID       `db:"tenant_id"`
+	Type           string          `db:"type"`
+	Source         *string         `db:"source"`
+	Payload        json.RawMessage `db:"payload"`
+	OccurredAt     time.Time       `db:"occurred_at"`
+	ReceivedAt     time.Time       `db:"received_at"`
+	Status         string          `db:"status"`
+	ProcessedAt    *time.Time      `db:"processed_at"`
+	IdempotencyKey *string         `db:"idempotency_key"`
+	RequestHash    []byte          `db:"request_hash"`
+}
+
+var typeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+// Input is one validated event as a producer sent it.
+type Input struct {
+	Type           string
+	Source         *string
+	Payload        json.RawMessage
+	OccurredAt     *time.Time
+	IdempotencyKey string // "" when none
+	hash           [32]byte
+}
+
+// wireEvent keeps each member raw, so every problem can be named by field.
+type wireEvent struct {
+	Type       json.RawMessage `json:"type"`
+	Payload    json.RawMessage `json:"payload"`
+	Source     json.RawMessage `json:"source"`
+	OccurredAt json.RawMessage `json:"occurredAt"`
+}
+
+// ParseInput decodes and validates one event body. Unparseable input is a
+// 400 naming the field; well-formed input that breaks a rule is a 422 with
+// every problem listed.
+func ParseInput(body []byte, idempotencyKey string) (Input, error) {
+	if depth, _ := scan(body); depth > MaxPayloadDepth+1 {
+		return Input{}, apperr.BadRequest("json_too_deep",
+			fmt.Sprintf("JSON nesting deeper than %d levels in payload is not accepted.", MaxPayloadDepth),
+			apperr.FieldError{Field: "payload", Message: fmt.Sprintf("nesting exceeds %d levels", MaxPayloadDepth)})
+	}
+	var w wireEvent
+	if err := json.Unmarshal(body, &w); err != nil {
+		return Input{}, jsonProblem(err)
+	}
+	if !utf8.Valid(body) {
+		field := "body"
+		for _, f := range []struct {
+			name string
+			raw  []byte
+		}{{"type", w.Type}, {"payload", w.Payload}, {"source", w.Source}, {"occurredAt", w.OccurredAt}} {
+			if !utf8.Valid(f.raw) {
+				field = f.name
+				break
+			}
+		}
+		return Input{}, apperr.BadRequest("invalid_utf8", "The request body is not valid UTF-8.",
+			apperr.FieldError{Field: field, Message: "contains bytes that are not valid UTF-8"})
+	}
+
+	in := Input{IdempotencyKey: idempotencyKey}
+	var fields []apperr.FieldError
+	bad := func(field, msg string) { fields = append(fields, apperr.FieldError{Field: field, Message: msg}) }
+
+	switch s, err := optString(w.Type); {
+	case err != nil:
+		bad("type", "must be a string")
+	case s == nil:
+		bad("type", "is required")
+	case !typeRE.MatchString(*s):
+		bad("type", "must match ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+	default:
+		in.Type = *s
+	}
+
+	switch p := bytes.TrimSpace(w.Payload); {
+	case len(p) == 0 || bytes.Equal(p, []byte("null")):
+		bad("payload", "is required")
+	case p[0] != '{':
+		bad("payload", "must be a JSON object")
+	default:
+		if _, nul := scan(p); nul {
+			bad("payload", `strings must not contain \u0000`)
+		} else {
+			in.Payload = p
+		}
+	}
+
+	switch s, err := optString(w.Source); {
+	case err != nil:
+		bad("source", "must be a string")
+	case s == nil:
+	case utf8.RuneCountInString(*s) > MaxSourceRunes:
+		bad("source", fmt.Sprintf("must be at most %d characters", MaxSourceRunes))
+	case strings.ContainsRune(*s, 0):
+		bad("source", `must not contain \u0000`)
+	default:
+		if *s != "" {
+			in.Source = s
+		}
+	}
+
+	switch s, err := optString(w.OccurredAt); {
+	case err != nil:
+		bad("occurredAt", "must be an RFC 3339 timestamp string")
+	case s == nil:
+	default:
+		t, err := time.Parse(time.RFC3339Nano, *s)
+		if err != nil || t.Year() < 1970 || t.Year() > 9999 {
+			bad("occurredAt", "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
+		} else {
+			t = t.UTC()
+			in.OccurredAt = &t
+		}
+	}
+
+	if len(fields) > 0 {
+		return Input{}, apperr.Invalid("validation_failed", "The event is invalid.", fields...)
+	}
+	in.hash = requestHash(body)
+	return in, nil
+}
+
+// requestHash fingerprints a body for idempotency: insignificant whitespace
+// does not count, everything else does.
+func requestHash(body []byte) [32]byte {
+	var buf bytes.Buffer
+	buf.Grow(len(body))
+	if err := json.Compact(&buf, body); err != nil {
+		return sha256.Sum256(body)
+	}
+	return sha256.Sum256(buf.Bytes())
+}
+
+// ValidateIdempotencyKey checks the idempotency-key header: 1-255 printable ASCII.
+func ValidateIdempotencyKey(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", apperr.BadRequest("invalid_idempotency_key", "Send at most one idempotency-key header.",
+			apperr.FieldError{Field: "idempotency-key", Message: "repeated header"})
+	}
+	k := values[0]
+	if k == "" || len(k) > MaxIdempotencyKey {
+		return "", apperr.BadRequest("invalid_idempotency_key", "The idempotency-key header must be 1-255 printable ASCII characters.",
+			apperr.FieldError{Field: "idempotency-key", Message: fmt.Sprintf("length %d is outside 1-255", len(k))})
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return "", apperr.BadRequest("invalid_idempotency_key", "The idempotency-key header must be 1-255 printable ASCII characters.",
+				apperr.FieldError{Field: "idempotency-key", Message: "contains a character that is not printable ASCII"})
+		}
+	}
+	return k, nil
+}
+
+// optString decodes a JSON string member; absent or null gives nil.
+func optString(raw json.RawMessage) (*string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func jsonProblem(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return apperr.BadRequest("invalid_json", "The request body is not valid JSON.",
+			apperr.FieldError{Field: "body", Message: fmt.Sprintf("%s (at byte %d)", syn.Error(), syn.Offset)})
+	case errors.As(err, &typ):
+		return apperr.BadRequest("invalid_json", "The request body must be a JSON object.",
+			apperr.FieldError{Field: "body", Message: "must be a JSON object"})
+	default:
+		return apperr.BadRequest("invalid_json", "The request body is not valid JSON.",
+			apperr.FieldError{Field: "body", Message: "unexpected end of JSON input"})
+	}
+}
+
+// scan walks JSON text once without allocating: the deepest nesting of
+// objects and arrays, and whether a string holds the escape \u0000 (which
+// PostgreSQL's jsonb cannot store).
+func scan(b []byte) (maxDepth int, nul bool) {
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
+					nul = true
+				}
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			maxDepth = max(maxDepth, depth)
+		case '}', ']':
+			depth--
+		}
+	}
+	return maxDepth, nul
+}

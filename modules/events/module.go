@@ -1,0 +1,31 @@
+package events
+
+import (
+	"database/sql"
+	"log/slog"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/platform/httpx"
+)
+
+// Module is the events module as cmd wires it.
+type Module struct {
+	Service *Service
+}
+
+// New builds the events module; jobs is the process's insert-only River client.
+func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *Module {
+	return &Module{Service: NewService(db, jobs, logger.With("module", "events"))}
+}
+
+// Routes mounts the ingestion and read routes on g, a group whose middleware
+// has authenticated the caller.
+func (m *Module) Routes(g *httpx.Group) {
+	h := handler{svc: m.Service}
+	g.POST("/events", h.create, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBodyBytes))
+	g.GET("/events", h.list, auth.RequireScope(auth.ScopeEventsRead))
+	g.GET("/events/:id", h.get, auth.RequireScope(auth.ScopeEventsRead))
+}

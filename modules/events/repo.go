@@ -1,0 +1,125 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
+)
+
+// repo holds the SQL of the events table.
+type repo struct{}
+
+const eventColumns = `id, tenant_id, type, source, payload, occurred_at, received_at, status,
+	processed_at, idempotency_key, request_hash`
+
+var errNotFound = apperr.NotFound("event_not_found", "No such event.")
+
+// Insert stores e. With an idempotency key it inserts only if the key is new
+// for the tenant and reports inserted=false otherwise; a concurrent insert of
+// the same key makes this statement wait for that transaction to finish.
+func (repo) Insert(ctx context.Context, q pg.Querier, e *Event) (inserted bool, err error) {
+	const query = `
+		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key, request_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
+	res, err := q.ExecContext(ctx, query, e.ID, e.TenantID, e.Type, e.Source, []byte(e.Payload),
+		e.OccurredAt, e.ReceivedAt, e.IdempotencyKey, e.RequestHash)
+	if err != nil {
+		return false, fmt.Errorf("insert event: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert event: %w", err)
+	}
+	return n == 1, nil
+}
+
+func (repo) GetByIdempotencyKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, key string) (Event, error) {
+	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND idempotency_key = $2`
+	var e Event
+	err := sqlx.GetContext(ctx, q, &e, query, tenantID, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, errNotFound
+	}
+	if err != nil {
+		return e, fmt.Errorf("get event by idempotency key: %w", err)
+	}
+	return e, nil
+}
+
+func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Event, error) {
+	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND id = $2`
+	var e Event
+	err := sqlx.GetContext(ctx, q, &e, query, tenantID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, errNotFound
+	}
+	if err != nil {
+		return e, fmt.Errorf("get event: %w", err)
+	}
+	return e, nil
+}
+
+// ListFilter narrows a listing; zero values mean "any".
+type ListFilter struct {
+	Type   string
+	Since  time.Time // received at or after
+	Until  time.Time // received before
+	Before uuid.UUID // cursor: ids strictly older than this one
+	Limit  int
+}
+
+// List returns the tenant's events newest first.
+func (repo) List(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f ListFilter) ([]Event, error) {
+	where := []string{"tenant_id = $1"}
+	args := []any{tenantID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Type != "" {
+		add("type = ?", f.Type)
+	}
+	if !f.Since.IsZero() {
+		add("received_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("received_at < ?", f.Until)
+	}
+	if f.Before != uuid.Nil {
+		add("id < ?", f.Before)
+	}
+	args = append(args, f.Limit)
+	query := `SELECT ` + eventColumns + ` FROM events WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	var out []Event
+	if err := sqlx.SelectContext(ctx, q, &out, query, args...); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return out, nil
+}
+
+// MarkProcessed records that the event went through processing.
+func (repo) MarkProcessed(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, status string) error {
+	const query = `
+		UPDATE events SET status = $3, processed_at = now()
+		WHERE tenant_id = $1 AND id = $2`
+	res, err := q.ExecContext(ctx, query, tenantID, id, status)
+	if err != nil {
+		return fmt.Errorf("mark event processed: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errNotFound
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+// Package httpx builds the Echo router every process serves: request ids,
+// access logs, panic recovery, body limits, request timeouts and the single
+// problem+json error handler.
+package httpx
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/signalops/signalops/platform/logx"
+)
+
+// Options tunes the router.
+type Options struct {
+	// BodyLimit caps every request body; routes may set a lower one with BodyLimit.
+	BodyLimit int64
+	// RequestTimeout bounds the context of every request.
+	RequestTimeout time.Duration
+}
+
+// NewRouter returns the Echo instance with SignalOps' middleware and error handler.
+func NewRouter(logger *slog.Logger, opts Options) *echo.Echo {
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = 4 << 20
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 10 * time.Second
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(logger)
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(requestID, accessLog(logger), recoverer(logger), BodyLimit(opts.BodyLimit), timeout(opts.RequestTimeout))
+	return e
+}
+
+// HeaderRequestID is echoed on every response.
+const HeaderRequestID = "X-Request-Id"
+
+// requestID keeps a sane incoming X-Request-Id or makes one, and puts it in
+// the response and the request context.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(HeaderRequestID)
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		c.Response().Header().Set(HeaderRequestID, id)
+		req := c.Request()
+		c.SetRequest(req.WithContext(logx.WithRequestID(req.Context(), id)))
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one structured line per request, after the error handler
+// has decided the status.
+func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
+			req, res := c.Request(), c.Response()
+			level := slog.LevelInfo
+			if res.Status >= 500 {
+				level = slog.LevelWarn
+			}
+			logger.LogAttrs(req.Context(), level, "http request",
+				slog.String("method", req.Method),
+				slog.String("route", c.Path()),
+				slog.String("path", req.URL.Path),
+				slog.Int("status", res.Status),
+				slog.Int64("bytes", res.Size),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			)
+			return nil
+		}
+	}
+}
+
+// recoverer turns a panic into a 500 problem and logs the stack.
+func recoverer(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					if r == http.ErrAbortHandler {
+						panic(r)
+					}
+					logger.ErrorContext(c.Request().Context(), "panic serving request",
+						slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			return next(c)
+		}
+	}
+}
+
+// BodyLimit refuses bodies over limit bytes: at once when Content-Length says
+// so, else when the handler reads past it (http.MaxBytesError → 413).
+func BodyLimit(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.ContentLength > limit {
+				return &http.MaxBytesError{Limit: limit}
+			}
+			if req.Body != nil {
+				req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+			}
+			return next(c)
+		}
+	}
+}
+
+func timeout(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
+	}
+}
+
+// Server wraps the router in an http.Server with timeouts that bound slow
+// clients (slowloris) and oversized headers.
+func Server(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

@@ -1,0 +1,78 @@
+// Package queue builds the River clients of a process. Every process holds an
+// insert-only client (no queues, no workers) that Services use to enqueue in
+// their own transactions; `work` builds a second, working client once every
+// module has registered its workers.
+//
+// Both run on riverdatabasesql over the same lib/pq pool the repositories
+// use, so river's InsertTx joins an sqlx transaction. The working client adds
+// a small pgx pool used only for LISTEN, so jobs are picked up within
+// milliseconds instead of on the next poll.
+package queue
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+)
+
+// Client is the River client type every module uses.
+type Client = river.Client[*sql.Tx]
+
+// Config tunes River.
+type Config struct {
+	Queues             map[string]int // queue name → max concurrent jobs in this process
+	FetchCooldown      time.Duration
+	FetchPollInterval  time.Duration
+	JobTimeout         time.Duration
+	RescueAfter        time.Duration
+	DiscardedRetention time.Duration // 0 keeps discarded jobs (the DLQ) forever
+}
+
+// NewInsertOnly returns a client that can only insert jobs. FetchCooldown
+// also throttles the insert notifications it sends, so it is set here too.
+func NewInsertOnly(db *sql.DB, cfg Config, logger *slog.Logger) (*Client, error) {
+	c, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
+		FetchCooldown: cfg.FetchCooldown,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create insert-only river client: %w", err)
+	}
+	return c, nil
+}
+
+// NewWorking returns a client that works the given queues with workers.
+// listener may be nil (poll-only, for tests).
+func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg Config, logger *slog.Logger) (*Client, error) {
+	driver := riverdatabasesql.New(db)
+	if listener != nil {
+		driver = riverdatabasesql.NewWithPgxListener(db, listener)
+	}
+	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
+	for name, n := range cfg.Queues {
+		queues[name] = river.QueueConfig{MaxWorkers: n}
+	}
+	retention := cfg.DiscardedRetention
+	if retention == 0 {
+		retention = -1 // River: never delete
+	}
+	c, err := river.NewClient(driver, &river.Config{
+		Queues:                      queues,
+		Workers:                     workers,
+		FetchCooldown:               cfg.FetchCooldown,
+		FetchPollInterval:           cfg.FetchPollInterval,
+		JobTimeout:                  cfg.JobTimeout,
+		RescueStuckJobsAfter:        cfg.RescueAfter,
+		DiscardedJobRetentionPeriod: retention,
+		Logger:                      logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create working river client: %w", err)
+	}
+	return c, nil
+}
