@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -88,6 +90,29 @@ func (s *Service) CreateTenant(ctx context.Context, in CreateTenantInput) (Creat
 		return nil
 	})
 	return out, err
+}
+
+// CreateAPIKey creates a key for the tenant; the raw key is returned only here.
+func (s *Service) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, label string, scopes []string, expiresAt *time.Time) (APIKey, string, error) {
+	var fields []apperr.FieldError
+	if label == "" || len(label) > 100 {
+		fields = append(fields, apperr.FieldError{Field: "label", Message: "must be 1-100 characters"})
+	}
+	if len(scopes) == 0 {
+		fields = append(fields, apperr.FieldError{Field: "scopes", Message: "must name at least one scope"})
+	}
+	for i, sc := range scopes {
+		if !slices.Contains(AllScopes, sc) {
+			fields = append(fields, apperr.FieldError{Field: fmt.Sprintf("scopes[%d]", i), Message: "unknown scope " + strconv.Quote(sc)})
+		}
+	}
+	if expiresAt != nil && !expiresAt.After(time.Now()) {
+		fields = append(fields, apperr.FieldError{Field: "expiresAt", Message: "must be in the future"})
+	}
+	if len(fields) > 0 {
+		return APIKey{}, "", apperr.Invalid("validation_failed", "The API key is invalid.", fields...)
+	}
+	return s.createAPIKey(ctx, s.db, tenantID, label, scopes, expiresAt)
 }
 
 func (s *Service) createAPIKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, label string, scopes []string, expiresAt *time.Time) (APIKey, string, error) {
