@@ -248,9 +248,9 @@ func startPrivatePostgres(ctx context.Context, logger *slog.Logger) (*privatePos
 func (p *privatePostgres) run(ctx context.Context, name string, args ...string) (string, error) {
 	c := exec.CommandContext(ctx, name, args...)
 	c.Dir = "/"
-	if p.cred != nil {
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
-	}
+	// Its own process group: a terminal's Ctrl-C reaches dev, which then
+	// stops the cluster in order, instead of reaching postgres directly.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
 	out, err := c.CombinedOutput()
 	return string(out), err
 }

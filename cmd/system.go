@@ -75,6 +75,13 @@ func queueConfig(cfg config.Config) queue.Config {
 	}
 }
 
+// publishedJobs lists one value of every job Args any module enqueues. The
+// insert-only client cannot check that a worker exists for a kind; the
+// wiring test does, against this list.
+func publishedJobs() []river.JobArgs {
+	return []river.JobArgs{events.ProcessArgs{}}
+}
+
 // workers registers every module's workers.
 func (s *system) workers() *river.Workers {
 	w := river.NewWorkers()
