@@ -1,11 +1,9 @@
 package events
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
 )
 
 type handler struct{ svc *Service }
@@ -89,59 +88,25 @@ func (h handler) get(c echo.Context) error {
 	return c.JSON(http.StatusOK, toResponse(e))
 }
 
-type listResponse struct {
-	Data       []eventResponse `json:"data"`
-	NextCursor *string         `json:"nextCursor"`
-}
-
-const (
-	defaultPageSize = 50
-	maxPageSize     = 200
-)
-
 func (h handler) list(c echo.Context) error {
 	f, err := parseListFilter(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	page, err := h.svc.List(ctx, auth.TenantID(ctx), f)
+	rows, err := h.svc.List(ctx, auth.TenantID(ctx), f)
 	if err != nil {
 		return err
 	}
-	out := listResponse{Data: make([]eventResponse, 0, len(page.Events))}
-	for _, e := range page.Events {
-		out.Data = append(out.Data, toResponse(e))
-	}
-	if page.NextCursor != nil {
-		s := base64.RawURLEncoding.EncodeToString(page.NextCursor[:])
-		out.NextCursor = &s
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, httpx.NewList(rows, f.Limit, func(e Event) uuid.UUID { return e.ID }, toResponse))
 }
 
 func parseListFilter(c echo.Context) (ListFilter, error) {
-	f := ListFilter{Limit: defaultPageSize, Type: c.QueryParam("type")}
 	var fields []apperr.FieldError
-	bad := func(field, msg string) { fields = append(fields, apperr.FieldError{Field: field, Message: msg}) }
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			bad("limit", "must be an integer from 1 to "+strconv.Itoa(maxPageSize))
-		} else {
-			f.Limit = n
-		}
-	}
-	if v := c.QueryParam("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) != 16 {
-			bad("cursor", "is not a cursor this API returned")
-		} else {
-			f.Before = uuid.UUID(b)
-		}
-	}
+	page := httpx.ParsePage(c, &fields)
+	f := ListFilter{Limit: page.Limit, Before: page.Before, Type: c.QueryParam("type")}
 	if f.Type != "" && !typeRE.MatchString(f.Type) {
-		bad("type", "must be an event type")
+		fields = append(fields, apperr.FieldError{Field: "type", Message: "must be an event type"})
 	}
 	for _, p := range []struct {
 		name string
@@ -150,14 +115,11 @@ func parseListFilter(c echo.Context) (ListFilter, error) {
 		if v := c.QueryParam(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
-				bad(p.name, "must be an RFC 3339 timestamp")
+				fields = append(fields, apperr.FieldError{Field: p.name, Message: "must be an RFC 3339 timestamp"})
 			} else {
 				*p.dst = t
 			}
 		}
 	}
-	if len(fields) > 0 {
-		return f, apperr.BadRequest("invalid_query", "The query parameters are invalid.", fields...)
-	}
-	return f, nil
+	return f, httpx.InvalidQuery(fields)
 }

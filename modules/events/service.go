@@ -100,27 +100,11 @@ func (s *Service) GetTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUI
 	return s.repo.Get(ctx, q, tenantID, id)
 }
 
-// Page is one page of a listing; NextCursor is nil on the last page.
-type Page struct {
-	Events     []Event
-	NextCursor *uuid.UUID
-}
-
-// List returns the tenant's events newest first, one page at a time.
-func (s *Service) List(ctx context.Context, tenantID uuid.UUID, f ListFilter) (Page, error) {
-	want := f.Limit
-	f.Limit++ // one more tells whether a next page exists
-	evs, err := s.repo.List(ctx, s.db, tenantID, f)
-	if err != nil {
-		return Page{}, err
-	}
-	p := Page{Events: evs}
-	if len(evs) > want {
-		p.Events = evs[:want]
-		next := p.Events[want-1].ID
-		p.NextCursor = &next
-	}
-	return p, nil
+// List returns the tenant's events newest first: up to f.Limit+1 rows, the
+// extra one telling the caller that a next page exists.
+func (s *Service) List(ctx context.Context, tenantID uuid.UUID, f ListFilter) ([]Event, error) {
+	f.Limit++
+	return s.repo.List(ctx, s.db, tenantID, f)
 }
 
 // MarkProcessedTx sets the event's final status inside the caller's
