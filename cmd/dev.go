@@ -163,7 +163,7 @@ func devSecrets(cfg *config.Config) error {
 // .signalops/demo.key (dev only: the key is otherwise never stored).
 func seedDemo(ctx context.Context, pool *sqlx.DB, logger *slog.Logger) (string, error) {
 	keyPath := filepath.Join(devDir, "demo.key")
-	out, err := auth.NewService(pool, logger).CreateTenant(ctx, auth.CreateTenantInput{
+	out, err := auth.NewService(pool, logger, auth.Options{}).CreateTenant(ctx, auth.CreateTenantInput{
 		Slug: "demo", Name: "Demo", OwnerEmail: "owner@demo.test", OwnerPassword: "demo-password",
 	})
 	switch {

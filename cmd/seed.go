@@ -31,7 +31,7 @@ func newSeedCmd(a *app) *cobra.Command {
 				in.HardLimit = &hard
 			}
 			return a.withDB(cmd.Context(), func(ctx context.Context, p *sqlx.DB) error {
-				out, err := auth.NewService(p, a.logger).CreateTenant(ctx, in)
+				out, err := auth.NewService(p, a.logger, auth.Options{}).CreateTenant(ctx, in)
 				if err != nil {
 					return describe(err)
 				}

@@ -51,6 +51,10 @@ func runServe(ctx context.Context, sys *system) error {
 	sys.logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); sys.auth.Service.RunLastUsedFlusher(flushCtx) }()
+	defer func() { stopFlush(); <-flushed }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -16,12 +16,14 @@ import (
 	"github.com/signalops/signalops/db"
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
+	"github.com/signalops/signalops/platform/ratelimit"
 )
 
 // system is the wired application of one process: the pool, the insert-only
@@ -32,9 +34,11 @@ type system struct {
 	db     *sqlx.DB
 	jobs   *queue.Client
 
-	auth   *auth.Module
-	events *events.Module
-	rules  *rules.Module
+	auth    *auth.Module
+	events  *events.Module
+	rules   *rules.Module
+	plans   billing.Catalog
+	limiter *ratelimit.Limiter
 
 	migrationsCurrent atomic.Bool // sticky once seen: a running binary never un-migrates
 }
@@ -55,8 +59,9 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	if err != nil {
 		return nil, err
 	}
-	s := &system{cfg: cfg, logger: logger, db: pool, jobs: jobs}
-	s.auth = auth.New(pool, logger)
+	s := &system{cfg: cfg, logger: logger, db: pool, jobs: jobs, limiter: ratelimit.New()}
+	s.plans = billing.NewCatalog(billing.RateOverride{IngestRate: cfg.RateLimit.IngestRate, IngestBurst: cfg.RateLimit.IngestBurst})
+	s.auth = auth.New(pool, logger, auth.Options{JWTSecret: []byte(cfg.JWTSecret), AdminToken: cfg.AdminToken})
 	s.events = events.New(pool, jobs, logger)
 	s.rules = rules.New(pool, s.events.Service, logger)
 	return s, nil
@@ -101,9 +106,19 @@ func (s *system) router() *echo.Echo {
 	e.GET("/readyz", s.ready)
 	docs.Routes(e)
 
-	keyed := httpx.NewGroup(e, "/api", s.auth.APIKeyAuth())
-	s.events.Routes(keyed)
+	limited := ratelimit.Middleware(s.limiter, billing.RateLimitKey(s.plans))
+	api := httpx.NewGroup(e, "/api")
+	s.auth.PublicRoutes(api.With(ratelimit.Middleware(s.limiter, loginLimitKey)))
+	s.auth.AdminRoutes(httpx.NewGroup(e, "/api/admin"))
+	s.auth.Routes(api.With(s.auth.TokenAuth(), limited))
+	s.events.Routes(api.With(s.auth.APIKeyAuth(), limited), api.With(s.auth.AnyAuth(), limited))
 	return e
+}
+
+// loginLimitKey slows password guessing: 10 attempts per client address,
+// then one every 6 s.
+func loginLimitKey(c echo.Context) (string, float64, int, bool) {
+	return "login:" + c.RealIP(), 1.0 / 6, 10, true
 }
 
 // ready answers 200 when the database answers and its schema is the one this

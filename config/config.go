@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
@@ -26,6 +27,13 @@ type Config struct {
 	JWTSecret   string // HS256 key for management tokens (≥ 32 bytes)
 	SecretKey   []byte // 32 bytes: encrypts channel secrets at rest
 	AdminToken  string // operator token for /api/admin
+	RateLimit   RateLimit
+}
+
+// RateLimit overrides the plans' per-key ingest rate when set.
+type RateLimit struct {
+	IngestRate  float64 // INGEST_RATE_LIMIT, requests/s per key; 0 = the plan's
+	IngestBurst int     // INGEST_RATE_BURST; 0 = the plan's
 }
 
 // DB sizes the PostgreSQL pool of one process.
@@ -80,6 +88,10 @@ func Load(getenv func(string) string) (Config, error) {
 		Log: Log{
 			Level:  strings.ToLower(r.str("LOG_LEVEL", "info")),
 			Format: strings.ToLower(r.str("LOG_FORMAT", "text")),
+		},
+		RateLimit: RateLimit{
+			IngestRate:  r.float("INGEST_RATE_LIMIT", 0),
+			IngestBurst: r.int("INGEST_RATE_BURST", 0, 0, 10_000_000),
 		},
 		JWTSecret:  r.secret("JWT_SECRET"),
 		AdminToken: r.secret("ADMIN_TOKEN"),
@@ -153,6 +165,7 @@ func (c Config) Redacted() map[string]any {
 		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
 		"queue_event_workers": c.Queue.EventWorkers, "queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
 		"queue_rescue_after": c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
+		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,
 		"log_level": c.Log.Level, "log_format": c.Log.Format,
 		"jwt_secret": set(c.JWTSecret), "secret_key": set(string(c.SecretKey)), "admin_token": set(c.AdminToken),
 	}
@@ -205,6 +218,19 @@ func (r *reader) int(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+func (r *reader) float(name string, def float64) float64 {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		r.fail(name, fmt.Sprintf("must be a non-negative number, got %q", v))
+		return def
+	}
+	return f
 }
 
 func (r *reader) dur(name string, def time.Duration) time.Duration {

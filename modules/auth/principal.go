@@ -7,15 +7,33 @@ import (
 	"github.com/google/uuid"
 )
 
-// Principal is who is calling: an API key of a tenant (or, later, a user).
+// Principal is who is calling: an API key of a tenant, or a user of it.
 type Principal struct {
 	TenantID uuid.UUID
+	Plan     string    // the tenant's plan, for rate limits
 	KeyID    uuid.UUID // set for API keys
-	Scopes   []string
+	Scopes   []string  // an API key's scopes
+	UserID   uuid.UUID // set for users (JWT)
+	Role     string    // a user's current role
 }
 
-// Can reports whether the principal holds scope.
-func (p Principal) Can(scope string) bool { return slices.Contains(p.Scopes, scope) }
+// IsUser reports whether a person (JWT) is calling, not an API key.
+func (p Principal) IsUser() bool { return p.UserID != uuid.Nil }
+
+// Can reports whether the principal holds scope. Users read events with any
+// role; only API keys ingest.
+func (p Principal) Can(scope string) bool {
+	if p.IsUser() {
+		return scope == ScopeEventsRead
+	}
+	return slices.Contains(p.Scopes, scope)
+}
+
+// roleRank orders roles; a higher rank may do what a lower one may.
+var roleRank = map[string]int{RoleViewer: 1, RoleMember: 2, RoleAdmin: 3, RoleOwner: 4}
+
+// AtLeast reports whether the user's role is role or higher.
+func (p Principal) AtLeast(role string) bool { return roleRank[p.Role] >= roleRank[role] }
 
 type principalKey struct{}
 

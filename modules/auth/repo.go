@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -19,10 +20,11 @@ type repo struct{}
 
 func (repo) InsertTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 	const query = `
-		INSERT INTO tenants (slug, name, plan, soft_limit, hard_limit)
-		VALUES ($1, $2, $3, $4, $5)
-		RETURNING id, status, created_at, updated_at`
-	err := sqlx.GetContext(ctx, q, t, query, t.Slug, t.Name, t.Plan, t.SoftLimit, t.HardLimit)
+		INSERT INTO tenants (id, slug, name, plan, soft_limit, hard_limit)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING status, created_at, updated_at`
+	t.ID = uuid.Must(uuid.NewV7())
+	err := sqlx.GetContext(ctx, q, t, query, t.ID, t.Slug, t.Name, t.Plan, t.SoftLimit, t.HardLimit)
 	if pg.IsUniqueViolation(err, "tenants_slug_key") {
 		return apperr.Conflict("slug_taken", fmt.Sprintf("A tenant with slug %q already exists.", t.Slug))
 	}
@@ -49,10 +51,11 @@ func (repo) GetTenant(ctx context.Context, q pg.Querier, id uuid.UUID) (Tenant, 
 
 func (repo) InsertAPIKey(ctx context.Context, q pg.Querier, k *APIKey) error {
 	const query = `
-		INSERT INTO api_keys (tenant_id, label, prefix, digest, scopes, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING id, created_at`
-	err := sqlx.GetContext(ctx, q, k, query, k.TenantID, k.Label, k.Prefix, k.Digest, pq.Array(k.Scopes), k.ExpiresAt)
+		INSERT INTO api_keys (id, tenant_id, label, prefix, digest, scopes, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		RETURNING created_at`
+	k.ID = uuid.Must(uuid.NewV7())
+	err := sqlx.GetContext(ctx, q, k, query, k.ID, k.TenantID, k.Label, k.Prefix, k.Digest, pq.Array(k.Scopes), k.ExpiresAt)
 	if err != nil {
 		return fmt.Errorf("insert api key: %w", err)
 	}
@@ -65,6 +68,7 @@ type keyWithTenant struct {
 	APIKey
 	Scopes       pq.StringArray `db:"scopes"`
 	TenantStatus string         `db:"tenant_status"`
+	TenantPlan   string         `db:"tenant_plan"`
 }
 
 // GetAPIKeyByDigest is the one lookup not scoped by tenant: the digest is
@@ -72,7 +76,7 @@ type keyWithTenant struct {
 func (repo) GetAPIKeyByDigest(ctx context.Context, q pg.Querier, digest []byte) (keyWithTenant, error) {
 	const query = `
 		SELECT k.id, k.tenant_id, k.label, k.prefix, k.digest, k.scopes, k.created_at,
-		       k.expires_at, k.revoked_at, k.last_used_at, t.status AS tenant_status
+		       k.expires_at, k.revoked_at, k.last_used_at, t.status AS tenant_status, t.plan AS tenant_plan
 		FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.digest = $1`
 	var k keyWithTenant
@@ -103,10 +107,11 @@ func (repo) RevokeAPIKey(ctx context.Context, q pg.Querier, tenantID, id uuid.UU
 
 func (repo) InsertUser(ctx context.Context, q pg.Querier, u *User) error {
 	const query = `
-		INSERT INTO users (tenant_id, email, password_hash, role)
-		VALUES ($1, $2, $3, $4)
-		RETURNING id, created_at`
-	err := sqlx.GetContext(ctx, q, u, query, u.TenantID, u.Email, u.PasswordHash, u.Role)
+		INSERT INTO users (id, tenant_id, email, password_hash, role)
+		VALUES ($1, $2, $3, $4, $5)
+		RETURNING created_at`
+	u.ID = uuid.Must(uuid.NewV7())
+	err := sqlx.GetContext(ctx, q, u, query, u.ID, u.TenantID, u.Email, u.PasswordHash, u.Role)
 	if pg.IsUniqueViolation(err, "users_email_key") {
 		return apperr.Conflict("email_taken", "A user with this email already exists.")
 	}
@@ -114,4 +119,137 @@ func (repo) InsertUser(ctx context.Context, q pg.Querier, u *User) error {
 		return fmt.Errorf("insert user: %w", err)
 	}
 	return nil
+}
+
+const tenantColumns = `id, slug, name, plan, status, soft_limit, hard_limit, created_at, updated_at`
+
+// ListTenants is the operator's view across tenants, newest first.
+func (repo) ListTenants(ctx context.Context, q pg.Querier, before uuid.UUID, limit int) ([]Tenant, error) {
+	const query = `SELECT ` + tenantColumns + ` FROM tenants
+		WHERE ($1::uuid IS NULL OR id < $1) ORDER BY id DESC LIMIT $2`
+	var out []Tenant
+	if err := sqlx.SelectContext(ctx, q, &out, query, nullUUID(before), limit); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateTenant writes the operator-editable fields of t.
+func (repo) UpdateTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
+	const query = `
+		UPDATE tenants SET status = $2, plan = $3, soft_limit = $4, hard_limit = $5, updated_at = now()
+		WHERE id = $1
+		RETURNING updated_at`
+	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit)
+	if errors.Is(err, sql.ErrNoRows) {
+		return apperr.NotFound("tenant_not_found", "No such tenant.")
+	}
+	if err != nil {
+		return fmt.Errorf("update tenant: %w", err)
+	}
+	return nil
+}
+
+const apiKeyColumns = `id, tenant_id, label, prefix, digest, scopes, created_at, expires_at, revoked_at, last_used_at`
+
+type apiKeyRow struct {
+	APIKey
+	Scopes pq.StringArray `db:"scopes"`
+}
+
+func (repo) ListAPIKeys(ctx context.Context, q pg.Querier, tenantID, before uuid.UUID, limit int) ([]APIKey, error) {
+	const query = `SELECT ` + apiKeyColumns + ` FROM api_keys
+		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`
+	var rows []apiKeyRow
+	if err := sqlx.SelectContext(ctx, q, &rows, query, tenantID, nullUUID(before), limit); err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	out := make([]APIKey, len(rows))
+	for i, r := range rows {
+		out[i] = r.APIKey
+		out[i].Scopes = r.Scopes
+	}
+	return out, nil
+}
+
+// TouchAPIKeys records last use of keys in one statement (batched by the
+// Service, so authentication never writes per request).
+func (repo) TouchAPIKeys(ctx context.Context, q pg.Querier, ids []uuid.UUID, at []time.Time) error {
+	const query = `
+		UPDATE api_keys k SET last_used_at = v.at
+		FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)
+		WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)`
+	if _, err := q.ExecContext(ctx, query, pq.Array(ids), pq.Array(at)); err != nil {
+		return fmt.Errorf("touch api keys: %w", err)
+	}
+	return nil
+}
+
+const userColumns = `id, tenant_id, email, password_hash, role, created_at`
+
+// GetUserByEmail is for login only: emails are unique across tenants.
+func (repo) GetUserByEmail(ctx context.Context, q pg.Querier, email string) (User, error) {
+	const query = `SELECT ` + userColumns + ` FROM users WHERE lower(email) = lower($1)`
+	var u User
+	err := sqlx.GetContext(ctx, q, &u, query, email)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, apperr.NotFound("user_not_found", "No such user.")
+	}
+	if err != nil {
+		return u, fmt.Errorf("get user by email: %w", err)
+	}
+	return u, nil
+}
+
+func (repo) GetUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (User, error) {
+	const query = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND id = $2`
+	var u User
+	err := sqlx.GetContext(ctx, q, &u, query, tenantID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, apperr.NotFound("user_not_found", "No such user.")
+	}
+	if err != nil {
+		return u, fmt.Errorf("get user: %w", err)
+	}
+	return u, nil
+}
+
+func (repo) ListUsers(ctx context.Context, q pg.Querier, tenantID, before uuid.UUID, limit int) ([]User, error) {
+	const query = `SELECT ` + userColumns + ` FROM users
+		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`
+	var out []User
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, nullUUID(before), limit); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteUser removes a user unless it is the tenant's last owner. The owner
+// rows are locked first so two concurrent deletions cannot remove both of the
+// last two owners.
+func (repo) DeleteUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) error {
+	const lockOwners = `SELECT id FROM users WHERE tenant_id = $1 AND role = 'owner' ORDER BY id FOR UPDATE`
+	var owners []uuid.UUID
+	if err := sqlx.SelectContext(ctx, q, &owners, lockOwners, tenantID); err != nil {
+		return fmt.Errorf("lock owners: %w", err)
+	}
+	if len(owners) == 1 && owners[0] == id {
+		return apperr.Conflict("last_owner", "The last owner of a tenant cannot be deleted.")
+	}
+	const query = `DELETE FROM users WHERE tenant_id = $1 AND id = $2`
+	res, err := q.ExecContext(ctx, query, tenantID, id)
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.NotFound("user_not_found", "No such user.")
+	}
+	return nil
+}
+
+func nullUUID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id
 }

@@ -27,25 +27,53 @@ const keyCacheTTL = 2 * time.Second
 // keyCacheMax caps the cache; when full it is emptied rather than grown.
 const keyCacheMax = 100_000
 
-// Service is the auth use cases: tenants, keys, authentication.
+// Options configures the auth Service.
+type Options struct {
+	JWTSecret  []byte // HS256 key for management tokens
+	AdminToken string // operator token; "" disables the operator API
+}
+
+// Service is the auth use cases: tenants, keys, users, authentication.
 type Service struct {
 	db     *sqlx.DB
 	repo   repo
 	logger *slog.Logger
+	tokens tokens
+	admin  [32]byte // SHA-256 of ADMIN_TOKEN; zero when disabled
+	// dummyHash is compared against when a login names no user, so unknown
+	// emails cost the same bcrypt time as wrong passwords. Made on first use.
+	dummyHash func() []byte
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedKey
+
+	usedMu sync.Mutex
+	used   map[uuid.UUID]time.Time // key id → last use, flushed in batches
 }
 
 type cachedKey struct {
 	key          APIKey
 	tenantStatus string
+	tenantPlan   string
 	until        time.Time
 }
 
 // NewService returns the auth Service over db.
-func NewService(db *sqlx.DB, logger *slog.Logger) *Service {
-	return &Service{db: db, logger: logger, cache: make(map[[32]byte]cachedKey)}
+func NewService(db *sqlx.DB, logger *slog.Logger, opts Options) *Service {
+	s := &Service{
+		db: db, logger: logger,
+		dummyHash: sync.OnceValue(func() []byte {
+			h, _ := bcrypt.GenerateFromPassword([]byte("not a real password, only timing"), bcryptCost)
+			return h
+		}),
+		tokens: tokens{secret: opts.JWTSecret, now: time.Now},
+		cache:  make(map[[32]byte]cachedKey),
+		used:   make(map[uuid.UUID]time.Time),
+	}
+	if opts.AdminToken != "" {
+		s.admin = sha256.Sum256([]byte(opts.AdminToken))
+	}
+	return s
 }
 
 // CreatedTenant is a new tenant with its first API key, shown only now.
@@ -92,6 +120,78 @@ func (s *Service) CreateTenant(ctx context.Context, in CreateTenantInput) (Creat
 	return out, err
 }
 
+// GetTenant returns one tenant.
+func (s *Service) GetTenant(ctx context.Context, id uuid.UUID) (Tenant, error) {
+	return s.repo.GetTenant(ctx, s.db, id)
+}
+
+// ListTenants lists tenants for the operator: up to limit+1 rows.
+func (s *Service) ListTenants(ctx context.Context, before uuid.UUID, limit int) ([]Tenant, error) {
+	return s.repo.ListTenants(ctx, s.db, before, limit+1)
+}
+
+// TenantPatch is an operator's change to a tenant; nil fields stay as they
+// are. ClearSoftLimit/ClearHardLimit return a limit to the plan's default.
+type TenantPatch struct {
+	Status         *string
+	Plan           *string
+	SoftLimit      *int64
+	HardLimit      *int64
+	ClearSoftLimit bool
+	ClearHardLimit bool
+}
+
+// UpdateTenant applies an operator's patch. Suspending a tenant locks out its
+// keys and users within keyCacheTTL.
+func (s *Service) UpdateTenant(ctx context.Context, id uuid.UUID, p TenantPatch) (Tenant, error) {
+	var t Tenant
+	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var err error
+		if t, err = s.repo.GetTenant(ctx, tx, id); err != nil {
+			return err
+		}
+		if p.Status != nil {
+			t.Status = *p.Status
+		}
+		if p.Plan != nil {
+			t.Plan = *p.Plan
+		}
+		if p.ClearSoftLimit {
+			t.SoftLimit = nil
+		} else if p.SoftLimit != nil {
+			t.SoftLimit = p.SoftLimit
+		}
+		if p.ClearHardLimit {
+			t.HardLimit = nil
+		} else if p.HardLimit != nil {
+			t.HardLimit = p.HardLimit
+		}
+		var fields []apperr.FieldError
+		if t.Status != StatusActive && t.Status != StatusSuspended {
+			fields = append(fields, apperr.FieldError{Field: "status", Message: "must be active or suspended"})
+		}
+		if !plans[t.Plan] {
+			fields = append(fields, apperr.FieldError{Field: "plan", Message: "must be free, pro or enterprise"})
+		}
+		for _, l := range []struct {
+			name string
+			v    *int64
+		}{{"softLimit", t.SoftLimit}, {"hardLimit", t.HardLimit}} {
+			if l.v != nil && *l.v < 0 {
+				fields = append(fields, apperr.FieldError{Field: l.name, Message: "must not be negative"})
+			}
+		}
+		if t.SoftLimit != nil && t.HardLimit != nil && *t.SoftLimit > *t.HardLimit {
+			fields = append(fields, apperr.FieldError{Field: "softLimit", Message: "must not exceed hardLimit"})
+		}
+		if len(fields) > 0 {
+			return apperr.Invalid("validation_failed", "The tenant change is invalid.", fields...)
+		}
+		return s.repo.UpdateTenant(ctx, tx, &t)
+	})
+	return t, err
+}
+
 // CreateAPIKey creates a key for the tenant; the raw key is returned only here.
 func (s *Service) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, label string, scopes []string, expiresAt *time.Time) (APIKey, string, error) {
 	var fields []apperr.FieldError
@@ -112,7 +212,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, label st
 	if len(fields) > 0 {
 		return APIKey{}, "", apperr.Invalid("validation_failed", "The API key is invalid.", fields...)
 	}
-	return s.createAPIKey(ctx, s.db, tenantID, label, scopes, expiresAt)
+	return s.createAPIKey(ctx, s.db, tenantID, label, slices.Compact(slices.Sorted(slices.Values(scopes))), expiresAt)
 }
 
 func (s *Service) createAPIKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, label string, scopes []string, expiresAt *time.Time) (APIKey, string, error) {
@@ -124,6 +224,11 @@ func (s *Service) createAPIKey(ctx context.Context, q pg.Querier, tenantID uuid.
 	return k, raw, nil
 }
 
+// ListAPIKeys lists the tenant's keys (never the keys themselves): up to limit+1 rows.
+func (s *Service) ListAPIKeys(ctx context.Context, tenantID, before uuid.UUID, limit int) ([]APIKey, error) {
+	return s.repo.ListAPIKeys(ctx, s.db, tenantID, before, limit+1)
+}
+
 // RevokeAPIKey revokes one of the tenant's keys; every process stops
 // accepting it within keyCacheTTL.
 func (s *Service) RevokeAPIKey(ctx context.Context, tenantID, id uuid.UUID) error {
@@ -132,7 +237,9 @@ func (s *Service) RevokeAPIKey(ctx context.Context, tenantID, id uuid.UUID) erro
 
 var errInvalidKey = apperr.Unauthorized("invalid_api_key", "The API key is unknown, revoked or expired.")
 
-// AuthenticateKey verifies a raw API key and returns its principal.
+// AuthenticateKey verifies a raw API key and returns its principal. A
+// verified key is cached for keyCacheTTL, so the ingestion hot path costs one
+// SHA-256 and a map lookup, not a database round trip.
 func (s *Service) AuthenticateKey(ctx context.Context, raw string) (Principal, error) {
 	if !wellFormedKey(raw) {
 		return Principal{}, errInvalidKey
@@ -148,7 +255,7 @@ func (s *Service) AuthenticateKey(ctx context.Context, raw string) (Principal, e
 		if err != nil {
 			return Principal{}, err
 		}
-		c = cachedKey{key: k.APIKey, tenantStatus: k.TenantStatus, until: now.Add(keyCacheTTL)}
+		c = cachedKey{key: k.APIKey, tenantStatus: k.TenantStatus, tenantPlan: k.TenantPlan, until: now.Add(keyCacheTTL)}
 		s.store(digest, c)
 	}
 	// The lookup was by digest; compare in constant time all the same, so no
@@ -160,10 +267,13 @@ func (s *Service) AuthenticateKey(ctx context.Context, raw string) (Principal, e
 	case c.key.RevokedAt != nil, c.key.ExpiresAt != nil && !now.Before(*c.key.ExpiresAt):
 		return Principal{}, errInvalidKey
 	case c.tenantStatus != StatusActive:
-		return Principal{}, apperr.Forbidden("tenant_suspended", "This tenant is suspended.")
+		return Principal{}, errSuspended
 	}
-	return Principal{TenantID: c.key.TenantID, KeyID: c.key.ID, Scopes: c.key.Scopes}, nil
+	s.markUsed(c.key.ID, now)
+	return Principal{TenantID: c.key.TenantID, Plan: c.tenantPlan, KeyID: c.key.ID, Scopes: c.key.Scopes}, nil
 }
+
+var errSuspended = apperr.Forbidden("tenant_suspended", "This tenant is suspended.")
 
 func (s *Service) cached(digest [32]byte, now time.Time) (cachedKey, bool) {
 	s.mu.Lock()
@@ -182,4 +292,168 @@ func (s *Service) store(digest [32]byte, c cachedKey) {
 		clear(s.cache)
 	}
 	s.cache[digest] = c
+}
+
+func (s *Service) markUsed(id uuid.UUID, at time.Time) {
+	s.usedMu.Lock()
+	s.used[id] = at
+	s.usedMu.Unlock()
+}
+
+// lastUsedFlushEvery is how stale api_keys.last_used_at may be.
+const lastUsedFlushEvery = 10 * time.Second
+
+// RunLastUsedFlusher writes key usage to the database in one statement every
+// lastUsedFlushEvery until ctx ends, then once more.
+func (s *Service) RunLastUsedFlusher(ctx context.Context) {
+	t := time.NewTicker(lastUsedFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			s.FlushLastUsed(flushCtx)
+			cancel()
+			return
+		case <-t.C:
+			s.FlushLastUsed(ctx)
+		}
+	}
+}
+
+// FlushLastUsed writes pending key usage now.
+func (s *Service) FlushLastUsed(ctx context.Context) {
+	s.usedMu.Lock()
+	pending := s.used
+	s.used = make(map[uuid.UUID]time.Time, len(pending))
+	s.usedMu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	ids := make([]uuid.UUID, 0, len(pending))
+	at := make([]time.Time, 0, len(pending))
+	for id, t := range pending {
+		ids, at = append(ids, id), append(at, t)
+	}
+	if err := s.repo.TouchAPIKeys(ctx, s.db, ids, at); err != nil {
+		s.logger.WarnContext(ctx, "recording api key use failed", slog.Int("keys", len(ids)), slog.Any("error", err))
+	}
+}
+
+var errBadCredentials = apperr.Unauthorized("invalid_credentials", "The email or password is wrong.")
+
+// Login checks a user's password and returns a signed token. Unknown emails
+// and wrong passwords take the same bcrypt time and give the same answer.
+func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
+	u, err := s.repo.GetUserByEmail(ctx, s.db, normalizeEmail(email))
+	notFound := apperr.IsKind(err, apperr.KindNotFound)
+	if err != nil && !notFound {
+		return "", err
+	}
+	hash := s.dummyHash()
+	if !notFound {
+		hash = []byte(u.PasswordHash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || notFound {
+		return "", errBadCredentials
+	}
+	t, err := s.repo.GetTenant(ctx, s.db, u.TenantID)
+	if err != nil {
+		return "", err
+	}
+	if t.Status != StatusActive {
+		return "", errSuspended
+	}
+	return s.tokens.issue(u)
+}
+
+var errInvalidToken = apperr.Unauthorized("invalid_token", "The bearer token is invalid or expired.")
+
+// AuthenticateToken verifies a management token and returns the user's
+// principal with the role it has now (a role change or deletion takes effect
+// at once, not when the token expires).
+func (s *Service) AuthenticateToken(ctx context.Context, raw string) (Principal, error) {
+	userID, tenantID, err := s.tokens.parse(raw)
+	if err != nil {
+		return Principal{}, errInvalidToken
+	}
+	u, err := s.repo.GetUser(ctx, s.db, tenantID, userID)
+	if apperr.IsKind(err, apperr.KindNotFound) {
+		return Principal{}, errInvalidToken
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	t, err := s.repo.GetTenant(ctx, s.db, tenantID)
+	if err != nil {
+		return Principal{}, err
+	}
+	if t.Status != StatusActive {
+		return Principal{}, errSuspended
+	}
+	return Principal{TenantID: tenantID, Plan: t.Plan, UserID: u.ID, Role: u.Role}, nil
+}
+
+// AuthenticateAdmin compares an operator token in constant time (over
+// digests, so the length leaks nothing either).
+func (s *Service) AuthenticateAdmin(raw string) bool {
+	if s.admin == [32]byte{} {
+		return false
+	}
+	d := sha256.Sum256([]byte(raw))
+	return subtle.ConstantTimeCompare(d[:], s.admin[:]) == 1
+}
+
+// Me returns the calling user and their tenant.
+func (s *Service) Me(ctx context.Context, p Principal) (User, Tenant, error) {
+	u, err := s.repo.GetUser(ctx, s.db, p.TenantID, p.UserID)
+	if err != nil {
+		return u, Tenant{}, err
+	}
+	t, err := s.repo.GetTenant(ctx, s.db, p.TenantID)
+	return u, t, err
+}
+
+// ListUsers lists the tenant's users: up to limit+1 rows.
+func (s *Service) ListUsers(ctx context.Context, tenantID, before uuid.UUID, limit int) ([]User, error) {
+	return s.repo.ListUsers(ctx, s.db, tenantID, before, limit+1)
+}
+
+// CreateUser adds a user to the caller's tenant. Only an owner may create
+// another owner.
+func (s *Service) CreateUser(ctx context.Context, by Principal, email, password, role string) (User, error) {
+	fields := validateCredentials(email, password)
+	if _, ok := roleRank[role]; !ok {
+		fields = append(fields, apperr.FieldError{Field: "role", Message: "must be owner, admin, member or viewer"})
+	}
+	if len(fields) > 0 {
+		return User{}, apperr.Invalid("validation_failed", "The user is invalid.", fields...)
+	}
+	if role == RoleOwner && by.Role != RoleOwner {
+		return User{}, apperr.Forbidden("insufficient_role", "Only an owner can create another owner.")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u := User{TenantID: by.TenantID, Email: normalizeEmail(email), PasswordHash: string(hash), Role: role}
+	if err := s.repo.InsertUser(ctx, s.db, &u); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// DeleteUser removes a user of the caller's tenant. Admins cannot remove
+// owners; nobody removes the last owner.
+func (s *Service) DeleteUser(ctx context.Context, by Principal, id uuid.UUID) error {
+	return pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		u, err := s.repo.GetUser(ctx, tx, by.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if u.Role == RoleOwner && by.Role != RoleOwner {
+			return apperr.Forbidden("insufficient_role", "Only an owner can remove an owner.")
+		}
+		return s.repo.DeleteUser(ctx, tx, by.TenantID, id)
+	})
 }

@@ -47,8 +47,9 @@ func newRouter(t *testing.T, pool *sqlx.DB) *echo.Echo {
 	jobs, err := queue.NewInsertOnly(pool.DB, queue.Config{FetchCooldown: 10 * time.Millisecond}, logger)
 	require.NoError(t, err)
 	router := httpx.NewRouter(logger, httpx.Options{})
-	authMod := auth.New(pool, logger)
-	events.New(pool, jobs, logger).Routes(httpx.NewGroup(router, "/api", authMod.APIKeyAuth()))
+	authMod := auth.New(pool, logger, authtest.Options)
+	api := httpx.NewGroup(router, "/api")
+	events.New(pool, jobs, logger).Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
 	return router
 }
 
@@ -294,7 +295,7 @@ func TestAuthentication(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
 	body := `{"type":"a","payload":{}}`
-	svc := auth.NewService(b.db, slog.New(slog.DiscardHandler))
+	svc := authtest.Service(b.db)
 
 	_, readOnly, err := svc.CreateAPIKey(ctx, b.tenant.ID, "reader", []string{auth.ScopeEventsRead}, nil)
 	require.NoError(t, err)

@@ -21,11 +21,11 @@ func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *Module 
 	return &Module{Service: NewService(db, jobs, logger.With("module", "events"))}
 }
 
-// Routes mounts the ingestion and read routes on g, a group whose middleware
-// has authenticated the caller.
-func (m *Module) Routes(g *httpx.Group) {
+// Routes mounts ingestion on ingest (API keys) and the reads on read (API
+// keys with events:read, or users).
+func (m *Module) Routes(ingest, read *httpx.Group) {
 	h := handler{svc: m.Service}
-	g.POST("/events", h.create, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBodyBytes))
-	g.GET("/events", h.list, auth.RequireScope(auth.ScopeEventsRead))
-	g.GET("/events/:id", h.get, auth.RequireScope(auth.ScopeEventsRead))
+	ingest.POST("/events", h.create, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBodyBytes))
+	read.GET("/events", h.list, auth.RequireScope(auth.ScopeEventsRead))
+	read.GET("/events/:id", h.get, auth.RequireScope(auth.ScopeEventsRead))
 }

@@ -1,4 +1,5 @@
-// Package authtest makes tenants and keys for tests of every module.
+// Package authtest makes tenants, users, keys and tokens for tests of every
+// module.
 package authtest
 
 import (
@@ -12,35 +13,74 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 )
 
+// Options are the auth options tests run with.
+var Options = auth.Options{
+	JWTSecret:  []byte("authtest-jwt-secret-of-at-least-32-bytes"),
+	AdminToken: "authtest-admin-token",
+}
+
+// Password is every test user's password.
+const Password = "correct horse battery"
+
 // TenantOpts customises a test tenant; nil fields take defaults.
 type TenantOpts struct {
 	Slug *string
 	Plan *string
 }
 
-// Tenant is a created tenant and its first API key (events:write, events:read).
+// Tenant is a created tenant, its first API key (events:write, events:read)
+// and its owner.
 type Tenant struct {
-	ID     uuid.UUID
-	Slug   string
-	APIKey string
+	ID         uuid.UUID
+	Slug       string
+	APIKey     string
+	OwnerID    uuid.UUID
+	OwnerEmail string
 }
 
-// CreateTenant creates a tenant through the auth Service.
+// Service returns an auth Service configured like the tests' routers.
+func Service(db *sqlx.DB) *auth.Service {
+	return auth.NewService(db, slog.New(slog.DiscardHandler), Options)
+}
+
+// CreateTenant creates a tenant with an owner through the auth Service.
 func CreateTenant(ctx context.Context, t testing.TB, db *sqlx.DB, opts *TenantOpts) Tenant {
 	t.Helper()
 	if opts == nil {
 		opts = &TenantOpts{}
 	}
-	in := auth.CreateTenantInput{Slug: "t-" + uuid.NewString()[:8], Name: "Test tenant"}
+	slug := "t-" + uuid.NewString()[:8]
+	in := auth.CreateTenantInput{Slug: slug, Name: "Test tenant", OwnerEmail: "owner@" + slug + ".test", OwnerPassword: Password}
 	if opts.Slug != nil {
 		in.Slug = *opts.Slug
 	}
 	if opts.Plan != nil {
 		in.Plan = *opts.Plan
 	}
-	out, err := auth.NewService(db, slog.New(slog.DiscardHandler)).CreateTenant(ctx, in)
+	out, err := Service(db).CreateTenant(ctx, in)
 	if err != nil {
 		t.Fatalf("authtest: create tenant: %v", err)
 	}
-	return Tenant{ID: out.Tenant.ID, Slug: out.Tenant.Slug, APIKey: out.APIKey}
+	return Tenant{ID: out.Tenant.ID, Slug: out.Tenant.Slug, APIKey: out.APIKey, OwnerID: out.Owner.ID, OwnerEmail: out.Owner.Email}
+}
+
+// CreateUser adds a user with role to the tenant and returns its id and email.
+func CreateUser(ctx context.Context, t testing.TB, db *sqlx.DB, tenant Tenant, role string) (uuid.UUID, string) {
+	t.Helper()
+	email := role + "-" + uuid.NewString()[:8] + "@" + tenant.Slug + ".test"
+	u, err := Service(db).CreateUser(ctx, auth.Principal{TenantID: tenant.ID, Role: auth.RoleOwner}, email, Password, role)
+	if err != nil {
+		t.Fatalf("authtest: create user: %v", err)
+	}
+	return u.ID, email
+}
+
+// Token logs the user in and returns a bearer token.
+func Token(ctx context.Context, t testing.TB, db *sqlx.DB, email string) string {
+	t.Helper()
+	tok, err := Service(db).Login(ctx, email, Password)
+	if err != nil {
+		t.Fatalf("authtest: login %s: %v", email, err)
+	}
+	return tok
 }

@@ -1,0 +1,217 @@
+package cmd
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/docs"
+	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/testdb"
+)
+
+// notTenantScoped lists every route that is deliberately outside a tenant,
+// with why. Any other route must appear in the isolation walk.
+var notTenantScoped = map[string]string{
+	"GET /healthz":                 "operations",
+	"GET /readyz":                  "operations",
+	"GET /api/openapi.json":        "public document",
+	"POST /api/auth/login":         "public: credentials name the tenant",
+	"POST /api/admin/tenants":      "operator API (ADMIN_TOKEN), across tenants",
+	"GET /api/admin/tenants":       "operator API",
+	"GET /api/admin/tenants/:id":   "operator API",
+	"PATCH /api/admin/tenants/:id": "operator API",
+}
+
+func newTestSystem(t *testing.T) *system {
+	t.Helper()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.JWTSecret, cfg.AdminToken = string(authtest.Options.JWTSecret), authtest.Options.AdminToken
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	return sys
+}
+
+func serveReq(h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set(echo.HeaderContentType, "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestTenantIsolation walks every tenant-scoped route of the production
+// router and calls it with tenant B's credentials on tenant A's resources:
+// each answers 404 (or a 4xx that is not about A), never A's data.
+func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	sys := newTestSystem(t)
+	router := sys.router()
+	a := authtest.CreateTenant(ctx, t, sys.db, nil)
+	b := authtest.CreateTenant(ctx, t, sys.db, nil)
+	aToken := authtest.Token(ctx, t, sys.db, a.OwnerEmail)
+	bToken := authtest.Token(ctx, t, sys.db, b.OwnerEmail)
+
+	rec := serveReq(router, "POST", "/api/events", `{"type":"secret.thing","payload":{"marker":"A-ONLY-PAYLOAD"}}`, "x-api-key", a.APIKey)
+	require.Equal(t, http.StatusAccepted, rec.Code)
+	eventA := regexp.MustCompile(`[0-9a-f-]{36}`).FindString(rec.Body.String())
+	var keyA uuid.UUID
+	require.NoError(t, sys.db.Get(&keyA, `SELECT id FROM api_keys WHERE tenant_id = $1`, a.ID))
+	userA, userAEmail := authtest.CreateUser(ctx, t, sys.db, a, auth.RoleViewer)
+
+	resourceOf := map[string]string{
+		"/api/events/:id":   eventA,
+		"/api/api-keys/:id": keyA.String(),
+		"/api/users/:id":    userA.String(),
+	}
+	secretsOfA := []string{eventA, keyA.String(), userA.String(), userAEmail, a.OwnerEmail, a.ID.String(), "A-ONLY-PAYLOAD"}
+	param := regexp.MustCompile(`:\w+`)
+
+	walked := 0
+	for _, r := range router.Routes() {
+		route := r.Method + " " + r.Path
+		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || r.Method == "echo_route_any" {
+			continue
+		}
+		path := r.Path
+		if param.MatchString(path) {
+			id, ok := resourceOf[r.Path]
+			require.True(t, ok, "route %s has an id parameter but no tenant-A resource in the isolation walk: add one", route)
+			path = param.ReplaceAllString(path, id)
+		}
+		for _, creds := range [][]string{{"Authorization", "Bearer " + bToken}, {"x-api-key", b.APIKey}} {
+			rec := serveReq(router, r.Method, path, `{}`, creds...)
+			if rec.Code == http.StatusUnauthorized {
+				continue // this route does not take this kind of credential
+			}
+			walked++
+			if param.MatchString(r.Path) {
+				require.Equal(t, http.StatusNotFound, rec.Code, "%s as tenant B: %s", route, rec.Body.String())
+			}
+			require.NotEqual(t, http.StatusForbidden, rec.Code, "%s: another tenant's id answers 404, never 403", route)
+			// A problem's instance echoes the caller's own path; anything else
+			// naming A's resources would be a leak.
+			body := strings.ReplaceAll(rec.Body.String(), `"instance":"`+path+`"`, "")
+			for _, s := range secretsOfA {
+				require.NotContains(t, body, s, "%s as tenant B leaked tenant A's data", route)
+			}
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodDelete {
+			// Control: the same call as tenant A reaches the resource, so the
+			// 404s above were about tenancy, not a wrong id.
+			cred := []string{"Authorization", "Bearer " + aToken}
+			if r.Path == "/api/events/:id" {
+				cred = []string{"x-api-key", a.APIKey}
+			}
+			rec := serveReq(router, r.Method, path, "", cred...)
+			require.Less(t, rec.Code, 300, "%s as tenant A: %s", route, rec.Body.String())
+		}
+	}
+	require.Greater(t, walked, 5)
+}
+
+// TestRolePolicy checks every management route against the role it needs,
+// for each role: below it 403, at or above it never 403.
+func TestRolePolicy(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	sys := newTestSystem(t)
+	router := sys.router()
+	// Enterprise: its management rate limit leaves room for this walk.
+	tenant := authtest.CreateTenant(ctx, t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
+
+	need := map[string]string{
+		"GET /api/me":              auth.RoleViewer,
+		"GET /api/events":          auth.RoleViewer,
+		"GET /api/events/:id":      auth.RoleViewer,
+		"GET /api/api-keys":        auth.RoleAdmin,
+		"POST /api/api-keys":       auth.RoleAdmin,
+		"DELETE /api/api-keys/:id": auth.RoleAdmin,
+		"GET /api/users":           auth.RoleAdmin,
+		"POST /api/users":          auth.RoleAdmin,
+		"DELETE /api/users/:id":    auth.RoleAdmin,
+		"POST /api/events":         "(api key only)",
+	}
+	rank := map[string]int{auth.RoleViewer: 1, auth.RoleMember: 2, auth.RoleAdmin: 3, auth.RoleOwner: 4}
+	tokens := map[string]string{}
+	for role := range rank {
+		_, email := authtest.CreateUser(ctx, t, sys.db, tenant, role)
+		tokens[role] = authtest.Token(ctx, t, sys.db, email)
+	}
+	param := regexp.MustCompile(`:\w+`)
+	for _, r := range router.Routes() {
+		route := r.Method + " " + r.Path
+		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || r.Method == "echo_route_any" {
+			continue
+		}
+		min, ok := need[route]
+		require.True(t, ok, "route %s has no role in the policy table: add it", route)
+		path := param.ReplaceAllString(r.Path, uuid.NewString())
+		for role, tok := range tokens {
+			rec := serveReq(router, r.Method, path, `{}`, "Authorization", "Bearer "+tok)
+			switch {
+			case min == "(api key only)":
+				require.Equal(t, http.StatusUnauthorized, rec.Code, "%s with a user token", route)
+			case rank[role] < rank[min]:
+				require.Equal(t, http.StatusForbidden, rec.Code, "%s as %s: %s", route, role, rec.Body.String())
+			default:
+				require.NotEqual(t, http.StatusForbidden, rec.Code, "%s as %s: %s", route, role, rec.Body.String())
+			}
+		}
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	cfg.RateLimit.IngestRate, cfg.RateLimit.IngestBurst = 0.01, 2
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	router := sys.router()
+	tenant := authtest.CreateTenant(ctx, t, pool, nil)
+
+	for i := range 2 {
+		rec := serveReq(router, "POST", "/api/events", `{"type":"a","payload":{}}`, "x-api-key", tenant.APIKey)
+		require.Equal(t, http.StatusAccepted, rec.Code)
+		require.Equal(t, "2", rec.Header().Get("RateLimit-Limit"))
+		require.Equal(t, []string{"1", "0"}[i], rec.Header().Get("RateLimit-Remaining"))
+		require.NotEmpty(t, rec.Header().Get("RateLimit-Reset"))
+	}
+	rec := serveReq(router, "POST", "/api/events", `{"type":"a","payload":{}}`, "x-api-key", tenant.APIKey)
+	require.Equal(t, http.StatusTooManyRequests, rec.Code)
+	require.Contains(t, rec.Body.String(), `"code":"rate_limited"`)
+	require.Equal(t, "100", rec.Header().Get("Retry-After"), "one token at 0.01/s")
+	require.Equal(t, "0", rec.Header().Get("RateLimit-Remaining"))
+	var n int
+	require.NoError(t, pool.Get(&n, `SELECT count(*) FROM events`))
+	require.Equal(t, 2, n, "a limited request stores nothing")
+
+	// Another key of the same tenant has its own bucket.
+	_, other, err := sys.auth.Service.CreateAPIKey(ctx, tenant.ID, "second", auth.AllScopes, nil)
+	require.NoError(t, err)
+	rec = serveReq(router, "POST", "/api/events", `{"type":"a","payload":{}}`, "x-api-key", other)
+	require.Equal(t, http.StatusAccepted, rec.Code)
+
+	// Login attempts are limited per client address.
+	var last int
+	for range 12 {
+		last = serveReq(router, "POST", "/api/auth/login", `{"email":"x@y.test","password":"wrong password"}`).Code
+	}
+	require.Equal(t, http.StatusTooManyRequests, last)
+}

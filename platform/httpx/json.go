@@ -1,0 +1,78 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/signalops/signalops/platform/apperr"
+)
+
+// DecodeJSON reads a JSON object body into v strictly: unknown fields, wrong
+// types, trailing data and invalid JSON are 400 problems naming the field.
+// The body size is bounded by the router's BodyLimit.
+func DecodeJSON(c echo.Context, v any) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return apperr.BadRequest("invalid_json", "The request body must be one JSON object.",
+			apperr.FieldError{Field: "body", Message: "unexpected data after the JSON object"})
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return apperr.BadRequest("invalid_json", "The request body is not valid JSON.",
+			apperr.FieldError{Field: "body", Message: fmt.Sprintf("%s (at byte %d)", syn.Error(), syn.Offset)})
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return apperr.BadRequest("invalid_json", "The request body must be a JSON object.",
+				apperr.FieldError{Field: "body", Message: "must be a JSON object"})
+		}
+		return apperr.BadRequest("invalid_json", "A field has the wrong type.",
+			apperr.FieldError{Field: field, Message: "must be " + jsonKind(typ.Type.Kind().String())})
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return apperr.BadRequest("invalid_json", "The request body is not valid JSON.",
+			apperr.FieldError{Field: "body", Message: "unexpected end of JSON input"})
+	default:
+		// json: unknown field "x"
+		var name string
+		if _, scanErr := fmt.Sscanf(err.Error(), "json: unknown field %q", &name); scanErr == nil {
+			return apperr.BadRequest("invalid_json", "The request body has an unknown field.",
+				apperr.FieldError{Field: name, Message: "is not a known field"})
+		}
+		return apperr.BadRequest("invalid_json", "The request body is not valid JSON.",
+			apperr.FieldError{Field: "body", Message: "cannot be decoded"})
+	}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	default:
+		return "a number"
+	}
+}
