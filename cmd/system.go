@@ -44,6 +44,7 @@ type system struct {
 }
 
 func newSystem(ctx context.Context, cfg config.Config, logger *slog.Logger) (*system, error) {
+	logger.InfoContext(ctx, "configuration", slog.Any("config", cfg.Redacted()))
 	pool, err := pg.Open(ctx, cfg.DatabaseURL, pg.PoolConfig{
 		MaxOpenConns: cfg.DB.MaxConns, MaxIdleConns: cfg.DB.MaxConns, ConnMaxLifetime: 30 * time.Minute,
 	})

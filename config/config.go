@@ -108,6 +108,23 @@ func Load(getenv func(string) string) (Config, error) {
 			r.fail("DATABASE_URL", "must be a postgres:// URL")
 		}
 	}
+	// River reads a zero duration as "use my default"; refuse them instead of
+	// silently running with other values than configured.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"QUEUE_FETCH_COOLDOWN", c.Queue.FetchCooldown}, {"QUEUE_FETCH_POLL_INTERVAL", c.Queue.FetchPollInterval},
+		{"QUEUE_JOB_TIMEOUT", c.Queue.JobTimeout}, {"QUEUE_RESCUE_AFTER", c.Queue.RescueAfter},
+		{"REQUEST_TIMEOUT", c.HTTP.RequestTimeout},
+	} {
+		if d.v <= 0 {
+			r.fail(d.name, "must be a positive duration")
+		}
+	}
+	if c.Queue.FetchPollInterval < c.Queue.FetchCooldown {
+		r.fail("QUEUE_FETCH_POLL_INTERVAL", "must not be shorter than QUEUE_FETCH_COOLDOWN")
+	}
 	if c.Queue.RescueAfter <= c.Queue.JobTimeout {
 		r.fail("QUEUE_RESCUE_AFTER", "must be longer than QUEUE_JOB_TIMEOUT, or live jobs get rescued")
 	}

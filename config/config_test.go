@@ -52,6 +52,10 @@ func TestLoad(t *testing.T) {
 		{"LogFormat", "LOG_FORMAT", "xml"},
 		{"LogLevel", "LOG_LEVEL", "loud"},
 		{"RescueBeforeTimeout", "QUEUE_RESCUE_AFTER", "1s"},
+		{"ZeroJobTimeout", "QUEUE_JOB_TIMEOUT", "0s"},
+		{"ZeroCooldown", "QUEUE_FETCH_COOLDOWN", "0"},
+		{"PollShorterThanCooldown", "QUEUE_FETCH_POLL_INTERVAL", "1ms"},
+		{"BadRate", "INGEST_RATE_LIMIT", "fast"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{tt.key: tt.value}))

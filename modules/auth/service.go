@@ -250,6 +250,9 @@ func (s *Service) AuthenticateKey(ctx context.Context, raw string) (Principal, e
 	if !ok {
 		k, err := s.repo.GetAPIKeyByDigest(ctx, s.db, digest[:])
 		if apperr.IsKind(err, apperr.KindNotFound) {
+			// Remember the miss too, so a flood of well-formed unknown keys
+			// costs one query per key per TTL, not one per request.
+			s.store(digest, cachedKey{until: now.Add(keyCacheTTL)})
 			return Principal{}, errInvalidKey
 		}
 		if err != nil {

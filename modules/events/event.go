@@ -72,8 +72,8 @@ type wireEvent struct {
 func ParseInput(body []byte, idempotencyKey string) (Input, error) {
 	if depth, _ := scan(body); depth > MaxPayloadDepth+1 {
 		return Input{}, apperr.BadRequest("json_too_deep",
-			fmt.Sprintf("JSON nesting deeper than %d levels in payload is not accepted.", MaxPayloadDepth),
-			apperr.FieldError{Field: "payload", Message: fmt.Sprintf("nesting exceeds %d levels", MaxPayloadDepth)})
+			fmt.Sprintf("JSON nested deeper than %d levels inside the event is not accepted.", MaxPayloadDepth),
+			apperr.FieldError{Field: "body", Message: fmt.Sprintf("nesting exceeds %d levels", MaxPayloadDepth+1)})
 	}
 	var w wireEvent
 	if err := json.Unmarshal(body, &w); err != nil {

@@ -250,7 +250,7 @@ func TestIngestProblems(t *testing.T) {
 		{"BodyIsArray", `[]`, nil, 400, "invalid_json", "body"},
 		{"InvalidUTF8InPayload", "{\"type\":\"a\",\"payload\":{\"s\":\"\xff\xfe\"}}", nil, 400, "invalid_utf8", "payload"},
 		{"InvalidUTF8InSource", "{\"type\":\"a\",\"source\":\"\xc3\x28\",\"payload\":{}}", nil, 400, "invalid_utf8", "source"},
-		{"NestingTooDeep", deep, nil, 400, "json_too_deep", "payload"},
+		{"NestingTooDeep", deep, nil, 400, "json_too_deep", "body"},
 		{"BodyTooLarge", huge, nil, 413, "payload_too_large", ""},
 		{"MissingType", `{"payload":{}}`, nil, 422, "validation_failed", "type"},
 		{"TypeNotString", `{"type":42,"payload":{}}`, nil, 422, "validation_failed", "type"},

@@ -84,6 +84,10 @@ func classify(err error) (*apperr.Error, int) {
 		}
 		return &apperr.Error{Kind: apperr.KindBadRequest, Code: code, Detail: detail, Err: err}, he.Code
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return apperr.Unavailable("The request did not complete in time; retry shortly.", time.Second, err),
+			http.StatusServiceUnavailable
+	}
 	if pg.IsUnavailable(err) {
 		return apperr.Unavailable("The database is unreachable; retry shortly.", time.Second, err),
 			http.StatusServiceUnavailable

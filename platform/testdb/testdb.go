@@ -2,8 +2,10 @@
 // template that is migrated once per schema hash (pgtestdb: the template is
 // built under an advisory lock, so parallel test binaries share it).
 //
-// The server comes from TEST_DATABASE_URL, else DATABASE_URL, else
-// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable.
+// The server comes from TEST_DATABASE_URL, else
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. DATABASE_URL
+// is deliberately not used: tests create a role and databases, and must not
+// do that on whatever server the application points at.
 package testdb
 
 import (
@@ -29,10 +31,8 @@ const defaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // ServerURL is the admin URL of the test server.
 func ServerURL() string {
-	for _, k := range []string{"TEST_DATABASE_URL", "DATABASE_URL"} {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
+	if v := os.Getenv("TEST_DATABASE_URL"); v != "" {
+		return v
 	}
 	return defaultURL
 }
