@@ -103,6 +103,9 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.SecretKey = b
 	}
+	if c.AdminToken != "" && len(c.AdminToken) < 24 {
+		r.fail("ADMIN_TOKEN", "must be at least 24 characters (openssl rand -base64 32)")
+	}
 	if c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			r.fail("DATABASE_URL", "must be a postgres:// URL")

@@ -2,7 +2,8 @@
 // that turns a credential into a Principal in the request context.
 //
 // Tables: tenants, api_keys, users.
-// Routes: none yet of its own (login and key management arrive with JWTs).
+// Routes: POST /api/auth/login, GET /api/me, /api/api-keys, /api/users, and
+// the operator API /api/admin/tenants.
 // Jobs: none.
 // Imports: platform only; every other module may import auth.
 //

@@ -16,7 +16,7 @@ import (
 // Options are the auth options tests run with.
 var Options = auth.Options{
 	JWTSecret:  []byte("authtest-jwt-secret-of-at-least-32-bytes"),
-	AdminToken: "authtest-admin-token",
+	AdminToken: "authtest-admin-token-0123456789",
 }
 
 // Password is every test user's password.
