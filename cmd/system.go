@@ -64,7 +64,8 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	s.plans = billing.NewCatalog(billing.RateOverride{IngestRate: cfg.RateLimit.IngestRate, IngestBurst: cfg.RateLimit.IngestBurst})
 	s.auth = auth.New(pool, logger, auth.Options{JWTSecret: []byte(cfg.JWTSecret), AdminToken: cfg.AdminToken})
 	s.events = events.New(pool, jobs, logger)
-	s.rules = rules.New(pool, s.events.Service, logger)
+	s.rules = rules.New(pool, s.events.Service, nil, logger)
+	s.events.AddRelated(s.rules.Service.RelatedMatches)
 	return s, nil
 }
 
@@ -111,7 +112,9 @@ func (s *system) router() *echo.Echo {
 	api := httpx.NewGroup(e, "/api")
 	s.auth.PublicRoutes(api.With(ratelimit.Middleware(s.limiter, loginLimitKey)))
 	s.auth.AdminRoutes(httpx.NewGroup(e, "/api/admin"))
-	s.auth.Routes(api.With(s.auth.TokenAuth(), limited))
+	managed := api.With(s.auth.TokenAuth(), limited)
+	s.auth.Routes(managed)
+	s.rules.Routes(managed)
 	s.events.Routes(api.With(s.auth.APIKeyAuth(), limited), api.With(s.auth.AnyAuth(), limited))
 	return e
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/signalops/signalops/platform/httpx"
 )
 
-type handler struct{ svc *Service }
+type handler struct {
+	svc     *Service
+	related []RelatedFunc
+}
 
 // HeaderReplayed marks an answer replayed for a repeated idempotency key.
 const HeaderReplayed = "Idempotent-Replayed"
@@ -63,6 +66,13 @@ type eventResponse struct {
 	ProcessedAt *time.Time      `json:"processedAt"`
 }
 
+// eventDetail is one event with what processing it caused.
+type eventDetail struct {
+	eventResponse
+	Matches    []MatchRef    `json:"matches"`
+	Deliveries []DeliveryRef `json:"deliveries"`
+}
+
 func toResponse(e Event) eventResponse {
 	r := eventResponse{
 		ID: e.ID, Type: e.Type, Source: e.Source, Payload: e.Payload,
@@ -81,11 +91,18 @@ func (h handler) get(c echo.Context) error {
 		return errNotFound
 	}
 	ctx := c.Request().Context()
-	e, err := h.svc.Get(ctx, auth.TenantID(ctx), id)
+	tenantID := auth.TenantID(ctx)
+	e, err := h.svc.Get(ctx, tenantID, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toResponse(e))
+	rel := Related{Matches: []MatchRef{}, Deliveries: []DeliveryRef{}}
+	for _, fn := range h.related {
+		if err := fn(ctx, tenantID, id, &rel); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, eventDetail{toResponse(e), rel.Matches, rel.Deliveries})
 }
 
 func (h handler) list(c echo.Context) error {

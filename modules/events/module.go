@@ -1,9 +1,11 @@
 package events
 
 import (
+	"context"
 	"database/sql"
 	"log/slog"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
@@ -14,7 +16,34 @@ import (
 // Module is the events module as cmd wires it.
 type Module struct {
 	Service *Service
+	related []RelatedFunc
 }
+
+// MatchRef names a rule version that matched an event.
+type MatchRef struct {
+	RuleID      uuid.UUID `json:"ruleId"`
+	RuleVersion int       `json:"ruleVersion"`
+}
+
+// DeliveryRef is a notification an event caused.
+type DeliveryRef struct {
+	ID        uuid.UUID `json:"id"`
+	ChannelID uuid.UUID `json:"channelId"`
+	Status    string    `json:"status"`
+}
+
+// Related is what other modules recorded about an event.
+type Related struct {
+	Matches    []MatchRef
+	Deliveries []DeliveryRef
+}
+
+// RelatedFunc adds another module's records about an event to r. Modules
+// that events must not import (rules, notify) provide these; cmd wires them.
+type RelatedFunc func(ctx context.Context, tenantID, eventID uuid.UUID, r *Related) error
+
+// AddRelated registers providers of related records for GET /api/events/{id}.
+func (m *Module) AddRelated(fns ...RelatedFunc) { m.related = append(m.related, fns...) }
 
 // New builds the events module; jobs is the process's insert-only River client.
 func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *Module {
@@ -24,7 +53,7 @@ func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *Module 
 // Routes mounts ingestion on ingest (API keys) and the reads on read (API
 // keys with events:read, or users).
 func (m *Module) Routes(ingest, read *httpx.Group) {
-	h := handler{svc: m.Service}
+	h := handler{svc: m.Service, related: m.related}
 	ingest.POST("/events", h.create, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBodyBytes))
 	read.GET("/events", h.list, auth.RequireScope(auth.ScopeEventsRead))
 	read.GET("/events/:id", h.get, auth.RequireScope(auth.ScopeEventsRead))

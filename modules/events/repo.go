@@ -123,3 +123,16 @@ func (repo) MarkProcessed(ctx context.Context, q pg.Querier, tenantID, id uuid.U
 	}
 	return nil
 }
+
+// Scan returns up to limit of the tenant's events received in [since, until)
+// with ids after the given one, oldest first: a stable cursor for replays.
+func (repo) Scan(ctx context.Context, q pg.Querier, tenantID uuid.UUID, since, until time.Time, after uuid.UUID, limit int) ([]Event, error) {
+	const query = `SELECT ` + eventColumns + ` FROM events
+		WHERE tenant_id = $1 AND received_at >= $2 AND received_at < $3 AND id > $4
+		ORDER BY id LIMIT $5`
+	var out []Event
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, since, until, after, limit); err != nil {
+		return nil, fmt.Errorf("scan events: %w", err)
+	}
+	return out, nil
+}

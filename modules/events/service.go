@@ -107,6 +107,12 @@ func (s *Service) List(ctx context.Context, tenantID uuid.UUID, f ListFilter) ([
 	return s.repo.List(ctx, s.db, tenantID, f)
 }
 
+// Scan returns up to limit events received in [since, until) after the
+// given id, oldest first (rules' backtests page through it).
+func (s *Service) Scan(ctx context.Context, tenantID uuid.UUID, since, until time.Time, after uuid.UUID, limit int) ([]Event, error) {
+	return s.repo.Scan(ctx, s.db, tenantID, since, until, after, limit)
+}
+
 // MarkProcessedTx sets the event's final status inside the caller's
 // transaction, the one that also completes its job.
 func (s *Service) MarkProcessedTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, status string) error {

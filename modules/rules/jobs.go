@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
@@ -13,30 +14,55 @@ import (
 	"github.com/signalops/signalops/platform/pg"
 )
 
-// ProcessWorker works event.process. Every effect of processing and the
-// job's completion commit in one transaction, so a crash at any point
-// neither loses nor duplicates an effect: the job is simply worked again.
+// ProcessWorker works event.process: evaluate the tenant's rules, record the
+// matches, hand firings on, mark the event processed and complete the job —
+// all in one transaction, so a crash at any point neither loses nor
+// duplicates an effect: the job is simply worked again.
 type ProcessWorker struct {
 	river.WorkerDefaults[events.ProcessArgs]
 	db     *sqlx.DB
 	events *events.Service
+	rules  *Service
+	logger *slog.Logger
 }
 
 // Work processes one event.
 func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessArgs]) error {
-	return pg.InTx(ctx, w.db, func(tx *sqlx.Tx) error {
-		a := job.Args
-		err := w.events.MarkProcessedTx(ctx, tx, a.TenantID, a.EventID, events.StatusProcessed)
-		if apperr.IsKind(err, apperr.KindNotFound) {
-			// The event is gone (tenant deleted): nothing left to do, ever.
-			return river.JobCancel(err)
-		}
+	a := job.Args
+	err := pg.InTx(ctx, w.db, func(tx *sqlx.Tx) error {
+		e, err := w.events.GetTx(ctx, tx, a.TenantID, a.EventID)
 		if err != nil {
 			return err
 		}
-		if _, err := river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx.Tx, job); err != nil {
-			return fmt.Errorf("complete job: %w", err)
+		if e.Status != events.StatusAccepted {
+			// Processed before (a retry after an ambiguous commit): only the
+			// job is left to complete.
+			return completeTx(ctx, tx, job)
 		}
-		return nil
+		if _, err := w.rules.EvaluateTx(ctx, tx, e); err != nil {
+			return err
+		}
+		if err := w.events.MarkProcessedTx(ctx, tx, a.TenantID, a.EventID, events.StatusProcessed); err != nil {
+			return err
+		}
+		return completeTx(ctx, tx, job)
 	})
+	switch {
+	case apperr.IsKind(err, apperr.KindNotFound):
+		// The event is gone (tenant deleted): nothing left to do, ever.
+		return river.JobCancel(err)
+	case err != nil && job.Attempt >= job.MaxAttempts:
+		// The last attempt failed: the job goes to the DLQ; say so on the event.
+		if mErr := w.events.MarkProcessedTx(context.WithoutCancel(ctx), w.db, a.TenantID, a.EventID, events.StatusFailed); mErr != nil {
+			w.logger.ErrorContext(ctx, "marking event failed", slog.Any("error", mErr))
+		}
+	}
+	return err
+}
+
+func completeTx(ctx context.Context, tx *sqlx.Tx, job *river.Job[events.ProcessArgs]) error {
+	if _, err := river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx.Tx, job); err != nil {
+		return fmt.Errorf("complete job: %w", err)
+	}
+	return nil
 }

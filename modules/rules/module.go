@@ -6,22 +6,46 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/httpx"
 )
 
 // Module is the rules module as cmd wires it.
 type Module struct {
-	db     *sqlx.DB
-	events *events.Service
-	logger *slog.Logger
+	Service *Service
+	db      *sqlx.DB
+	events  *events.Service
+	logger  *slog.Logger
 }
 
-// New builds the rules module.
-func New(db *sqlx.DB, ev *events.Service, logger *slog.Logger) *Module {
-	return &Module{db: db, events: ev, logger: logger.With("module", "rules")}
+// New builds the rules module. channels checks that actions name existing
+// channels (nil skips the check).
+func New(db *sqlx.DB, ev *events.Service, channels ChannelChecker, logger *slog.Logger) *Module {
+	logger = logger.With("module", "rules")
+	return &Module{Service: NewService(db, ev, channels, logger), db: db, events: ev, logger: logger}
+}
+
+// maxRuleBody bounds a rule request (a definition is at most 64 KiB).
+const maxRuleBody = 128 << 10
+
+// Routes mounts the rules API on g (bearer token already checked): any
+// role reads, members and up write.
+func (m *Module) Routes(g *httpx.Group) {
+	h := handler{svc: m.Service}
+	g = g.With(auth.Require(auth.RoleViewer, auth.RoleMember), httpx.BodyLimit(maxRuleBody))
+	g.GET("/rules", h.list)
+	g.POST("/rules", h.create)
+	g.POST("/rules/test", h.test)
+	g.POST("/rules/backtest", h.backtest)
+	g.GET("/rules/:id", h.get)
+	g.PUT("/rules/:id", h.update)
+	g.DELETE("/rules/:id", h.delete)
+	g.GET("/rules/:id/versions", h.versions)
+	g.POST("/rules/:id/rollback", h.rollback)
 }
 
 // AddWorkers registers the jobs rules works.
 func (m *Module) AddWorkers(w *river.Workers) {
-	river.AddWorker(w, &ProcessWorker{db: m.db, events: m.events})
+	river.AddWorker(w, &ProcessWorker{db: m.db, events: m.events, rules: m.Service, logger: m.logger})
 }

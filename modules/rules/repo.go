@@ -1,0 +1,229 @@
+package rules
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
+)
+
+// repo holds the SQL of the rules, rule_versions, rule_matches and
+// rule_groups tables.
+type repo struct{}
+
+var errNotFound = apperr.NotFound("rule_not_found", "No such rule.")
+
+const ruleColumns = `r.id, r.tenant_id, r.name, r.enabled, r.version, v.definition,
+	r.created_at, r.created_by, r.updated_at, r.updated_by`
+
+const ruleFrom = ` FROM rules r JOIN rule_versions v ON v.rule_id = r.id AND v.version = r.version`
+
+func (repo) Insert(ctx context.Context, q pg.Querier, r *Rule) error {
+	const insertRule = `
+		INSERT INTO rules (id, tenant_id, name, enabled, version, created_by, updated_by)
+		VALUES ($1, $2, $3, $4, 1, $5, $5)
+		RETURNING version, created_at, updated_at`
+	r.ID = uuid.Must(uuid.NewV7())
+	if err := sqlx.GetContext(ctx, q, r, insertRule, r.ID, r.TenantID, r.Name, r.Enabled, r.CreatedBy); err != nil {
+		return fmt.Errorf("insert rule: %w", err)
+	}
+	return repo{}.InsertVersion(ctx, q, r.TenantID, r.ID, 1, r.Definition, r.CreatedBy)
+}
+
+func (repo) InsertVersion(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, version int, def json.RawMessage, by *uuid.UUID) error {
+	const query = `
+		INSERT INTO rule_versions (rule_id, version, tenant_id, definition, created_by)
+		VALUES ($1, $2, $3, $4, $5)`
+	if _, err := q.ExecContext(ctx, query, ruleID, version, tenantID, []byte(def), by); err != nil {
+		return fmt.Errorf("insert rule version: %w", err)
+	}
+	return nil
+}
+
+// Get returns a live rule; forUpdate locks it for a change.
+func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, forUpdate bool) (Rule, error) {
+	query := `SELECT ` + ruleColumns + ruleFrom + ` WHERE r.tenant_id = $1 AND r.id = $2 AND r.deleted_at IS NULL`
+	if forUpdate {
+		query += ` FOR UPDATE OF r`
+	}
+	var r Rule
+	err := sqlx.GetContext(ctx, q, &r, query, tenantID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, errNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("get rule: %w", err)
+	}
+	return r, nil
+}
+
+func (repo) List(ctx context.Context, q pg.Querier, tenantID, before uuid.UUID, limit int) ([]Rule, error) {
+	const query = `SELECT ` + ruleColumns + ruleFrom + `
+		WHERE r.tenant_id = $1 AND r.deleted_at IS NULL AND ($2::uuid IS NULL OR r.id < $2)
+		ORDER BY r.id DESC LIMIT $3`
+	var out []Rule
+	var cursor any
+	if before != uuid.Nil {
+		cursor = before
+	}
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, cursor, limit); err != nil {
+		return nil, fmt.Errorf("list rules: %w", err)
+	}
+	return out, nil
+}
+
+// Update writes name, enabled and version of r (the version row, if new, is
+// inserted separately).
+func (repo) Update(ctx context.Context, q pg.Querier, r *Rule) error {
+	const query = `
+		UPDATE rules SET name = $3, enabled = $4, version = $5, updated_by = $6, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+		RETURNING updated_at`
+	err := sqlx.GetContext(ctx, q, &r.UpdatedAt, query, r.TenantID, r.ID, r.Name, r.Enabled, r.Version, r.UpdatedBy)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("update rule: %w", err)
+	}
+	return nil
+}
+
+func (repo) SoftDelete(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, by *uuid.UUID) error {
+	const query = `
+		UPDATE rules SET deleted_at = now(), deleted_by = $3, updated_at = now(), updated_by = $3
+		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
+	res, err := q.ExecContext(ctx, query, tenantID, id, by)
+	if err != nil {
+		return fmt.Errorf("delete rule: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errNotFound
+	}
+	return nil
+}
+
+func (repo) ListVersions(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID) ([]Version, error) {
+	const query = `
+		SELECT rule_id, version, definition, created_at, created_by
+		FROM rule_versions WHERE tenant_id = $1 AND rule_id = $2 ORDER BY version DESC`
+	var out []Version
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, ruleID); err != nil {
+		return nil, fmt.Errorf("list rule versions: %w", err)
+	}
+	return out, nil
+}
+
+func (repo) GetVersion(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, version int) (Version, error) {
+	const query = `
+		SELECT rule_id, version, definition, created_at, created_by
+		FROM rule_versions WHERE tenant_id = $1 AND rule_id = $2 AND version = $3`
+	var v Version
+	err := sqlx.GetContext(ctx, q, &v, query, tenantID, ruleID, version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, apperr.NotFound("rule_version_not_found", "No such version of this rule.")
+	}
+	if err != nil {
+		return v, fmt.Errorf("get rule version: %w", err)
+	}
+	return v, nil
+}
+
+// activeRule is what the worker needs to pick compiled definitions.
+type activeRule struct {
+	ID      uuid.UUID `db:"id"`
+	Version int       `db:"version"`
+}
+
+// ListActive is the tenant's enabled rules and their current versions: one
+// small indexed query per processed event, so evaluation always uses the
+// version current at processing time.
+func (repo) ListActive(ctx context.Context, q pg.Querier, tenantID uuid.UUID) ([]activeRule, error) {
+	const query = `
+		SELECT id, version FROM rules
+		WHERE tenant_id = $1 AND enabled AND deleted_at IS NULL ORDER BY id`
+	var out []activeRule
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID); err != nil {
+		return nil, fmt.Errorf("list active rules: %w", err)
+	}
+	return out, nil
+}
+
+// InsertMatch records a match; false when this event and rule were already
+// recorded (the job is being worked again).
+func (repo) InsertMatch(ctx context.Context, q pg.Querier, m *Match) (bool, error) {
+	const query = `
+		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING`
+	m.ID = uuid.Must(uuid.NewV7())
+	res, err := q.ExecContext(ctx, query, m.ID, m.TenantID, m.EventID, m.RuleID, m.RuleVersion, m.GroupKey, m.Fired, m.ReceivedAt, []byte(m.Actions))
+	if err != nil {
+		return false, fmt.Errorf("insert rule match: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// LockGroup takes the row lock of a rule's group, creating the row if
+// needed, and returns when it last fired.
+func (repo) LockGroup(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, group string) (*time.Time, error) {
+	const upsert = `
+		INSERT INTO rule_groups (rule_id, group_key, tenant_id) VALUES ($1, $2, $3)
+		ON CONFLICT (rule_id, group_key) DO NOTHING`
+	if _, err := q.ExecContext(ctx, upsert, ruleID, group, tenantID); err != nil {
+		return nil, fmt.Errorf("ensure rule group: %w", err)
+	}
+	const lock = `
+		SELECT last_fired_at FROM rule_groups
+		WHERE tenant_id = $1 AND rule_id = $2 AND group_key = $3 FOR UPDATE`
+	var last *time.Time
+	if err := sqlx.GetContext(ctx, q, &last, lock, tenantID, ruleID, group); err != nil {
+		return nil, fmt.Errorf("lock rule group: %w", err)
+	}
+	return last, nil
+}
+
+func (repo) SetFired(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, group string, at time.Time) error {
+	const query = `UPDATE rule_groups SET last_fired_at = $4 WHERE tenant_id = $1 AND rule_id = $2 AND group_key = $3`
+	if _, err := q.ExecContext(ctx, query, tenantID, ruleID, group, at); err != nil {
+		return fmt.Errorf("record firing: %w", err)
+	}
+	return nil
+}
+
+// CountMatches counts a group's matches received after the given time, and
+// the latest of their receive times.
+func (repo) CountMatches(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, group string, after time.Time) (int, *time.Time, error) {
+	const query = `
+		SELECT count(*) AS n, max(received_at) AS latest FROM rule_matches
+		WHERE tenant_id = $1 AND rule_id = $2 AND group_key = $3 AND received_at > $4`
+	var row struct {
+		N      int        `db:"n"`
+		Latest *time.Time `db:"latest"`
+	}
+	if err := sqlx.GetContext(ctx, q, &row, query, tenantID, ruleID, group, after); err != nil {
+		return 0, nil, fmt.Errorf("count rule matches: %w", err)
+	}
+	return row.N, row.Latest, nil
+}
+
+// MatchesOf lists the recorded matches of one event.
+func (repo) MatchesOf(ctx context.Context, q pg.Querier, tenantID, eventID uuid.UUID) ([]Match, error) {
+	const query = `
+		SELECT id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions, created_at
+		FROM rule_matches WHERE tenant_id = $1 AND event_id = $2 ORDER BY id`
+	var out []Match
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, eventID); err != nil {
+		return nil, fmt.Errorf("list matches of event: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,338 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
+)
+
+// ChannelChecker reports which of the given channel ids the tenant does not
+// have (the notify module implements it).
+type ChannelChecker func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (missing []uuid.UUID, err error)
+
+// Service is the rules use cases.
+type Service struct {
+	db       *sqlx.DB
+	repo     repo
+	events   *events.Service
+	channels ChannelChecker // nil: action channels are not checked
+	cache    *compiledCache
+	logger   *slog.Logger
+}
+
+// NewService returns the rules Service.
+func NewService(db *sqlx.DB, ev *events.Service, channels ChannelChecker, logger *slog.Logger) *Service {
+	return &Service{db: db, events: ev, channels: channels, cache: newCompiledCache(), logger: logger}
+}
+
+// Input creates or changes a rule; nil fields of a change stay as they are.
+type Input struct {
+	Name       *string
+	Enabled    *bool
+	Definition json.RawMessage
+}
+
+func (s *Service) validate(ctx context.Context, tenantID uuid.UUID, in Input, creating bool) (*Definition, error) {
+	var fields []apperr.FieldError
+	if in.Name != nil && (*in.Name == "" || len(*in.Name) > maxNameLen) {
+		fields = append(fields, apperr.FieldError{Field: "name", Message: fmt.Sprintf("must be 1-%d characters", maxNameLen)})
+	}
+	if creating && in.Name == nil {
+		fields = append(fields, apperr.FieldError{Field: "name", Message: "is required"})
+	}
+	if creating && len(in.Definition) == 0 {
+		fields = append(fields, apperr.FieldError{Field: "definition", Message: "is required"})
+	}
+	var def *Definition
+	if len(in.Definition) > 0 {
+		d, err := ParseDefinition(in.Definition)
+		if e, ok := apperr.As(err); ok {
+			fields = append(fields, e.Fields...)
+		} else if err != nil {
+			return nil, err
+		} else {
+			def = &d
+		}
+	}
+	if def != nil && s.channels != nil {
+		ids := make([]uuid.UUID, len(def.Actions))
+		for i, a := range def.Actions {
+			ids[i] = a.ChannelID
+		}
+		missing, err := s.channels(ctx, tenantID, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, a := range def.Actions {
+			for _, m := range missing {
+				if a.ChannelID == m {
+					fields = append(fields, apperr.FieldError{Field: fmt.Sprintf("definition.actions[%d].channelId", i), Message: "no such channel"})
+				}
+			}
+		}
+	}
+	if len(fields) > 0 {
+		return nil, apperr.Invalid("invalid_rule", "The rule is invalid.", fields...)
+	}
+	return def, nil
+}
+
+func userOf(p auth.Principal) *uuid.UUID {
+	if p.UserID == uuid.Nil {
+		return nil
+	}
+	id := p.UserID
+	return &id
+}
+
+// Create stores a rule as version 1.
+func (s *Service) Create(ctx context.Context, p auth.Principal, in Input) (Rule, error) {
+	def, err := s.validate(ctx, p.TenantID, in, true)
+	if err != nil {
+		return Rule{}, err
+	}
+	r := Rule{TenantID: p.TenantID, Name: *in.Name, Enabled: true, Definition: def.Raw, CreatedBy: userOf(p)}
+	if in.Enabled != nil {
+		r.Enabled = *in.Enabled
+	}
+	err = pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error { return s.repo.Insert(ctx, tx, &r) })
+	return r, err
+}
+
+// Get returns a rule at its current version.
+func (s *Service) Get(ctx context.Context, tenantID, id uuid.UUID) (Rule, error) {
+	return s.repo.Get(ctx, s.db, tenantID, id, false)
+}
+
+// List returns up to limit+1 rules, newest first.
+func (s *Service) List(ctx context.Context, tenantID, before uuid.UUID, limit int) ([]Rule, error) {
+	return s.repo.List(ctx, s.db, tenantID, before, limit+1)
+}
+
+// Update changes a rule. A new definition writes version N+1; name and
+// enabled change in place.
+func (s *Service) Update(ctx context.Context, p auth.Principal, id uuid.UUID, in Input) (Rule, error) {
+	def, err := s.validate(ctx, p.TenantID, in, false)
+	if err != nil {
+		return Rule{}, err
+	}
+	var r Rule
+	err = pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if r, err = s.repo.Get(ctx, tx, p.TenantID, id, true); err != nil {
+			return err
+		}
+		if in.Name != nil {
+			r.Name = *in.Name
+		}
+		if in.Enabled != nil {
+			r.Enabled = *in.Enabled
+		}
+		r.UpdatedBy = userOf(p)
+		if def != nil && !sameJSON(def.Raw, r.Definition) {
+			r.Version++
+			r.Definition = def.Raw
+			if err := s.repo.InsertVersion(ctx, tx, p.TenantID, id, r.Version, def.Raw, r.UpdatedBy); err != nil {
+				return err
+			}
+		}
+		return s.repo.Update(ctx, tx, &r)
+	})
+	return r, err
+}
+
+// Rollback writes version N+1 equal to an earlier version.
+func (s *Service) Rollback(ctx context.Context, p auth.Principal, id uuid.UUID, version int) (Rule, error) {
+	var r Rule
+	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var err error
+		if r, err = s.repo.Get(ctx, tx, p.TenantID, id, true); err != nil {
+			return err
+		}
+		old, err := s.repo.GetVersion(ctx, tx, p.TenantID, id, version)
+		if err != nil {
+			return err
+		}
+		// The old definition was valid when written; its channels may be gone.
+		if _, err := s.validate(ctx, p.TenantID, Input{Definition: old.Definition}, false); err != nil {
+			return err
+		}
+		r.Version++
+		r.Definition = old.Definition
+		r.UpdatedBy = userOf(p)
+		if err := s.repo.InsertVersion(ctx, tx, p.TenantID, id, r.Version, old.Definition, r.UpdatedBy); err != nil {
+			return err
+		}
+		return s.repo.Update(ctx, tx, &r)
+	})
+	return r, err
+}
+
+// Delete soft-deletes a rule: it stops matching; its versions and matches stay.
+func (s *Service) Delete(ctx context.Context, p auth.Principal, id uuid.UUID) error {
+	return s.repo.SoftDelete(ctx, s.db, p.TenantID, id, userOf(p))
+}
+
+// Versions lists every version of a rule, newest first.
+func (s *Service) Versions(ctx context.Context, tenantID, id uuid.UUID) ([]Version, error) {
+	if _, err := s.repo.Get(ctx, s.db, tenantID, id, false); err != nil {
+		return nil, err
+	}
+	return s.repo.ListVersions(ctx, s.db, tenantID, id)
+}
+
+// MatchesOf lists the recorded matches of one event.
+func (s *Service) MatchesOf(ctx context.Context, tenantID, eventID uuid.UUID) ([]Match, error) {
+	return s.repo.MatchesOf(ctx, s.db, tenantID, eventID)
+}
+
+// RelatedMatches adds an event's matches to its read view (wired into the
+// events module by cmd).
+func (s *Service) RelatedMatches(ctx context.Context, tenantID, eventID uuid.UUID, r *events.Related) error {
+	ms, err := s.repo.MatchesOf(ctx, s.db, tenantID, eventID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		r.Matches = append(r.Matches, events.MatchRef{RuleID: m.RuleID, RuleVersion: m.RuleVersion})
+	}
+	return nil
+}
+
+// compiled returns the compiled form of one stored version.
+func (s *Service) compiled(ctx context.Context, q pg.Querier, tenantID uuid.UUID, k versionKey) (*Compiled, error) {
+	if c, ok := s.cache.get(k); ok {
+		return c, nil
+	}
+	v, err := s.repo.GetVersion(ctx, q, tenantID, k.rule, k.version)
+	if err != nil {
+		return nil, err
+	}
+	def, err := ParseDefinition(v.Definition)
+	if err != nil {
+		return nil, fmt.Errorf("stored rule %s v%d no longer parses: %w", k.rule, k.version, err)
+	}
+	c, err := Compile(def)
+	if err != nil {
+		return nil, fmt.Errorf("compile rule %s v%d: %w", k.rule, k.version, err)
+	}
+	s.cache.put(k, c)
+	return c, nil
+}
+
+// Fired is one rule firing for an event: its rendered actions, for notify.
+type Fired struct {
+	RuleID      uuid.UUID
+	RuleVersion int
+	GroupKey    string
+	Actions     []Rendered
+}
+
+// EvaluateTx evaluates the tenant's enabled rules against a stored event and
+// records every match in tx. Thresholds and cooldowns are decided under the
+// row lock of the rule's group, so concurrent events of one group are
+// serialised: they can neither both fire nor both be missed.
+func (s *Service) EvaluateTx(ctx context.Context, tx pg.Querier, e events.Event) ([]Fired, error) {
+	active, err := s.repo.ListActive(ctx, tx, e.TenantID)
+	if err != nil || len(active) == 0 {
+		return nil, err
+	}
+	source := ""
+	if e.Source != nil {
+		source = *e.Source
+	}
+	ev, err := NewEvent(e.Type, source, e.OccurredAt, e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("decode event payload: %w", err)
+	}
+	var fired []Fired
+	for _, a := range active {
+		c, err := s.compiled(ctx, tx, e.TenantID, versionKey{a.ID, a.Version})
+		if err != nil {
+			return nil, err
+		}
+		if !c.Match(&ev) {
+			continue
+		}
+		group := c.GroupKey(&ev)
+		fires, err := s.decide(ctx, tx, e, a.ID, group, c.Definition())
+		if err != nil {
+			return nil, err
+		}
+		m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
+			GroupKey: group, Fired: fires, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`)}
+		var rendered []Rendered
+		if fires {
+			rendered = c.Render(&ev)
+			if m.Actions, err = json.Marshal(rendered); err != nil {
+				return nil, fmt.Errorf("encode rendered actions: %w", err)
+			}
+		}
+		inserted, err := s.repo.InsertMatch(ctx, tx, &m)
+		if err != nil {
+			return nil, err
+		}
+		if inserted && fires {
+			fired = append(fired, Fired{RuleID: a.ID, RuleVersion: a.Version, GroupKey: group, Actions: rendered})
+		}
+	}
+	return fired, nil
+}
+
+// decide applies threshold and cooldown. The group's row lock is held until
+// the transaction ends.
+func (s *Service) decide(ctx context.Context, tx pg.Querier, e events.Event, ruleID uuid.UUID, group string, def Definition) (bool, error) {
+	if def.Threshold == nil && def.Cooldown == 0 {
+		return true, nil
+	}
+	lastFired, err := s.repo.LockGroup(ctx, tx, e.TenantID, ruleID, group)
+	if err != nil {
+		return false, err
+	}
+	now := e.ReceivedAt
+	if def.Cooldown > 0 && lastFired != nil && now.Before(lastFired.Add(def.Cooldown)) {
+		return false, nil
+	}
+	// The firing is stamped with the latest receive time it consumed, so
+	// none of the matches it counted is counted again, whatever order the
+	// group's events were processed in.
+	at := now
+	if t := def.Threshold; t != nil {
+		after := now.Add(-t.Within)
+		if lastFired != nil && lastFired.After(after) {
+			after = *lastFired
+		}
+		n, latest, err := s.repo.CountMatches(ctx, tx, e.TenantID, ruleID, group, after)
+		if err != nil {
+			return false, err
+		}
+		if n+1 < t.Count {
+			return false, nil
+		}
+		if latest != nil && latest.After(at) {
+			at = *latest
+		}
+	}
+	if lastFired != nil && lastFired.After(at) {
+		at = *lastFired
+	}
+	return true, s.repo.SetFired(ctx, tx, e.TenantID, ruleID, group, at)
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
+}
