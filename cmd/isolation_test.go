@@ -10,13 +10,16 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
+	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -62,8 +65,9 @@ func TestTenantIsolation(t *testing.T) {
 	ctx := t.Context()
 	sys := newTestSystem(t)
 	router := sys.router()
-	a := authtest.CreateTenant(ctx, t, sys.db, nil)
-	b := authtest.CreateTenant(ctx, t, sys.db, nil)
+	a := authtest.CreateTenant(ctx, t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
+	// Enterprise: the management rate limit leaves room for the walk.
+	b := authtest.CreateTenant(ctx, t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
 	aToken := authtest.Token(ctx, t, sys.db, a.OwnerEmail)
 	bToken := authtest.Token(ctx, t, sys.db, b.OwnerEmail)
 
@@ -73,17 +77,31 @@ func TestTenantIsolation(t *testing.T) {
 	var keyA uuid.UUID
 	require.NoError(t, sys.db.Get(&keyA, `SELECT id FROM api_keys WHERE tenant_id = $1`, a.ID))
 	userA, userAEmail := authtest.CreateUser(ctx, t, sys.db, a, auth.RoleViewer)
+	channelA, _, err := sys.notify.Service.CreateChannel(ctx, a.ID, notify.ChannelInput{Name: new("A-ONLY-CHANNEL"), Kind: "webhook",
+		Config: []byte(`{"url":"https://a-only.example/hook"}`), Secrets: []byte(`{}`)})
+	require.NoError(t, err)
 	ruleA, err := sys.rules.Service.Create(ctx, auth.Principal{TenantID: a.ID}, rules.Input{
-		Name: new("A-ONLY-RULE"), Definition: []byte(`{"match":{"type":"secret.*"},"actions":[{"channelId":"` + uuid.NewString() + `","template":"x"}]}`)})
+		Name: new("A-ONLY-RULE"), Definition: []byte(`{"match":{"type":"secret.*"},"actions":[{"channelId":"` + channelA.ID.String() + `","template":"x"}]}`)})
+	require.NoError(t, err)
+	require.NoError(t, pg.InTx(ctx, sys.db, func(tx *sqlx.Tx) error {
+		return sys.notify.Service.EnqueueTx(ctx, tx, []notify.NewDelivery{{TenantID: a.ID, RuleID: ruleA.ID, RuleVersion: 1,
+			ChannelID: channelA.ID, Message: "A-ONLY-MESSAGE", Event: notify.EventSnapshot{ID: uuid.MustParse(eventA), Type: "secret.thing"}}})
+	}))
+	var deliveryA uuid.UUID
+	require.NoError(t, sys.db.Get(&deliveryA, `SELECT id FROM deliveries WHERE tenant_id = $1`, a.ID))
+	_, err = sys.db.Exec(`UPDATE deliveries SET status = 'failed' WHERE id = $1`, deliveryA)
 	require.NoError(t, err)
 
 	resourceOf := map[string]string{
-		"/api/events/:id":         eventA,
-		"/api/api-keys/:id":       keyA.String(),
-		"/api/users/:id":          userA.String(),
-		"/api/rules/:id":          ruleA.ID.String(),
-		"/api/rules/:id/versions": ruleA.ID.String(),
-		"/api/rules/:id/rollback": ruleA.ID.String(),
+		"/api/events/:id":           eventA,
+		"/api/api-keys/:id":         keyA.String(),
+		"/api/users/:id":            userA.String(),
+		"/api/rules/:id":            ruleA.ID.String(),
+		"/api/rules/:id/versions":   ruleA.ID.String(),
+		"/api/rules/:id/rollback":   ruleA.ID.String(),
+		"/api/channels/:id":         channelA.ID.String(),
+		"/api/channels/:id/test":    channelA.ID.String(),
+		"/api/deliveries/:id/retry": deliveryA.String(),
 	}
 	// Routes that take tenant A's ids in their body rather than their path.
 	bodyOf := map[string]string{
@@ -91,8 +109,9 @@ func TestTenantIsolation(t *testing.T) {
 		"POST /api/rules/backtest":     `{"ruleId":"` + ruleA.ID.String() + `"}`,
 		"POST /api/rules/:id/rollback": `{"version":1}`,
 		"PUT /api/rules/:id":           `{"enabled":false}`,
+		"PUT /api/channels/:id":        `{"name":"stolen"}`,
 	}
-	secretsOfA := []string{eventA, keyA.String(), userA.String(), userAEmail, a.OwnerEmail, a.ID.String(), "A-ONLY-PAYLOAD", "A-ONLY-RULE"}
+	secretsOfA := []string{eventA, keyA.String(), userA.String(), userAEmail, a.OwnerEmail, a.ID.String(), "A-ONLY-PAYLOAD", "A-ONLY-RULE", "A-ONLY-CHANNEL", "A-ONLY-MESSAGE", "a-only.example", channelA.ID.String(), deliveryA.String()}
 	param := regexp.MustCompile(`:\w+`)
 
 	walked := 0
@@ -158,25 +177,33 @@ func TestRolePolicy(t *testing.T) {
 	tenant := authtest.CreateTenant(ctx, t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
 
 	need := map[string]string{
-		"GET /api/me":                  auth.RoleViewer,
-		"GET /api/events":              auth.RoleViewer,
-		"GET /api/events/:id":          auth.RoleViewer,
-		"GET /api/api-keys":            auth.RoleAdmin,
-		"POST /api/api-keys":           auth.RoleAdmin,
-		"DELETE /api/api-keys/:id":     auth.RoleAdmin,
-		"GET /api/users":               auth.RoleAdmin,
-		"POST /api/users":              auth.RoleAdmin,
-		"DELETE /api/users/:id":        auth.RoleAdmin,
-		"POST /api/events":             "(api key only)",
-		"GET /api/rules":               auth.RoleViewer,
-		"GET /api/rules/:id":           auth.RoleViewer,
-		"GET /api/rules/:id/versions":  auth.RoleViewer,
-		"POST /api/rules":              auth.RoleMember,
-		"PUT /api/rules/:id":           auth.RoleMember,
-		"DELETE /api/rules/:id":        auth.RoleMember,
-		"POST /api/rules/:id/rollback": auth.RoleMember,
-		"POST /api/rules/test":         auth.RoleMember,
-		"POST /api/rules/backtest":     auth.RoleMember,
+		"GET /api/me":                    auth.RoleViewer,
+		"GET /api/events":                auth.RoleViewer,
+		"GET /api/events/:id":            auth.RoleViewer,
+		"GET /api/api-keys":              auth.RoleAdmin,
+		"POST /api/api-keys":             auth.RoleAdmin,
+		"DELETE /api/api-keys/:id":       auth.RoleAdmin,
+		"GET /api/users":                 auth.RoleAdmin,
+		"POST /api/users":                auth.RoleAdmin,
+		"DELETE /api/users/:id":          auth.RoleAdmin,
+		"POST /api/events":               "(api key only)",
+		"GET /api/rules":                 auth.RoleViewer,
+		"GET /api/rules/:id":             auth.RoleViewer,
+		"GET /api/rules/:id/versions":    auth.RoleViewer,
+		"POST /api/rules":                auth.RoleMember,
+		"PUT /api/rules/:id":             auth.RoleMember,
+		"DELETE /api/rules/:id":          auth.RoleMember,
+		"POST /api/rules/:id/rollback":   auth.RoleMember,
+		"POST /api/rules/test":           auth.RoleMember,
+		"POST /api/rules/backtest":       auth.RoleMember,
+		"GET /api/channels":              auth.RoleViewer,
+		"GET /api/channels/:id":          auth.RoleViewer,
+		"POST /api/channels":             auth.RoleMember,
+		"PUT /api/channels/:id":          auth.RoleMember,
+		"DELETE /api/channels/:id":       auth.RoleMember,
+		"POST /api/channels/:id/test":    auth.RoleMember,
+		"GET /api/deliveries":            auth.RoleViewer,
+		"POST /api/deliveries/:id/retry": auth.RoleMember,
 	}
 	rank := map[string]int{auth.RoleViewer: 1, auth.RoleMember: 2, auth.RoleAdmin: 3, auth.RoleOwner: 4}
 	tokens := map[string]string{}

@@ -2,12 +2,14 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
@@ -18,12 +20,14 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/ratelimit"
+	"github.com/signalops/signalops/platform/secretbox"
 )
 
 // system is the wired application of one process: the pool, the insert-only
@@ -37,6 +41,7 @@ type system struct {
 	auth    *auth.Module
 	events  *events.Module
 	rules   *rules.Module
+	notify  *notify.Module
 	plans   billing.Catalog
 	limiter *ratelimit.Limiter
 
@@ -64,8 +69,21 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	s.plans = billing.NewCatalog(billing.RateOverride{IngestRate: cfg.RateLimit.IngestRate, IngestBurst: cfg.RateLimit.IngestBurst})
 	s.auth = auth.New(pool, logger, auth.Options{JWTSecret: []byte(cfg.JWTSecret), AdminToken: cfg.AdminToken})
 	s.events = events.New(pool, jobs, logger)
-	s.rules = rules.New(pool, s.events.Service, nil, logger)
-	s.events.AddRelated(s.rules.Service.RelatedMatches)
+	box, err := secretBox(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.notify = notify.New(pool, jobs, notify.Config{
+		Providers: notify.Options{
+			SMTPURL: cfg.Notify.SMTPURL, SMTPFrom: cfg.Notify.SMTPFrom,
+			TelegramBase: cfg.Notify.TelegramAPIBase, WhatsAppBase: cfg.Notify.WhatsAppAPIBase,
+			WebhookAllowPrivate: cfg.Notify.WebhookAllowPrivate, HTTPTimeout: cfg.Notify.Timeout,
+		},
+		Box:           box,
+		RetrySchedule: cfg.Notify.RetrySchedule,
+	}, logger)
+	s.rules = rules.New(pool, s.events.Service, s.notify.Service, logger)
+	s.events.AddRelated(s.rules.Service.RelatedMatches, s.relatedDeliveries)
 	return s, nil
 }
 
@@ -73,7 +91,7 @@ func (s *system) close() { _ = s.db.Close() }
 
 func queueConfig(cfg config.Config) queue.Config {
 	return queue.Config{
-		Queues:             map[string]int{events.QueueEvents: cfg.Queue.EventWorkers},
+		Queues:             map[string]int{events.QueueEvents: cfg.Queue.EventWorkers, notify.QueueNotify: cfg.Notify.Workers},
 		FetchCooldown:      cfg.Queue.FetchCooldown,
 		FetchPollInterval:  cfg.Queue.FetchPollInterval,
 		JobTimeout:         cfg.Queue.JobTimeout,
@@ -86,13 +104,14 @@ func queueConfig(cfg config.Config) queue.Config {
 // insert-only client cannot check that a worker exists for a kind; the
 // wiring test does, against this list.
 func publishedJobs() []river.JobArgs {
-	return []river.JobArgs{events.ProcessArgs{}}
+	return []river.JobArgs{events.ProcessArgs{}, notify.DeliverArgs{}}
 }
 
 // workers registers every module's workers.
 func (s *system) workers() *river.Workers {
 	w := river.NewWorkers()
 	s.rules.AddWorkers(w)
+	s.notify.AddWorkers(w)
 	return w
 }
 
@@ -115,8 +134,34 @@ func (s *system) router() *echo.Echo {
 	managed := api.With(s.auth.TokenAuth(), limited)
 	s.auth.Routes(managed)
 	s.rules.Routes(managed)
+	s.notify.Routes(managed)
 	s.events.Routes(api.With(s.auth.APIKeyAuth(), limited), api.With(s.auth.AnyAuth(), limited))
 	return e
+}
+
+// secretBox seals channel secrets with SECRET_KEY; previous keys still open
+// what they sealed, so a rotation needs no downtime.
+func secretBox(cfg config.Config) (*secretbox.Box, error) {
+	if len(cfg.SecretKey) == 0 {
+		return nil, errors.New("config: SECRET_KEY is required")
+	}
+	var old []secretbox.KeyEntry
+	for _, k := range cfg.SecretKeysPrevious {
+		old = append(old, secretbox.KeyEntry{ID: secretbox.KeyID(k), Key: k})
+	}
+	return secretbox.New(secretbox.KeyEntry{ID: secretbox.KeyID(cfg.SecretKey), Key: cfg.SecretKey}, old...)
+}
+
+// relatedDeliveries adds an event's deliveries to its read view.
+func (s *system) relatedDeliveries(ctx context.Context, tenantID, eventID uuid.UUID, r *events.Related) error {
+	ds, err := s.notify.Service.DeliveriesOfEvent(ctx, tenantID, eventID)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		r.Deliveries = append(r.Deliveries, events.DeliveryRef{ID: d.ID, ChannelID: d.ChannelID, Status: d.Status})
+	}
+	return nil
 }
 
 // loginLimitKey slows password guessing: 10 attempts per client address,

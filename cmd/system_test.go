@@ -30,7 +30,11 @@ import (
 func testConfig(t *testing.T, url string) config.Config {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"DATABASE_URL": url, "QUEUE_FETCH_POLL_INTERVAL": "200ms"}[k]
+		return map[string]string{
+			"DATABASE_URL": url, "QUEUE_FETCH_POLL_INTERVAL": "200ms",
+			"SECRET_KEY":            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+			"WEBHOOK_ALLOW_PRIVATE": "true", "NOTIFY_RETRY_SCHEDULE": "100ms,100ms",
+		}[k]
 	})
 	require.NoError(t, err)
 	return cfg

@@ -28,6 +28,22 @@ type Config struct {
 	SecretKey   []byte // 32 bytes: encrypts channel secrets at rest
 	AdminToken  string // operator token for /api/admin
 	RateLimit   RateLimit
+	Notify      Notify
+	// SecretKeysPrevious still open channel secrets sealed before a
+	// SECRET_KEY rotation (SECRET_KEY_PREVIOUS, comma-separated base64).
+	SecretKeysPrevious [][]byte
+}
+
+// Notify configures delivery.
+type Notify struct {
+	SMTPURL             string
+	SMTPFrom            string
+	TelegramAPIBase     string
+	WhatsAppAPIBase     string
+	WebhookAllowPrivate bool
+	RetrySchedule       []time.Duration // one retry per entry, then the job is discarded (DLQ)
+	Workers             int             // concurrent notify.deliver jobs per work process
+	Timeout             time.Duration   // one provider call
 }
 
 // RateLimit overrides the plans' per-key ingest rate when set.
@@ -93,6 +109,16 @@ func Load(getenv func(string) string) (Config, error) {
 			IngestRate:  r.float("INGEST_RATE_LIMIT", 0),
 			IngestBurst: r.int("INGEST_RATE_BURST", 0, 0, 10_000_000),
 		},
+		Notify: Notify{
+			SMTPURL:             r.secret("SMTP_URL"),
+			SMTPFrom:            r.str("SMTP_FROM", "SignalOps <signalops@localhost>"),
+			TelegramAPIBase:     r.str("TELEGRAM_API_BASE", "https://api.telegram.org"),
+			WhatsAppAPIBase:     r.str("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
+			WebhookAllowPrivate: r.bool("WEBHOOK_ALLOW_PRIVATE", false),
+			RetrySchedule:       r.durs("NOTIFY_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h"),
+			Workers:             r.int("NOTIFY_WORKERS", 50, 1, 10000),
+			Timeout:             r.dur("NOTIFY_TIMEOUT", 15*time.Second),
+		},
 		JWTSecret:  r.secret("JWT_SECRET"),
 		AdminToken: r.secret("ADMIN_TOKEN"),
 	}
@@ -102,6 +128,30 @@ func Load(getenv func(string) string) (Config, error) {
 			r.fail("SECRET_KEY", "must be 32 random bytes, base64 (openssl rand -base64 32)")
 		}
 		c.SecretKey = b
+	}
+	for _, k := range strings.Split(r.secret("SECRET_KEY_PREVIOUS"), ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(b) != 32 {
+			r.fail("SECRET_KEY_PREVIOUS", "must be comma-separated base64 keys of 32 bytes")
+			break
+		}
+		c.SecretKeysPrevious = append(c.SecretKeysPrevious, b)
+	}
+	for _, b := range []struct{ name, v string }{{"TELEGRAM_API_BASE", c.Notify.TelegramAPIBase}, {"WHATSAPP_API_BASE", c.Notify.WhatsAppAPIBase}} {
+		if u, err := url.Parse(b.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.fail(b.name, "must be an http(s):// URL")
+		}
+	}
+	if c.Notify.SMTPURL != "" {
+		if u, err := url.Parse(c.Notify.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			r.fail("SMTP_URL", "must be smtp://[user:pass@]host[:port] or smtps://…")
+		}
+	}
+	if c.Notify.Timeout <= 0 {
+		r.fail("NOTIFY_TIMEOUT", "must be a positive duration")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 24 {
 		r.fail("ADMIN_TOKEN", "must be at least 24 characters (openssl rand -base64 32)")
@@ -167,13 +217,7 @@ func (c Config) RequireSecrets() error {
 // Redacted is the configuration as it may be logged: secrets and the database
 // password replaced.
 func (c Config) Redacted() map[string]any {
-	dsn := c.DatabaseURL
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "redacted")
-		}
-		dsn = u.String()
-	}
+	dsn := redactURL(c.DatabaseURL)
 	set := func(s string) string {
 		if s == "" {
 			return "(unset)"
@@ -186,9 +230,22 @@ func (c Config) Redacted() map[string]any {
 		"queue_event_workers": c.Queue.EventWorkers, "queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
 		"queue_rescue_after": c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
 		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,
+		"smtp_url": redactURL(c.Notify.SMTPURL), "webhook_allow_private": c.Notify.WebhookAllowPrivate,
+		"notify_retry_schedule": fmt.Sprint(c.Notify.RetrySchedule), "notify_workers": c.Notify.Workers,
 		"log_level": c.Log.Level, "log_format": c.Log.Format,
 		"jwt_secret": set(c.JWTSecret), "secret_key": set(string(c.SecretKey)), "admin_token": set(c.AdminToken),
 	}
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "redacted")
+	}
+	return u.String()
 }
 
 // reader collects the first error; later reads still run so defaults fill in.
@@ -238,6 +295,40 @@ func (r *reader) int(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+func (r *reader) bool(name string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, fmt.Sprintf("must be true or false, got %q", v))
+		return def
+	}
+	return b
+}
+
+// durs reads a comma-separated list of positive durations.
+func (r *reader) durs(name, def string) []time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		v = def
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			r.fail(name, fmt.Sprintf("must be comma-separated positive durations like 5s,5m,30m, got %q", v))
+			return nil
+		}
+		out = append(out, d)
+	}
+	if len(out) > 50 {
+		r.fail(name, "may list at most 50 retries")
+	}
+	return out
 }
 
 func (r *reader) float(name string, def float64) float64 {

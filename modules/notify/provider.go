@@ -261,10 +261,11 @@ const (
 // Providers holds one Provider per channel kind. It is safe for concurrent
 // use and meant to be built once per process.
 type Providers struct {
-	webhook  *webhookProvider
-	telegram *telegramProvider
-	whatsapp *whatsAppProvider
-	email    *emailProvider
+	callTimeout time.Duration
+	webhook     *webhookProvider
+	telegram    *telegramProvider
+	whatsapp    *whatsAppProvider
+	email       *emailProvider
 }
 
 // NewProviders builds the providers. Options are checked lazily: a bad
@@ -293,12 +294,16 @@ func NewProviders(opts Options) *Providers {
 		},
 	}
 	return &Providers{
-		webhook:  newWebhookProvider(opts),
-		telegram: &telegramProvider{base: strings.TrimRight(opts.TelegramBase, "/"), client: apiClient},
-		whatsapp: &whatsAppProvider{base: strings.TrimRight(opts.WhatsAppBase, "/"), client: apiClient},
-		email:    newEmailProvider(opts),
+		callTimeout: opts.HTTPTimeout,
+		webhook:     newWebhookProvider(opts),
+		telegram:    &telegramProvider{base: strings.TrimRight(opts.TelegramBase, "/"), client: apiClient},
+		whatsapp:    &whatsAppProvider{base: strings.TrimRight(opts.WhatsAppBase, "/"), client: apiClient},
+		email:       newEmailProvider(opts),
 	}
 }
+
+// timeout is how long one provider call may take.
+func (p *Providers) timeout() time.Duration { return p.callTimeout }
 
 // For returns the provider of kind.
 func (p *Providers) For(kind string) (Provider, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -45,7 +46,7 @@ func NewEvent(typ, source string, occurredAt time.Time, payload json.RawMessage)
 		return Event{}, fmt.Errorf("decode payload: %w", err)
 	}
 	if dec.More() {
-		return Event{}, fmt.Errorf("decode payload: data after the object")
+		return Event{}, errors.New("decode payload: data after the object")
 	}
 	ev.Payload = m
 	return ev, nil
@@ -363,7 +364,7 @@ func decodeValue(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("data after the value")
+		return nil, errors.New("data after the value")
 	}
 	return v, nil
 }

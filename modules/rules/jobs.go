@@ -39,7 +39,11 @@ func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessA
 			// job is left to complete.
 			return completeTx(ctx, tx, job)
 		}
-		if _, err := w.rules.EvaluateTx(ctx, tx, e); err != nil {
+		fired, err := w.rules.EvaluateTx(ctx, tx, e)
+		if err != nil {
+			return err
+		}
+		if err := w.rules.DeliverTx(ctx, tx, e, fired); err != nil {
 			return err
 		}
 		if err := w.events.MarkProcessedTx(ctx, tx, a.TenantID, a.EventID, events.StatusProcessed); err != nil {

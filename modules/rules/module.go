@@ -8,6 +8,7 @@ import (
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
@@ -19,11 +20,11 @@ type Module struct {
 	logger  *slog.Logger
 }
 
-// New builds the rules module. channels checks that actions name existing
-// channels (nil skips the check).
-func New(db *sqlx.DB, ev *events.Service, channels ChannelChecker, logger *slog.Logger) *Module {
+// New builds the rules module. nt receives fired actions (nil: matches are
+// recorded but nothing is delivered, and action channels are not checked).
+func New(db *sqlx.DB, ev *events.Service, nt *notify.Service, logger *slog.Logger) *Module {
 	logger = logger.With("module", "rules")
-	return &Module{Service: NewService(db, ev, channels, logger), db: db, events: ev, logger: logger}
+	return &Module{Service: NewService(db, ev, nt, logger), db: db, events: ev, logger: logger}
 }
 
 // maxRuleBody bounds a rule request (a definition is at most 64 KiB).

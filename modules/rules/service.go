@@ -11,27 +11,24 @@ import (
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
 )
 
-// ChannelChecker reports which of the given channel ids the tenant does not
-// have (the notify module implements it).
-type ChannelChecker func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (missing []uuid.UUID, err error)
-
 // Service is the rules use cases.
 type Service struct {
-	db       *sqlx.DB
-	repo     repo
-	events   *events.Service
-	channels ChannelChecker // nil: action channels are not checked
-	cache    *compiledCache
-	logger   *slog.Logger
+	db     *sqlx.DB
+	repo   repo
+	events *events.Service
+	notify *notify.Service // nil: channels are not checked, no deliveries are made
+	cache  *compiledCache
+	logger *slog.Logger
 }
 
 // NewService returns the rules Service.
-func NewService(db *sqlx.DB, ev *events.Service, channels ChannelChecker, logger *slog.Logger) *Service {
-	return &Service{db: db, events: ev, channels: channels, cache: newCompiledCache(), logger: logger}
+func NewService(db *sqlx.DB, ev *events.Service, nt *notify.Service, logger *slog.Logger) *Service {
+	return &Service{db: db, events: ev, notify: nt, cache: newCompiledCache(), logger: logger}
 }
 
 // Input creates or changes a rule; nil fields of a change stay as they are.
@@ -63,12 +60,12 @@ func (s *Service) validate(ctx context.Context, tenantID uuid.UUID, in Input, cr
 			def = &d
 		}
 	}
-	if def != nil && s.channels != nil {
+	if def != nil && s.notify != nil {
 		ids := make([]uuid.UUID, len(def.Actions))
 		for i, a := range def.Actions {
 			ids[i] = a.ChannelID
 		}
-		missing, err := s.channels(ctx, tenantID, ids)
+		missing, err := s.notify.MissingChannels(ctx, tenantID, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -234,6 +231,23 @@ type Fired struct {
 	RuleVersion int
 	GroupKey    string
 	Actions     []Rendered
+}
+
+// DeliverTx hands fired actions to notify: one delivery and its
+// notify.deliver job per action, in the caller's transaction.
+func (s *Service) DeliverTx(ctx context.Context, tx *sqlx.Tx, e events.Event, fired []Fired) error {
+	if s.notify == nil || len(fired) == 0 {
+		return nil
+	}
+	snap := notify.EventSnapshot{ID: e.ID, Type: e.Type, Source: e.Source, OccurredAt: e.OccurredAt.UTC(), Payload: e.Payload}
+	var ds []notify.NewDelivery
+	for _, f := range fired {
+		for _, a := range f.Actions {
+			ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
+				ChannelID: a.ChannelID, Message: a.Message, Event: snap})
+		}
+	}
+	return s.notify.EnqueueTx(ctx, tx, ds)
 }
 
 // EvaluateTx evaluates the tenant's enabled rules against a stored event and

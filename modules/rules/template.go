@@ -209,7 +209,7 @@ func clean(s string) string {
 func execute(t *template.Template, w io.Writer, data any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("internal error")
+			err = errors.New("internal error")
 		}
 	}()
 	return t.Execute(w, data)

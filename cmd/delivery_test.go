@@ -1,0 +1,229 @@
+package cmd
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/queue"
+	"github.com/signalops/signalops/platform/testdb"
+)
+
+// receiver is a webhook endpoint that checks Standard Webhooks signatures
+// with its own implementation of the spec (not the code under test).
+type receiver struct {
+	t       *testing.T
+	secret  []byte
+	failing atomic.Bool
+	mu      sync.Mutex
+	got     map[string]int // webhook-id → valid deliveries accepted
+	bodies  []map[string]any
+	calls   atomic.Int32
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc.calls.Add(1)
+	body, _ := io.ReadAll(r.Body)
+	id, ts, sigs := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
+	mac := hmac.New(sha256.New, rc.secret)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	valid := false
+	for _, s := range strings.Fields(sigs) {
+		valid = valid || hmac.Equal([]byte(s), []byte(want))
+	}
+	if !valid || id == "" {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if rc.failing.Load() {
+		http.Error(w, "down", http.StatusInternalServerError)
+		return
+	}
+	var m map[string]any
+	_ = json.Unmarshal(body, &m)
+	rc.mu.Lock()
+	rc.got[id]++
+	rc.bodies = append(rc.bodies, m)
+	rc.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rc *receiver) delivered() (total int, dup bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, n := range rc.got {
+		total += n
+		dup = dup || n > 1
+	}
+	return total, dup
+}
+
+type deliveryBundle struct {
+	sys    *system
+	router http.Handler
+	tenant authtest.Tenant
+	token  string
+	rx     *receiver
+	url    string
+}
+
+func setupDelivery(t *testing.T) *deliveryBundle {
+	t.Helper()
+	ctx := t.Context()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
+	rawSecret := []byte("0123456789abcdef0123456789abcdef")
+	rx := &receiver{t: t, secret: rawSecret, got: map[string]int{}}
+	srv := httptest.NewServer(rx)
+	t.Cleanup(srv.Close)
+
+	listener, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(listener.Close)
+	worker, err := queue.NewWorking(pool.DB, listener, sys.workers(), queueConfig(sys.cfg), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.NoError(t, worker.Start(context.WithoutCancel(ctx)))
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, worker.Stop(stopCtx))
+	})
+
+	b := &deliveryBundle{sys: sys, router: sys.router(), tenant: tenant, rx: rx,
+		token: authtest.Token(ctx, t, pool, tenant.OwnerEmail), url: srv.URL}
+	rec := b.api(t, "POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+srv.URL+`/hook"},
+		"secrets":{"signingSecret":"whsec_`+base64.StdEncoding.EncodeToString(rawSecret)+`"}}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	require.NotContains(t, rec.Body.String(), "whsec_", "secrets are never returned")
+	var ch struct{ ID string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ch))
+	rec = b.api(t, "POST", "/api/rules", `{"name":"orders","definition":{"match":{"type":"order.*"},
+		"actions":[{"channelId":"`+ch.ID+`","template":"Order {{.payload.orderId}}"}]}}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	return b
+}
+
+func (b *deliveryBundle) api(t *testing.T, method, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	return serveReq(b.router, method, path, body, "Authorization", "Bearer "+b.token)
+}
+
+func (b *deliveryBundle) ingest(t *testing.T, body string) string {
+	t.Helper()
+	rec := serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	var out struct{ ID string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+	return out.ID
+}
+
+type deliveryRow struct {
+	ID       string
+	Status   string
+	Attempts []struct {
+		Succeeded  bool
+		StatusCode *int
+	}
+}
+
+func (b *deliveryBundle) deliveries(t *testing.T, eventID string) []deliveryRow {
+	t.Helper()
+	rec := b.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var page struct{ Data []deliveryRow }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
+	return page.Data
+}
+
+func TestWebhookDelivery(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+
+	eventID := b.ingest(t, `{"type":"order.created","source":"shop","payload":{"orderId":"A-1"}}`)
+	require.Eventually(t, func() bool { n, _ := b.rx.delivered(); return n == 1 }, 10*time.Second, 20*time.Millisecond)
+
+	b.rx.mu.Lock()
+	body := b.rx.bodies[0]
+	b.rx.mu.Unlock()
+	require.Equal(t, "order.created", body["type"])
+	data := body["data"].(map[string]any)
+	require.Equal(t, eventID, data["eventId"])
+	require.Equal(t, "Order A-1", data["message"])
+	require.Equal(t, "shop", data["event"].(map[string]any)["source"])
+	require.NotEmpty(t, data["deliveryId"])
+
+	require.Eventually(t, func() bool {
+		ds := b.deliveries(t, eventID)
+		return len(ds) == 1 && ds[0].Status == "succeeded"
+	}, 5*time.Second, 20*time.Millisecond)
+	rec := serveReq(b.router, "GET", "/api/events/"+eventID, "", "x-api-key", b.tenant.APIKey)
+	require.Contains(t, rec.Body.String(), `"status":"succeeded"`)
+	require.Contains(t, rec.Body.String(), `"ruleVersion":1`)
+
+	ds := b.deliveries(t, eventID)
+	rec = b.api(t, "POST", "/api/deliveries/"+ds[0].ID+"/retry", "")
+	require.Equal(t, http.StatusConflict, rec.Code, "a succeeded delivery is never sent again")
+	require.Contains(t, rec.Body.String(), "delivery_succeeded")
+	_, dup := b.rx.delivered()
+	require.False(t, dup)
+}
+
+// TestFailingReceiverToDLQAndBack: a receiver that always fails drives the
+// delivery through its retries into the DLQ (a discarded job); once it
+// recovers, a retry delivers exactly once.
+func TestFailingReceiverToDLQAndBack(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+	b.rx.failing.Store(true)
+
+	eventID := b.ingest(t, `{"type":"order.created","payload":{"orderId":"B-2"}}`)
+	var d deliveryRow
+	require.Eventually(t, func() bool {
+		ds := b.deliveries(t, eventID)
+		if len(ds) == 1 {
+			d = ds[0]
+		}
+		return d.Status == "failed"
+	}, 15*time.Second, 50*time.Millisecond)
+	require.Len(t, d.Attempts, 3, "one try and one retry per NOTIFY_RETRY_SCHEDULE entry")
+	for _, a := range d.Attempts {
+		require.False(t, a.Succeeded)
+		require.Equal(t, 500, *a.StatusCode)
+	}
+	var state string
+	require.Eventually(t, func() bool {
+		_ = b.sys.db.Get(&state, `SELECT state FROM river_job WHERE kind = 'notify.deliver'`)
+		return state == "discarded"
+	}, 5*time.Second, 20*time.Millisecond, "exhausted deliveries land in the DLQ")
+
+	b.rx.failing.Store(false)
+	rec := b.api(t, "POST", "/api/deliveries/"+d.ID+"/retry", "")
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	require.Eventually(t, func() bool { n, _ := b.rx.delivered(); return n == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return b.deliveries(t, eventID)[0].Status == "succeeded" }, 5*time.Second, 20*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // room for a wrong second send to show up
+	n, dup := b.rx.delivered()
+	require.Equal(t, 1, n)
+	require.False(t, dup)
+}

@@ -1,0 +1,99 @@
+package notify
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Channel is a stored notification target. Its secrets stay sealed here;
+// Service.open unseals them only to send.
+type Channel struct {
+	ID            uuid.UUID       `db:"id"`
+	TenantID      uuid.UUID       `db:"tenant_id"`
+	Name          string          `db:"name"`
+	Kind          string          `db:"kind"`
+	Config        json.RawMessage `db:"config"`
+	SealedSecrets string          `db:"secrets"`
+	CreatedAt     time.Time       `db:"created_at"`
+	UpdatedAt     time.Time       `db:"updated_at"`
+}
+
+// Delivery statuses.
+const (
+	StatusPending   = "pending"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+// Delivery is one message to one channel for one fired rule action.
+type Delivery struct {
+	ID                uuid.UUID       `db:"id"`
+	TenantID          uuid.UUID       `db:"tenant_id"`
+	EventID           uuid.UUID       `db:"event_id"`
+	RuleID            *uuid.UUID      `db:"rule_id"`
+	RuleVersion       *int            `db:"rule_version"`
+	ChannelID         uuid.UUID       `db:"channel_id"`
+	EventType         string          `db:"event_type"`
+	Message           string          `db:"message"`
+	Body              json.RawMessage `db:"body"`
+	Status            string          `db:"status"`
+	Attempts          int             `db:"attempts"`
+	LastError         *string         `db:"last_error"`
+	ProviderMessageID *string         `db:"provider_message_id"`
+	JobID             *int64          `db:"job_id"`
+	CreatedAt         time.Time       `db:"created_at"`
+	UpdatedAt         time.Time       `db:"updated_at"`
+	DeliveredAt       *time.Time      `db:"delivered_at"`
+}
+
+// Attempt is one try of a delivery.
+type Attempt struct {
+	ID                uuid.UUID `db:"id"`
+	DeliveryID        uuid.UUID `db:"delivery_id"`
+	TenantID          uuid.UUID `db:"tenant_id"`
+	Attempt           int       `db:"attempt"`
+	Succeeded         bool      `db:"succeeded"`
+	StatusCode        *int      `db:"status_code"`
+	LatencyMS         int       `db:"latency_ms"`
+	Error             *string   `db:"error"`
+	Response          *string   `db:"response"`
+	ProviderMessageID *string   `db:"provider_message_id"`
+	CreatedAt         time.Time `db:"created_at"`
+}
+
+// EventSnapshot is the event as a webhook receiver sees it.
+type EventSnapshot struct {
+	ID         uuid.UUID       `json:"id"`
+	Type       string          `json:"type"`
+	Source     *string         `json:"source"`
+	OccurredAt time.Time       `json:"occurredAt"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+// NewDelivery is what rules hands over for one fired action.
+type NewDelivery struct {
+	TenantID    uuid.UUID
+	RuleID      uuid.UUID
+	RuleVersion int
+	ChannelID   uuid.UUID
+	Message     string
+	Event       EventSnapshot
+}
+
+// webhookBody is the JSON a webhook delivery POSTs (SPEC §3).
+type webhookBody struct {
+	Type      string      `json:"type"`
+	Timestamp time.Time   `json:"timestamp"`
+	Data      webhookData `json:"data"`
+}
+
+type webhookData struct {
+	EventID     uuid.UUID     `json:"eventId"`
+	DeliveryID  uuid.UUID     `json:"deliveryId"`
+	RuleID      *uuid.UUID    `json:"ruleId"`
+	RuleVersion *int          `json:"ruleVersion"`
+	Message     string        `json:"message"`
+	Event       EventSnapshot `json:"event"`
+}

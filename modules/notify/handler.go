@@ -1,0 +1,221 @@
+package notify
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
+)
+
+type handler struct{ svc *Service }
+
+type channelView struct {
+	ID        uuid.UUID       `json:"id"`
+	Name      string          `json:"name"`
+	Kind      string          `json:"kind"`
+	Config    json.RawMessage `json:"config"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
+
+func toChannelView(c Channel) channelView {
+	return channelView{ID: c.ID, Name: c.Name, Kind: c.Kind, Config: c.Config, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+}
+
+type channelRequest struct {
+	Name    *string         `json:"name"`
+	Kind    string          `json:"kind"`
+	Config  json.RawMessage `json:"config"`
+	Secrets json.RawMessage `json:"secrets"`
+}
+
+func pathID(c echo.Context, notFound error) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return uuid.Nil, notFound
+	}
+	return id, nil
+}
+
+func (h handler) createChannel(c echo.Context) error {
+	var req channelRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	ch, generated, err := h.svc.CreateChannel(ctx, auth.TenantID(ctx), ChannelInput(req))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/channels/"+ch.ID.String())
+	if generated == "" {
+		return c.JSON(http.StatusCreated, toChannelView(ch))
+	}
+	// The generated signing secret is shown once, here.
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, struct {
+		channelView
+		Secrets map[string]string `json:"secrets"`
+	}{toChannelView(ch), map[string]string{"signingSecret": generated}})
+}
+
+func (h handler) listChannels(c echo.Context) error {
+	var fields []apperr.FieldError
+	page := httpx.ParsePage(c, &fields)
+	if err := httpx.InvalidQuery(fields); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rows, err := h.svc.ListChannels(ctx, auth.TenantID(ctx), page.Before, page.Limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(ch Channel) uuid.UUID { return ch.ID }, toChannelView))
+}
+
+func (h handler) getChannel(c echo.Context) error {
+	id, err := pathID(c, errChannelNotFound)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	ch, err := h.svc.GetChannel(ctx, auth.TenantID(ctx), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toChannelView(ch))
+}
+
+func (h handler) updateChannel(c echo.Context) error {
+	id, err := pathID(c, errChannelNotFound)
+	if err != nil {
+		return err
+	}
+	var req channelRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	ch, err := h.svc.UpdateChannel(ctx, auth.TenantID(ctx), id, ChannelInput(req))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toChannelView(ch))
+}
+
+func (h handler) deleteChannel(c echo.Context) error {
+	id, err := pathID(c, errChannelNotFound)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := h.svc.DeleteChannel(ctx, auth.TenantID(ctx), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h handler) testChannel(c echo.Context) error {
+	id, err := pathID(c, errChannelNotFound)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	res, err := h.svc.TestChannel(ctx, auth.TenantID(ctx), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+type attemptView struct {
+	Attempt           int       `json:"attempt"`
+	Succeeded         bool      `json:"succeeded"`
+	StatusCode        *int      `json:"statusCode"`
+	LatencyMS         int       `json:"latencyMs"`
+	Error             *string   `json:"error"`
+	ProviderMessageID *string   `json:"providerMessageId"`
+	At                time.Time `json:"at"`
+}
+
+type deliveryView struct {
+	ID                uuid.UUID     `json:"id"`
+	EventID           uuid.UUID     `json:"eventId"`
+	RuleID            *uuid.UUID    `json:"ruleId"`
+	RuleVersion       *int          `json:"ruleVersion"`
+	ChannelID         uuid.UUID     `json:"channelId"`
+	Message           string        `json:"message"`
+	Status            string        `json:"status"`
+	Attempts          []attemptView `json:"attempts"`
+	LastError         *string       `json:"lastError"`
+	ProviderMessageID *string       `json:"providerMessageId"`
+	CreatedAt         time.Time     `json:"createdAt"`
+	DeliveredAt       *time.Time    `json:"deliveredAt"`
+}
+
+func toDeliveryView(d Delivery, as []Attempt) deliveryView {
+	v := deliveryView{ID: d.ID, EventID: d.EventID, RuleID: d.RuleID, RuleVersion: d.RuleVersion, ChannelID: d.ChannelID,
+		Message: d.Message, Status: d.Status, Attempts: make([]attemptView, 0, len(as)), LastError: d.LastError,
+		ProviderMessageID: d.ProviderMessageID, CreatedAt: d.CreatedAt.UTC()}
+	if d.DeliveredAt != nil {
+		t := d.DeliveredAt.UTC()
+		v.DeliveredAt = &t
+	}
+	for _, a := range as {
+		v.Attempts = append(v.Attempts, attemptView{Attempt: a.Attempt, Succeeded: a.Succeeded, StatusCode: a.StatusCode,
+			LatencyMS: a.LatencyMS, Error: a.Error, ProviderMessageID: a.ProviderMessageID, At: a.CreatedAt.UTC()})
+	}
+	return v
+}
+
+func (h handler) listDeliveries(c echo.Context) error {
+	var fields []apperr.FieldError
+	page := httpx.ParsePage(c, &fields)
+	f := DeliveryFilter{Before: page.Before, Limit: page.Limit, Status: c.QueryParam("status")}
+	switch f.Status {
+	case "", StatusPending, StatusSucceeded, StatusFailed:
+	default:
+		fields = append(fields, apperr.FieldError{Field: "status", Message: "must be pending, succeeded or failed"})
+	}
+	for _, p := range []struct {
+		name string
+		dst  *uuid.UUID
+	}{{"eventId", &f.EventID}, {"channelId", &f.ChannelID}} {
+		if v := c.QueryParam(p.name); v != "" {
+			id, err := uuid.Parse(v)
+			if err != nil {
+				fields = append(fields, apperr.FieldError{Field: p.name, Message: "must be a UUID"})
+			}
+			*p.dst = id
+		}
+	}
+	if err := httpx.InvalidQuery(fields); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rows, attempts, err := h.svc.ListDeliveries(ctx, auth.TenantID(ctx), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(d Delivery) uuid.UUID { return d.ID },
+		func(d Delivery) deliveryView { return toDeliveryView(d, attempts[d.ID]) }))
+}
+
+func (h handler) retryDelivery(c echo.Context) error {
+	id, err := pathID(c, errDeliveryNotFound)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d, err := h.svc.RetryDelivery(ctx, auth.TenantID(ctx), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, toDeliveryView(d, nil))
+}

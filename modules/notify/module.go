@@ -1,0 +1,54 @@
+package notify
+
+import (
+	"database/sql"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/secretbox"
+)
+
+// Module is the notify module as cmd wires it.
+type Module struct {
+	Service *Service
+}
+
+// Config is what notify needs from the process configuration.
+type Config struct {
+	Providers     Options
+	Box           *secretbox.Box
+	RetrySchedule []time.Duration // one retry per entry, then the job is discarded
+}
+
+// New builds the notify module; jobs is the process's insert-only client.
+func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], cfg Config, logger *slog.Logger) *Module {
+	return &Module{Service: &Service{db: db, jobs: jobs, providers: NewProviders(cfg.Providers), box: cfg.Box,
+		schedule: cfg.RetrySchedule, logger: logger.With("module", "notify")}}
+}
+
+// maxChannelBody bounds a channel request.
+const maxChannelBody = 64 << 10
+
+// Routes mounts channels (read: any role; write: member) and deliveries on g.
+func (m *Module) Routes(g *httpx.Group) {
+	h := handler{svc: m.Service}
+	g = g.With(auth.Require(auth.RoleViewer, auth.RoleMember), httpx.BodyLimit(maxChannelBody))
+	g.GET("/channels", h.listChannels)
+	g.POST("/channels", h.createChannel)
+	g.GET("/channels/:id", h.getChannel)
+	g.PUT("/channels/:id", h.updateChannel)
+	g.DELETE("/channels/:id", h.deleteChannel)
+	g.POST("/channels/:id/test", h.testChannel)
+	g.GET("/deliveries", h.listDeliveries)
+	g.POST("/deliveries/:id/retry", h.retryDelivery)
+}
+
+// AddWorkers registers the jobs notify works.
+func (m *Module) AddWorkers(w *river.Workers) {
+	river.AddWorker(w, &DeliverWorker{svc: m.Service})
+}

@@ -1,0 +1,223 @@
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
+)
+
+// repo holds the SQL of channels, deliveries and delivery_attempts.
+type repo struct{}
+
+var (
+	errChannelNotFound  = apperr.NotFound("channel_not_found", "No such channel.")
+	errDeliveryNotFound = apperr.NotFound("delivery_not_found", "No such delivery.")
+)
+
+const channelColumns = `id, tenant_id, name, kind, config, secrets, created_at, updated_at`
+
+func (repo) InsertChannel(ctx context.Context, q pg.Querier, c *Channel) error {
+	const query = `
+		INSERT INTO channels (id, tenant_id, name, kind, config, secrets)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING created_at, updated_at`
+	if err := sqlx.GetContext(ctx, q, c, query, c.ID, c.TenantID, c.Name, c.Kind, []byte(c.Config), c.SealedSecrets); err != nil {
+		return fmt.Errorf("insert channel: %w", err)
+	}
+	return nil
+}
+
+func (repo) GetChannel(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Channel, error) {
+	const query = `SELECT ` + channelColumns + ` FROM channels WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
+	var c Channel
+	err := sqlx.GetContext(ctx, q, &c, query, tenantID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, errChannelNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("get channel: %w", err)
+	}
+	return c, nil
+}
+
+func (repo) ListChannels(ctx context.Context, q pg.Querier, tenantID, before uuid.UUID, limit int) ([]Channel, error) {
+	const query = `SELECT ` + channelColumns + ` FROM channels
+		WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id < $2)
+		ORDER BY id DESC LIMIT $3`
+	var out []Channel
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, nullUUID(before), limit); err != nil {
+		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	return out, nil
+}
+
+func (repo) UpdateChannel(ctx context.Context, q pg.Querier, c *Channel) error {
+	const query = `
+		UPDATE channels SET name = $3, config = $4, secrets = $5, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+		RETURNING updated_at`
+	err := sqlx.GetContext(ctx, q, &c.UpdatedAt, query, c.TenantID, c.ID, c.Name, []byte(c.Config), c.SealedSecrets)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errChannelNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("update channel: %w", err)
+	}
+	return nil
+}
+
+// DeleteChannel soft-deletes: deliveries keep pointing at the row.
+func (repo) DeleteChannel(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) error {
+	const query = `UPDATE channels SET deleted_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
+	res, err := q.ExecContext(ctx, query, tenantID, id)
+	if err != nil {
+		return fmt.Errorf("delete channel: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errChannelNotFound
+	}
+	return nil
+}
+
+// LiveChannelIDs returns which of ids are live channels of the tenant.
+func (repo) LiveChannelIDs(ctx context.Context, q pg.Querier, tenantID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error) {
+	const query = `SELECT id FROM channels WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL`
+	var out []uuid.UUID
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("check channels: %w", err)
+	}
+	return out, nil
+}
+
+const deliveryColumns = `id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body,
+	status, attempts, last_error, provider_message_id, job_id, created_at, updated_at, delivered_at`
+
+func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error {
+	const query = `
+		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	if _, err := q.ExecContext(ctx, query, d.ID, d.TenantID, d.EventID, d.RuleID, d.RuleVersion, d.ChannelID,
+		d.EventType, d.Message, []byte(d.Body)); err != nil {
+		return fmt.Errorf("insert delivery: %w", err)
+	}
+	return nil
+}
+
+func (repo) SetJobID(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, jobID int64) error {
+	const query = `UPDATE deliveries SET job_id = $3 WHERE tenant_id = $1 AND id = $2`
+	if _, err := q.ExecContext(ctx, query, tenantID, id, jobID); err != nil {
+		return fmt.Errorf("set delivery job: %w", err)
+	}
+	return nil
+}
+
+func (repo) GetDelivery(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, forUpdate bool) (Delivery, error) {
+	query := `SELECT ` + deliveryColumns + ` FROM deliveries WHERE tenant_id = $1 AND id = $2`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	var d Delivery
+	err := sqlx.GetContext(ctx, q, &d, query, tenantID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, errDeliveryNotFound
+	}
+	if err != nil {
+		return d, fmt.Errorf("get delivery: %w", err)
+	}
+	return d, nil
+}
+
+// DeliveryFilter narrows a listing; zero values mean any.
+type DeliveryFilter struct {
+	Status    string
+	EventID   uuid.UUID
+	ChannelID uuid.UUID
+	Before    uuid.UUID
+	Limit     int
+}
+
+func (repo) ListDeliveries(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f DeliveryFilter) ([]Delivery, error) {
+	where := []string{"tenant_id = $1"}
+	args := []any{tenantID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if f.EventID != uuid.Nil {
+		add("event_id = ?", f.EventID)
+	}
+	if f.ChannelID != uuid.Nil {
+		add("channel_id = ?", f.ChannelID)
+	}
+	if f.Before != uuid.Nil {
+		add("id < ?", f.Before)
+	}
+	args = append(args, f.Limit)
+	query := `SELECT ` + deliveryColumns + ` FROM deliveries WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	var out []Delivery
+	if err := sqlx.SelectContext(ctx, q, &out, query, args...); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// RecordAttempt stores one attempt and the delivery's resulting state.
+func (repo) RecordAttempt(ctx context.Context, q pg.Querier, d *Delivery, a *Attempt) error {
+	const insert = `
+		INSERT INTO delivery_attempts (id, delivery_id, tenant_id, attempt, succeeded, status_code, latency_ms, error, response, provider_message_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	a.ID = uuid.Must(uuid.NewV7())
+	if _, err := q.ExecContext(ctx, insert, a.ID, a.DeliveryID, a.TenantID, a.Attempt, a.Succeeded, a.StatusCode,
+		a.LatencyMS, a.Error, a.Response, a.ProviderMessageID); err != nil {
+		return fmt.Errorf("insert delivery attempt: %w", err)
+	}
+	const update = `
+		UPDATE deliveries SET status = $3, attempts = $4, last_error = $5, provider_message_id = coalesce($6, provider_message_id),
+			delivered_at = $7, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2`
+	if _, err := q.ExecContext(ctx, update, d.TenantID, d.ID, d.Status, d.Attempts, d.LastError, d.ProviderMessageID, d.DeliveredAt); err != nil {
+		return fmt.Errorf("update delivery: %w", err)
+	}
+	return nil
+}
+
+// SetStatus changes a delivery's status (a retry makes a failed one pending).
+func (repo) SetStatus(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, status string) error {
+	const query = `UPDATE deliveries SET status = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2`
+	if _, err := q.ExecContext(ctx, query, tenantID, id, status); err != nil {
+		return fmt.Errorf("set delivery status: %w", err)
+	}
+	return nil
+}
+
+func (repo) AttemptsOf(ctx context.Context, q pg.Querier, tenantID uuid.UUID, ids []uuid.UUID) ([]Attempt, error) {
+	const query = `
+		SELECT id, delivery_id, tenant_id, attempt, succeeded, status_code, latency_ms, error, response, provider_message_id, created_at
+		FROM delivery_attempts WHERE tenant_id = $1 AND delivery_id = ANY($2::uuid[]) ORDER BY delivery_id, attempt`
+	var out []Attempt
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("list delivery attempts: %w", err)
+	}
+	return out, nil
+}
+
+func nullUUID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id
+}
