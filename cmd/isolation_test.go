@@ -187,6 +187,7 @@ func TestRolePolicy(t *testing.T) {
 		"POST /api/users":                auth.RoleAdmin,
 		"DELETE /api/users/:id":          auth.RoleAdmin,
 		"POST /api/events":               "(api key only)",
+		"POST /api/events/batch":         "(api key only)",
 		"GET /api/rules":                 auth.RoleViewer,
 		"GET /api/rules/:id":             auth.RoleViewer,
 		"GET /api/rules/:id/versions":    auth.RoleViewer,

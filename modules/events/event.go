@@ -153,17 +153,22 @@ func ParseInput(body []byte, idempotencyKey string) (Input, error) {
 	if len(fields) > 0 {
 		return Input{}, apperr.Invalid("validation_failed", "The event is invalid.", fields...)
 	}
-	in.hash = requestHash(body)
+	in.hash = requestHash(w)
 	return in, nil
 }
 
-// requestHash fingerprints a body for idempotency: insignificant whitespace
-// does not count, everything else does.
-func requestHash(body []byte) [32]byte {
+// requestHash fingerprints an event for idempotency: its four members,
+// compacted. Insignificant whitespace, member order and other members (a
+// batch item's idempotencyKey) do not count; any change to the event does.
+func requestHash(w wireEvent) [32]byte {
 	var buf bytes.Buffer
-	buf.Grow(len(body))
-	if err := json.Compact(&buf, body); err != nil {
-		return sha256.Sum256(body)
+	for _, m := range []json.RawMessage{w.Type, w.Payload, w.Source, w.OccurredAt} {
+		if len(m) > 0 {
+			if err := json.Compact(&buf, m); err != nil {
+				buf.Write(m)
+			}
+		}
+		buf.WriteByte(0)
 	}
 	return sha256.Sum256(buf.Bytes())
 }

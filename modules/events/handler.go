@@ -140,3 +140,38 @@ func parseListFilter(c echo.Context) (ListFilter, error) {
 	}
 	return f, httpx.InvalidQuery(fields)
 }
+
+type batchResponse struct {
+	Results  []BatchResult `json:"results"`
+	Accepted int           `json:"accepted"`
+	Replayed int           `json:"replayed"`
+	Rejected int           `json:"rejected"`
+}
+
+func (h handler) createBatch(c echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	items, err := ParseBatch(body)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	items, err = h.svc.IngestBatch(ctx, auth.TenantID(ctx), items)
+	if err != nil {
+		return err
+	}
+	out := batchResponse{Results: items}
+	for _, it := range items {
+		switch it.Status {
+		case ItemAccepted:
+			out.Accepted++
+		case ItemReplayed:
+			out.Replayed++
+		default:
+			out.Rejected++
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}

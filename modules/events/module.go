@@ -55,6 +55,7 @@ func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *Module 
 func (m *Module) Routes(ingest, read *httpx.Group) {
 	h := handler{svc: m.Service, related: m.related}
 	ingest.POST("/events", h.create, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBodyBytes))
+	ingest.POST("/events/batch", h.createBatch, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBatchBytes))
 	read.GET("/events", h.list, auth.RequireScope(auth.ScopeEventsRead))
 	read.GET("/events/:id", h.get, auth.RequireScope(auth.ScopeEventsRead))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
@@ -133,6 +134,55 @@ func (repo) Scan(ctx context.Context, q pg.Querier, tenantID uuid.UUID, since, u
 	var out []Event
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, since, until, after, limit); err != nil {
 		return nil, fmt.Errorf("scan events: %w", err)
+	}
+	return out, nil
+}
+
+// InsertMany stores events with one statement; rows whose idempotency key
+// already exists for the tenant are skipped. It returns the ids inserted.
+func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.UUID]bool, error) {
+	const query = `
+		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key, request_hash)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
+			$7::timestamptz[], $8::text[], $9::bytea[])
+		ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+		RETURNING id`
+	n := len(es)
+	ids, tenants := make([]string, n), make([]string, n)
+	types, payloads := make([]string, n), make([]string, n)
+	sources, keys := make([]sql.NullString, n), make([]sql.NullString, n)
+	occurred, received := make([]time.Time, n), make([]time.Time, n)
+	hashes := make([][]byte, n)
+	for i, e := range es {
+		ids[i], tenants[i], types[i], payloads[i] = e.ID.String(), e.TenantID.String(), e.Type, string(e.Payload)
+		if e.Source != nil {
+			sources[i] = sql.NullString{String: *e.Source, Valid: true}
+		}
+		if e.IdempotencyKey != nil {
+			keys[i] = sql.NullString{String: *e.IdempotencyKey, Valid: true}
+		}
+		occurred[i], received[i], hashes[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash
+	}
+	var inserted []uuid.UUID
+	err := sqlx.SelectContext(ctx, q, &inserted, query, pq.Array(ids), pq.Array(tenants), pq.Array(types),
+		pq.GenericArray{A: sources}, pq.Array(payloads), pq.GenericArray{A: occurred}, pq.GenericArray{A: received},
+		pq.GenericArray{A: keys}, pq.ByteaArray(hashes))
+	if err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	out := make(map[uuid.UUID]bool, len(inserted))
+	for _, id := range inserted {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// GetByIdempotencyKeys returns the tenant's events with the given keys.
+func (repo) GetByIdempotencyKeys(ctx context.Context, q pg.Querier, tenantID uuid.UUID, keys []string) ([]Event, error) {
+	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND idempotency_key = ANY($2::text[])`
+	var out []Event
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, pq.Array(keys)); err != nil {
+		return nil, fmt.Errorf("get events by idempotency keys: %w", err)
 	}
 	return out, nil
 }

@@ -42,24 +42,7 @@ type IngestResult struct {
 // repeat of the same body returns the original event (Replayed) and a
 // different body is refused; a repeat racing the first waits for it.
 func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (IngestResult, error) {
-	now := time.Now().UTC()
-	e := Event{
-		ID:         uuid.Must(uuid.NewV7()),
-		TenantID:   tenantID,
-		Type:       in.Type,
-		Source:     in.Source,
-		Payload:    in.Payload,
-		OccurredAt: now,
-		ReceivedAt: now,
-		Status:     StatusAccepted,
-	}
-	if in.OccurredAt != nil {
-		e.OccurredAt = *in.OccurredAt
-	}
-	if in.IdempotencyKey != "" {
-		e.IdempotencyKey = &in.IdempotencyKey
-		e.RequestHash = in.hash[:]
-	}
+	e := newEvent(tenantID, in, time.Now().UTC())
 	var res IngestResult
 	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		inserted, err := s.repo.Insert(ctx, tx, &e)
@@ -88,6 +71,29 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 		return IngestResult{}, err
 	}
 	return res, nil
+}
+
+// newEvent makes the row for one validated input received at now.
+func newEvent(tenantID uuid.UUID, in Input, now time.Time) Event {
+	e := Event{
+		ID:         uuid.Must(uuid.NewV7()),
+		TenantID:   tenantID,
+		Type:       in.Type,
+		Source:     in.Source,
+		Payload:    in.Payload,
+		OccurredAt: now,
+		ReceivedAt: now,
+		Status:     StatusAccepted,
+	}
+	if in.OccurredAt != nil {
+		e.OccurredAt = *in.OccurredAt
+	}
+	if in.IdempotencyKey != "" {
+		key := in.IdempotencyKey
+		e.IdempotencyKey = &key
+		e.RequestHash = in.hash[:]
+	}
+	return e
 }
 
 // Get returns one of the tenant's events.

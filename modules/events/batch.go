@@ -1,0 +1,196 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
+)
+
+// Batch limits.
+const (
+	MaxBatchItems = 500
+	MaxBatchBytes = 4 << 20
+)
+
+// Item outcomes of a batch.
+const (
+	ItemAccepted = "accepted"
+	ItemReplayed = "replayed"
+	ItemRejected = "rejected"
+)
+
+// BatchResult is one item's outcome, in request order.
+type BatchResult struct {
+	Index   int            `json:"index"`
+	Status  string         `json:"status"`
+	ID      *uuid.UUID     `json:"id,omitempty"`
+	Problem *httpx.Problem `json:"error,omitempty"`
+	input   *Input         // nil when rejected before the transaction
+	event   *Event
+}
+
+// batchItem is an item's wire shape: an event plus its idempotency key.
+type batchItem struct {
+	IdempotencyKey *string `json:"idempotencyKey"`
+}
+
+// ParseBatch decodes {"events":[...]} and validates every item; invalid
+// items become rejected results, the rest inputs.
+func ParseBatch(body []byte) ([]BatchResult, error) {
+	var req struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return nil, jsonProblem(err)
+	}
+	if len(req.Events) == 0 || len(req.Events) > MaxBatchItems {
+		return nil, apperr.Invalid("validation_failed", fmt.Sprintf("A batch holds 1 to %d events.", MaxBatchItems),
+			apperr.FieldError{Field: "events", Message: fmt.Sprintf("must hold 1-%d items, got %d", MaxBatchItems, len(req.Events))})
+	}
+	out := make([]BatchResult, len(req.Events))
+	for i, raw := range req.Events {
+		out[i].Index = i
+		var it batchItem
+		_ = json.Unmarshal(raw, &it) // a malformed item is reported by ParseInput
+		var keys []string
+		if it.IdempotencyKey != nil {
+			keys = []string{*it.IdempotencyKey}
+		}
+		key, err := ValidateIdempotencyKey(keys)
+		if err == nil {
+			var in Input
+			if in, err = ParseInput(raw, key); err == nil {
+				out[i].input = &in
+				continue
+			}
+		}
+		out[i].reject(err)
+	}
+	return out, nil
+}
+
+func (r *BatchResult) reject(err error) {
+	e, ok := apperr.As(err)
+	if !ok {
+		e = &apperr.Error{Kind: apperr.KindInvalid, Code: "validation_failed", Detail: "The event is invalid."}
+	}
+	status := map[apperr.Kind]int{apperr.KindBadRequest: 400, apperr.KindInvalid: 422}[e.Kind]
+	if status == 0 {
+		status = 422
+	}
+	r.Status, r.input = ItemRejected, nil
+	r.Problem = &httpx.Problem{Type: "/problems/" + e.Code, Title: "Invalid event", Status: status, Detail: e.Detail, Code: e.Code, Errors: e.Fields}
+}
+
+// IngestBatch stores every valid item and enqueues their jobs in ONE
+// transaction with one multi-row insert and River's bulk insert. Items whose
+// idempotency key was seen before are replayed (same body) or rejected
+// (different body); a key repeated inside the batch counts as a repeat of
+// its first occurrence.
+func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []BatchResult) ([]BatchResult, error) {
+	now := time.Now().UTC()
+	firstByKey := map[string]int{}
+	var rows []Event
+	for i := range items {
+		in := items[i].input
+		if in == nil {
+			continue
+		}
+		if in.IdempotencyKey != "" {
+			if _, seen := firstByKey[in.IdempotencyKey]; seen {
+				continue // a repeat inside the batch
+			}
+			firstByKey[in.IdempotencyKey] = i
+		}
+		e := newEvent(tenantID, *in, now)
+		items[i].event = &e
+		rows = append(rows, e)
+	}
+	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if len(rows) == 0 {
+			return nil
+		}
+		inserted, err := s.repo.InsertMany(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
+		var keys []string
+		for _, e := range rows {
+			if !inserted[e.ID] {
+				keys = append(keys, *e.IdempotencyKey)
+			}
+		}
+		prior := map[string]Event{}
+		if len(keys) > 0 {
+			found, err := s.repo.GetByIdempotencyKeys(ctx, tx, tenantID, keys)
+			if err != nil {
+				return err
+			}
+			for _, e := range found {
+				prior[*e.IdempotencyKey] = e
+			}
+		}
+		params := make([]river.InsertManyParams, 0, len(inserted))
+		for i := range items {
+			it := &items[i]
+			if it.input == nil {
+				continue
+			}
+			key := it.input.IdempotencyKey
+			if key != "" && firstByKey[key] != i {
+				continue // an in-batch repeat: settled below, against its first occurrence
+			}
+			e := it.event
+			if inserted[e.ID] {
+				it.Status, it.ID = ItemAccepted, &e.ID
+				params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: tenantID, EventID: e.ID}})
+				continue
+			}
+			p, ok := prior[key]
+			if !ok {
+				return fmt.Errorf("idempotency key %q neither inserted nor found", key)
+			}
+			it.event = &p
+			it.settle(p.RequestHash, p.ID, it.input.hash[:])
+		}
+		for i := range items {
+			it := &items[i]
+			if it.input == nil || it.input.IdempotencyKey == "" || firstByKey[it.input.IdempotencyKey] == i {
+				continue
+			}
+			first := items[firstByKey[it.input.IdempotencyKey]].event
+			it.settle(first.RequestHash, first.ID, it.input.hash[:])
+		}
+		if len(params) > 0 {
+			if _, err := s.jobs.InsertManyFastTx(ctx, tx.Tx, params); err != nil {
+				return fmt.Errorf("enqueue event.process: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// settle answers a repeat of an idempotency key: the stored id when the
+// bodies agree, a rejection when they do not.
+func (r *BatchResult) settle(storedHash []byte, storedID uuid.UUID, hash []byte) {
+	if bytes.Equal(storedHash, hash) {
+		r.Status, r.ID = ItemReplayed, &storedID
+		return
+	}
+	r.reject(apperr.Invalid("idempotency_key_reused", "This idempotency key was already used with a different request body."))
+}
