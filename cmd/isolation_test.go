@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,6 +29,7 @@ import (
 var notTenantScoped = map[string]string{
 	"GET /healthz":                 "operations",
 	"GET /readyz":                  "operations",
+	"GET /metrics":                 "operations",
 	"GET /api/openapi.json":        "public document",
 	"POST /api/auth/login":         "public: credentials name the tenant",
 	"POST /api/admin/tenants":      "operator API (ADMIN_TOKEN), across tenants",
@@ -89,6 +91,9 @@ func TestTenantIsolation(t *testing.T) {
 	}))
 	var deliveryA uuid.UUID
 	require.NoError(t, sys.db.Get(&deliveryA, `SELECT id FROM deliveries WHERE tenant_id = $1`, a.ID))
+	var deadJobA int64
+	require.NoError(t, sys.db.Get(&deadJobA, `UPDATE river_job SET state = 'discarded', finalized_at = now()
+		WHERE kind = 'notify.deliver' AND args->>'tenant_id' = $1 RETURNING id`, a.ID.String()))
 	_, err = sys.db.Exec(`UPDATE deliveries SET status = 'failed' WHERE id = $1`, deliveryA)
 	require.NoError(t, err)
 
@@ -102,6 +107,8 @@ func TestTenantIsolation(t *testing.T) {
 		"/api/channels/:id":         channelA.ID.String(),
 		"/api/channels/:id/test":    channelA.ID.String(),
 		"/api/deliveries/:id/retry": deliveryA.String(),
+		"/api/dlq/:id/retry":        strconv.FormatInt(deadJobA, 10),
+		"/api/dlq/:id":              strconv.FormatInt(deadJobA, 10),
 	}
 	// Routes that take tenant A's ids in their body rather than their path.
 	bodyOf := map[string]string{
@@ -118,7 +125,7 @@ func TestTenantIsolation(t *testing.T) {
 	var controls [][3]string // method, route, path
 	for _, r := range router.Routes() {
 		route := r.Method + " " + r.Path
-		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || r.Method == "echo_route_any" {
+		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) || r.Method == "echo_route_any" {
 			continue
 		}
 		path := r.Path
@@ -204,6 +211,11 @@ func TestRolePolicy(t *testing.T) {
 		"DELETE /api/channels/:id":       auth.RoleMember,
 		"POST /api/channels/:id/test":    auth.RoleMember,
 		"GET /api/deliveries":            auth.RoleViewer,
+		"GET /api/usage":                 auth.RoleViewer,
+		"GET /api/dlq":                   auth.RoleViewer,
+		"POST /api/dlq/:id/retry":        auth.RoleMember,
+		"DELETE /api/dlq/:id":            auth.RoleMember,
+		"GET /api/usage/history":         auth.RoleViewer,
 		"POST /api/deliveries/:id/retry": auth.RoleMember,
 	}
 	rank := map[string]int{auth.RoleViewer: 1, auth.RoleMember: 2, auth.RoleAdmin: 3, auth.RoleOwner: 4}
@@ -215,7 +227,7 @@ func TestRolePolicy(t *testing.T) {
 	param := regexp.MustCompile(`:\w+`)
 	for _, r := range router.Routes() {
 		route := r.Method + " " + r.Path
-		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || r.Method == "echo_route_any" {
+		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) || r.Method == "echo_route_any" {
 			continue
 		}
 		min, ok := need[route]

@@ -43,6 +43,13 @@ func (a *app) requireRuntime() error {
 // runServe serves until ctx is canceled, then drains in-flight requests for
 // up to SHUTDOWN_TIMEOUT.
 func runServe(ctx context.Context, sys *system) error {
+	sys.registerGauges()
+	if sys.riverUI != nil {
+		// Its background count caches stop with ctx.
+		if err := sys.riverUI.Start(ctx); err != nil {
+			return fmt.Errorf("start river ui: %w", err)
+		}
+	}
 	srv := httpx.Server(sys.cfg.HTTP.Addr, sys.router())
 	ln, err := net.Listen("tcp", sys.cfg.HTTP.Addr)
 	if err != nil {

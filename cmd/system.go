@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
 	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/db"
@@ -24,6 +25,7 @@ import (
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/metrics"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/ratelimit"
@@ -42,8 +44,11 @@ type system struct {
 	events  *events.Module
 	rules   *rules.Module
 	notify  *notify.Module
+	billing *billing.Module
 	plans   billing.Catalog
 	limiter *ratelimit.Limiter
+	metrics *metrics.Registry
+	riverUI *riverui.Handler // nil without ADMIN_TOKEN
 
 	migrationsCurrent atomic.Bool // sticky once seen: a running binary never un-migrates
 }
@@ -68,7 +73,8 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	s := &system{cfg: cfg, logger: logger, db: pool, jobs: jobs, limiter: ratelimit.New()}
 	s.plans = billing.NewCatalog(billing.RateOverride{IngestRate: cfg.RateLimit.IngestRate, IngestBurst: cfg.RateLimit.IngestBurst})
 	s.auth = auth.New(pool, logger, auth.Options{JWTSecret: []byte(cfg.JWTSecret), AdminToken: cfg.AdminToken})
-	s.events = events.New(pool, jobs, logger)
+	s.billing = billing.New(pool, s.auth.Service, s.plans, logger)
+	s.events = events.New(pool, jobs, s.billing.Service, logger)
 	box, err := secretBox(cfg)
 	if err != nil {
 		return nil, err
@@ -81,9 +87,18 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 		},
 		Box:           box,
 		RetrySchedule: cfg.Notify.RetrySchedule,
+		Billing:       s.billing.Service,
 	}, logger)
-	s.rules = rules.New(pool, s.events.Service, s.notify.Service, logger)
+	s.rules = rules.New(pool, s.events.Service, s.notify.Service, s.billing.Service, logger)
 	s.events.AddRelated(s.rules.Service.RelatedMatches, s.relatedDeliveries)
+	s.metrics = metrics.New()
+	s.events.SetMetrics(s.metrics.EventsIngested)
+	s.notify.SetMetrics(s.metrics)
+	if cfg.AdminToken != "" {
+		if s.riverUI, err = newRiverUI(jobs, logger.With("module", "riverui")); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -120,11 +135,14 @@ func (s *system) router() *echo.Echo {
 	e := httpx.NewRouter(s.logger.With("module", "http"), httpx.Options{
 		BodyLimit:      4 << 20,
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
+		Metrics:        s.metrics.ObserveRequest,
 	})
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	e.GET("/readyz", s.ready)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	s.mountRiverUI(e)
 	docs.Routes(e)
 
 	limited := ratelimit.Middleware(s.limiter, billing.RateLimitKey(s.plans))
@@ -135,6 +153,8 @@ func (s *system) router() *echo.Echo {
 	s.auth.Routes(managed)
 	s.rules.Routes(managed)
 	s.notify.Routes(managed)
+	s.billing.Routes(managed)
+	queue.DLQRoutes(managed.With(auth.Require(auth.RoleViewer, auth.RoleMember)), queue.NewDLQ(s.jobs), auth.TenantID)
 	s.events.Routes(api.With(s.auth.APIKeyAuth(), limited), api.With(s.auth.AnyAuth(), limited))
 	return e
 }

@@ -75,8 +75,8 @@ func TestWiring(t *testing.T) {
 		param := regexp.MustCompile(`:(\w+)`)
 		var routed, documented []string
 		for _, r := range sys.router().Routes() {
-			if strings.HasPrefix(r.Path, docs.UIPath) || r.Method == "echo_route_any" {
-				continue // Swagger UI's own pages and assets
+			if strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) || r.Method == "echo_route_any" {
+				continue // Swagger UI's and River UI's own pages, assets and APIs
 			}
 			routed = append(routed, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
 		}

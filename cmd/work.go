@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/signalops/signalops/platform/metrics"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 )
@@ -55,6 +56,15 @@ func runWork(ctx context.Context, sys *system) error {
 	if err != nil {
 		return err
 	}
+	stopMetrics, err := serveWorkMetrics(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	// Closing the subscription (here, or River when the client stops) ends ObserveJobs.
+	jobEvents, unsubscribe := client.Subscribe(metrics.JobEventKinds...)
+	defer unsubscribe()
+	go sys.metrics.ObserveJobs(jobEvents)
 	// Start with a context that outlives ctx: canceling Start's context is
 	// River's hard stop, and a signal must begin the soft one.
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {

@@ -26,7 +26,8 @@ type Config struct {
 	Log         Log
 	JWTSecret   string // HS256 key for management tokens (≥ 32 bytes)
 	SecretKey   []byte // 32 bytes: encrypts channel secrets at rest
-	AdminToken  string // operator token for /api/admin
+	AdminToken  string // operator token for /api/admin, and the River UI's basic-auth password
+	MetricsAddr string // listen address of work's /metrics (serve has /metrics on its router)
 	RateLimit   RateLimit
 	Notify      Notify
 	// SecretKeysPrevious still open channel secrets sealed before a
@@ -119,8 +120,9 @@ func Load(getenv func(string) string) (Config, error) {
 			Workers:             r.int("NOTIFY_WORKERS", 50, 1, 10000),
 			Timeout:             r.dur("NOTIFY_TIMEOUT", 15*time.Second),
 		},
-		JWTSecret:  r.secret("JWT_SECRET"),
-		AdminToken: r.secret("ADMIN_TOKEN"),
+		JWTSecret:   r.secret("JWT_SECRET"),
+		AdminToken:  r.secret("ADMIN_TOKEN"),
+		MetricsAddr: r.str("METRICS_ADDR", ":9091"),
 	}
 	if key := r.secret("SECRET_KEY"); key != "" {
 		b, err := base64.StdEncoding.DecodeString(key)
@@ -232,7 +234,7 @@ func (c Config) Redacted() map[string]any {
 		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,
 		"smtp_url": redactURL(c.Notify.SMTPURL), "webhook_allow_private": c.Notify.WebhookAllowPrivate,
 		"notify_retry_schedule": fmt.Sprint(c.Notify.RetrySchedule), "notify_workers": c.Notify.Workers,
-		"log_level": c.Log.Level, "log_format": c.Log.Format,
+		"log_level": c.Log.Level, "log_format": c.Log.Format, "metrics_addr": c.MetricsAddr,
 		"jwt_secret": set(c.JWTSecret), "secret_key": set(string(c.SecretKey)), "admin_token": set(c.AdminToken),
 	}
 }

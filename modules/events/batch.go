@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
@@ -98,7 +99,20 @@ func (r *BatchResult) reject(err error) {
 // idempotency key was seen before are replayed (same body) or rejected
 // (different body); a key repeated inside the batch counts as a repeat of
 // its first occurrence.
-func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []BatchResult) ([]BatchResult, error) {
+//
+// The quota is checked for every valid item up front: a batch that does not
+// fit under the hard limit is refused whole (429 quota_exceeded).
+func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []BatchResult) ([]BatchResult, billing.Quota, error) {
+	valid := 0
+	for _, it := range items {
+		if it.input != nil {
+			valid++
+		}
+	}
+	q, err := s.admit(ctx, tenantID, int64(valid))
+	if err != nil {
+		return nil, q, err
+	}
 	now := time.Now().UTC()
 	firstByKey := map[string]int{}
 	var rows []Event
@@ -117,7 +131,8 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 		items[i].event = &e
 		rows = append(rows, e)
 	}
-	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	var noted bool
+	err = pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		if len(rows) == 0 {
 			return nil
 		}
@@ -177,12 +192,17 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 				return fmt.Errorf("enqueue event.process: %w", err)
 			}
 		}
-		return nil
+		q.Added = int64(len(params))
+		q.CrossesSoft = q.CrossesSoft && q.Soft != nil && q.Used+q.Added > *q.Soft
+		noted, err = s.countTx(ctx, tx, tenantID, q, q.Added)
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, q, err
 	}
-	return items, nil
+	q.WarnSoft = q.Soft != nil && q.Used+q.Added > *q.Soft
+	s.committed(tenantID, q, noted)
+	return items, q, nil
 }
 
 // settle answers a repeat of an idempotency key: the stored id when the

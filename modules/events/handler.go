@@ -2,14 +2,17 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 )
@@ -17,6 +20,15 @@ import (
 type handler struct {
 	svc     *Service
 	related []RelatedFunc
+	count   CountFunc // nil: not counted
+}
+
+// counted reports n events with result (ItemAccepted, ItemReplayed,
+// ItemRejected) to the ingestion counter, when one is wired.
+func (h handler) counted(result string, n int) {
+	if h.count != nil && n > 0 {
+		h.count(result, n)
+	}
 }
 
 // HeaderReplayed marks an answer replayed for a repeated idempotency key.
@@ -28,6 +40,8 @@ type acceptedResponse struct {
 }
 
 func (h handler) create(c echo.Context) error {
+	result := ItemRejected // until the service accepts or replays it
+	defer func() { h.counted(result, 1) }()
 	req := c.Request()
 	key, err := ValidateIdempotencyKey(req.Header.Values("Idempotency-Key"))
 	if err != nil {
@@ -46,12 +60,15 @@ func (h handler) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	usageHeaders(c, res.Quota)
 	c.Response().Header().Set(echo.HeaderLocation, "/api/events/"+res.Event.ID.String())
 	out := acceptedResponse{ID: res.Event.ID, Status: StatusAccepted}
 	if res.Replayed {
+		result = ItemReplayed
 		c.Response().Header().Set(HeaderReplayed, "true")
 		return c.JSON(http.StatusOK, out)
 	}
+	result = ItemAccepted
 	return c.JSON(http.StatusAccepted, out)
 }
 
@@ -158,10 +175,13 @@ func (h handler) createBatch(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	items, err = h.svc.IngestBatch(ctx, auth.TenantID(ctx), items)
+	n := len(items)
+	items, q, err := h.svc.IngestBatch(ctx, auth.TenantID(ctx), items)
 	if err != nil {
+		h.counted(ItemRejected, n) // refused as a whole (an unparseable batch counts no events)
 		return err
 	}
+	usageHeaders(c, q)
 	out := batchResponse{Results: items}
 	for _, it := range items {
 		switch it.Status {
@@ -173,5 +193,28 @@ func (h handler) createBatch(c echo.Context) error {
 			out.Rejected++
 		}
 	}
+	h.counted(ItemAccepted, out.Accepted)
+	h.counted(ItemReplayed, out.Replayed)
+	h.counted(ItemRejected, out.Rejected)
 	return c.JSON(http.StatusOK, out)
+}
+
+// usageHeaders reports the monthly quota on every 2xx ingest response.
+func usageHeaders(c echo.Context, q billing.Quota) {
+	if q.Period.IsZero() {
+		return // quotas are not wired (tests of this module alone)
+	}
+	h := c.Response().Header()
+	h.Set("X-Usage-Reset", q.Reset.Format(time.RFC3339))
+	if r := q.Remaining(); r != nil {
+		h.Set("X-Usage-Limit", strconv.FormatInt(*q.Hard, 10))
+		h.Set("X-Usage-Remaining", strconv.FormatInt(*r, 10))
+	} else {
+		h.Set("X-Usage-Limit", "unlimited")
+		h.Set("X-Usage-Remaining", "unlimited")
+	}
+	if q.WarnSoft {
+		h.Set("X-Usage-Warning", fmt.Sprintf("soft limit of %d events for %s passed (%d used)",
+			*q.Soft, q.Period.Format("2006-01"), q.Used+q.Added))
+	}
 }

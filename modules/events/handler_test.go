@@ -49,7 +49,7 @@ func newRouter(t *testing.T, pool *sqlx.DB) *echo.Echo {
 	router := httpx.NewRouter(logger, httpx.Options{})
 	authMod := auth.New(pool, logger, authtest.Options)
 	api := httpx.NewGroup(router, "/api")
-	events.New(pool, jobs, logger).Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
+	events.New(pool, jobs, nil, logger).Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
 	return router
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
@@ -17,7 +18,16 @@ import (
 type Module struct {
 	Service *Service
 	related []RelatedFunc
+	count   CountFunc
 }
+
+// CountFunc counts n ingested events with a result: ItemAccepted,
+// ItemReplayed or ItemRejected. cmd passes the process's metrics; events
+// itself knows nothing of Prometheus.
+type CountFunc func(result string, n int)
+
+// SetMetrics makes ingestion report to fn; call it before Routes.
+func (m *Module) SetMetrics(fn CountFunc) { m.count = fn }
 
 // MatchRef names a rule version that matched an event.
 type MatchRef struct {
@@ -46,14 +56,14 @@ type RelatedFunc func(ctx context.Context, tenantID, eventID uuid.UUID, r *Relat
 func (m *Module) AddRelated(fns ...RelatedFunc) { m.related = append(m.related, fns...) }
 
 // New builds the events module; jobs is the process's insert-only River client.
-func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *Module {
-	return &Module{Service: NewService(db, jobs, logger.With("module", "events"))}
+func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Module {
+	return &Module{Service: NewService(db, jobs, bill, logger.With("module", "events"))}
 }
 
 // Routes mounts ingestion on ingest (API keys) and the reads on read (API
 // keys with events:read, or users).
 func (m *Module) Routes(ingest, read *httpx.Group) {
-	h := handler{svc: m.Service, related: m.related}
+	h := handler{svc: m.Service, related: m.related, count: m.count}
 	ingest.POST("/events", h.create, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBodyBytes))
 	ingest.POST("/events/batch", h.createBatch, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBatchBytes))
 	read.GET("/events", h.list, auth.RequireScope(auth.ScopeEventsRead))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
 )
@@ -19,15 +21,16 @@ import (
 // Service is the events use cases. Each method is its own transaction
 // boundary unless it takes a Querier.
 type Service struct {
-	db     *sqlx.DB
-	jobs   *river.Client[*sql.Tx] // insert-only
-	repo   repo
-	logger *slog.Logger
+	db      *sqlx.DB
+	jobs    *river.Client[*sql.Tx] // insert-only
+	billing *billing.Service       // nil: no quotas (tests of this module alone)
+	repo    repo
+	logger  *slog.Logger
 }
 
 // NewService returns the events Service.
-func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *Service {
-	return &Service{db: db, jobs: jobs, logger: logger}
+func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Service {
+	return &Service{db: db, jobs: jobs, billing: bill, logger: logger}
 }
 
 // IngestResult is a stored event and whether it was stored by an earlier
@@ -35,6 +38,7 @@ func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], logger *slog.Logger) *
 type IngestResult struct {
 	Event    Event
 	Replayed bool
+	Quota    billing.Quota // what the X-Usage-* headers report
 }
 
 // Ingest stores one event and enqueues its event.process job in one
@@ -42,9 +46,21 @@ type IngestResult struct {
 // repeat of the same body returns the original event (Replayed) and a
 // different body is refused; a repeat racing the first waits for it.
 func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (IngestResult, error) {
+	q, err := s.admit(ctx, tenantID, 1)
+	if apperr.IsKind(err, apperr.KindRateLimited) && in.IdempotencyKey != "" {
+		// Over quota, but a retry of an event stored earlier still gets its
+		// original answer.
+		if prior, perr := s.repo.GetByIdempotencyKey(ctx, s.db, tenantID, in.IdempotencyKey); perr == nil && bytes.Equal(prior.RequestHash, in.hash[:]) {
+			return IngestResult{Event: prior, Replayed: true, Quota: q}, nil
+		}
+	}
+	if err != nil {
+		return IngestResult{}, err
+	}
 	e := newEvent(tenantID, in, time.Now().UTC())
 	var res IngestResult
-	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	var noted bool
+	err = pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		inserted, err := s.repo.Insert(ctx, tx, &e)
 		if err != nil {
 			return err
@@ -65,12 +81,70 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 			return fmt.Errorf("enqueue event.process: %w", err)
 		}
 		res = IngestResult{Event: e}
-		return nil
+		noted, err = s.countTx(ctx, tx, tenantID, q, 1)
+		return err
 	})
 	if err != nil {
 		return IngestResult{}, err
 	}
+	if res.Replayed {
+		q.Added, q.CrossesSoft = 0, false
+		q.WarnSoft = q.Soft != nil && q.Used > *q.Soft
+	}
+	s.committed(tenantID, q, noted)
+	res.Quota = q
 	return res, nil
+}
+
+// SoftLimitEventType is the event SignalOps records, once per period, when a
+// tenant passes its monthly soft limit; rules can match it like any other.
+const SoftLimitEventType = "usage.soft_limit_reached"
+
+func (s *Service) admit(ctx context.Context, tenantID uuid.UUID, n int64) (billing.Quota, error) {
+	if s.billing == nil {
+		return billing.Quota{}, nil
+	}
+	return s.billing.Admit(ctx, tenantID, n)
+}
+
+// countTx counts n accepted events and, when they pass the soft limit,
+// records the period's one soft-limit notice and its event.
+func (s *Service) countTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, q billing.Quota, n int64) (bool, error) {
+	if s.billing == nil || n == 0 {
+		return false, nil
+	}
+	if err := s.billing.CountTx(ctx, tx, tenantID, billing.MetricEvents, n); err != nil {
+		return false, err
+	}
+	if !q.CrossesSoft {
+		return false, nil
+	}
+	recorded, err := s.billing.RecordSoftLimitTx(ctx, tx, tenantID, q)
+	if err != nil || !recorded {
+		return false, err
+	}
+	payload, err := json.Marshal(map[string]any{"period": q.Period.Format("2006-01"), "count": q.Used + n,
+		"softLimit": q.Soft, "hardLimit": q.Hard})
+	if err != nil {
+		return false, err
+	}
+	src := "signalops"
+	now := time.Now().UTC()
+	notice := Event{ID: uuid.Must(uuid.NewV7()), TenantID: tenantID, Type: SoftLimitEventType, Source: &src,
+		Payload: payload, OccurredAt: now, ReceivedAt: now, Status: StatusAccepted}
+	if _, err := s.repo.Insert(ctx, tx, &notice); err != nil {
+		return false, err
+	}
+	if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: tenantID, EventID: notice.ID}, nil); err != nil {
+		return false, fmt.Errorf("enqueue event.process: %w", err)
+	}
+	return true, nil
+}
+
+func (s *Service) committed(tenantID uuid.UUID, q billing.Quota, noted bool) {
+	if s.billing != nil {
+		s.billing.Committed(tenantID, q, noted)
+	}
 }
 
 // newEvent makes the row for one validated input received at now.

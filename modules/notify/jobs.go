@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
 )
@@ -40,7 +41,8 @@ func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue
 // succeeded is never sent again.
 type DeliverWorker struct {
 	river.WorkerDefaults[DeliverArgs]
-	svc *Service
+	svc     *Service
+	metrics Metrics
 
 	retryAfter sync.Map // job id → provider's retry-after, read by NextRetry
 }
@@ -81,21 +83,21 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	last := job.Attempt >= job.MaxAttempts
 	c, err := s.repo.GetChannel(ctx, s.db, a.TenantID, d.ChannelID)
 	if apperr.IsKind(err, apperr.KindNotFound) {
-		return w.fail(ctx, job, &d, Result{}, Permanent(fmt.Errorf("channel %s was deleted", d.ChannelID)))
+		return w.fail(ctx, job, &d, "", Result{}, Permanent(fmt.Errorf("channel %s was deleted", d.ChannelID)))
 	}
 	if err != nil {
 		return err
 	}
 	cfg, sec, err := s.open(c)
 	if err != nil {
-		return w.fail(ctx, job, &d, Result{}, Permanent(err))
+		return w.fail(ctx, job, &d, c.Kind, Result{}, Permanent(err))
 	}
 	res, sendErr := s.providers.Send(ctx, cfg, sec, Message{DeliveryID: d.ID, EventType: d.EventType, Text: d.Message, Payload: d.Body})
 	if sendErr == nil {
-		return w.succeed(ctx, job, &d, res)
+		return w.succeed(ctx, job, &d, c.Kind, res)
 	}
 	if IsPermanent(sendErr) || last {
-		return w.fail(ctx, job, &d, res, sendErr)
+		return w.fail(ctx, job, &d, c.Kind, res, sendErr)
 	}
 	if ra, ok := RetryAfter(sendErr); ok {
 		w.retryAfter.Store(job.ID, ra)
@@ -103,30 +105,45 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err := w.record(ctx, &d, res, sendErr, StatusPending); err != nil {
 		return err
 	}
+	w.metrics.Delivery(c.Kind, "retrying")
 	return sendErr // River retries on the schedule
 }
 
-func (w *DeliverWorker) succeed(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, res Result) error {
+func (w *DeliverWorker) succeed(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, kind string, res Result) error {
 	now := time.Now().UTC()
 	d.DeliveredAt = &now
-	return pg.InTx(ctx, w.svc.db, func(tx *sqlx.Tx) error {
+	err := pg.InTx(ctx, w.svc.db, func(tx *sqlx.Tx) error {
 		if err := w.recordTx(ctx, tx, d, res, nil, StatusSucceeded); err != nil {
 			return err
+		}
+		if b := w.svc.billing; b != nil {
+			if err := b.CountTx(ctx, tx, d.TenantID, billing.MetricNotifications+kind, 1); err != nil {
+				return err
+			}
 		}
 		if _, err := river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx.Tx, job); err != nil {
 			return fmt.Errorf("complete job: %w", err)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	w.metrics.Delivery(kind, StatusSucceeded)
+	if d.EventID.Version() == 7 { // a v7 id embeds the event's receipt time (ms)
+		w.metrics.EndToEnd(now.Sub(time.Unix(d.EventID.Time().UnixTime())))
+	}
+	return nil
 }
 
 // fail records a final failure. Permanent failures cancel the job; an
 // exhausted transient one returns its error so River discards the job into
 // the DLQ.
-func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, res Result, sendErr error) error {
+func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, kind string, res Result, sendErr error) error {
 	if err := w.record(ctx, d, res, sendErr, StatusFailed); err != nil {
 		return err
 	}
+	w.metrics.Delivery(kind, StatusFailed)
 	w.svc.logger.WarnContext(ctx, "delivery failed", slog.String("delivery_id", d.ID.String()),
 		slog.Int("attempt", job.Attempt), slog.Bool("permanent", IsPermanent(sendErr)), slog.Any("error", sendErr))
 	if IsPermanent(sendErr) {

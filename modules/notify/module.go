@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/secretbox"
 )
@@ -16,19 +17,39 @@ import (
 // Module is the notify module as cmd wires it.
 type Module struct {
 	Service *Service
+	metrics Metrics
 }
+
+// Metrics is told of delivery outcomes; cmd passes the process's metrics
+// registry, notify itself knows nothing of Prometheus.
+type Metrics interface {
+	// Delivery counts one attempt of a channel kind: StatusSucceeded,
+	// StatusFailed (final) or "retrying".
+	Delivery(kind, status string)
+	// EndToEnd records the time from an event's receipt to its delivery.
+	EndToEnd(d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Delivery(string, string) {}
+func (noMetrics) EndToEnd(time.Duration)  {}
+
+// SetMetrics makes the delivery worker report to mx; call it before AddWorkers.
+func (m *Module) SetMetrics(mx Metrics) { m.metrics = mx }
 
 // Config is what notify needs from the process configuration.
 type Config struct {
 	Providers     Options
 	Box           *secretbox.Box
-	RetrySchedule []time.Duration // one retry per entry, then the job is discarded
+	RetrySchedule []time.Duration  // one retry per entry, then the job is discarded
+	Billing       *billing.Service // counts notifications sent; nil: not counted
 }
 
 // New builds the notify module; jobs is the process's insert-only client.
 func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], cfg Config, logger *slog.Logger) *Module {
 	return &Module{Service: &Service{db: db, jobs: jobs, providers: NewProviders(cfg.Providers), box: cfg.Box,
-		schedule: cfg.RetrySchedule, logger: logger.With("module", "notify")}}
+		schedule: cfg.RetrySchedule, billing: cfg.Billing, logger: logger.With("module", "notify")}}
 }
 
 // maxChannelBody bounds a channel request.
@@ -50,5 +71,9 @@ func (m *Module) Routes(g *httpx.Group) {
 
 // AddWorkers registers the jobs notify works.
 func (m *Module) AddWorkers(w *river.Workers) {
-	river.AddWorker(w, &DeliverWorker{svc: m.Service})
+	var mx Metrics = noMetrics{}
+	if m.metrics != nil {
+		mx = m.metrics
+	}
+	river.AddWorker(w, &DeliverWorker{svc: m.Service, metrics: mx})
 }

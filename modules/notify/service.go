@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/secretbox"
@@ -27,6 +28,7 @@ type Service struct {
 	providers *Providers
 	box       *secretbox.Box
 	schedule  []time.Duration
+	billing   *billing.Service
 	logger    *slog.Logger
 }
 

@@ -34,7 +34,7 @@ func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessA
 		if err != nil {
 			return err
 		}
-		if e.Status != events.StatusAccepted {
+		if e.Status == events.StatusProcessed {
 			// Processed before (a retry after an ambiguous commit): only the
 			// job is left to complete.
 			return completeTx(ctx, tx, job)

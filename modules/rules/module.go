@@ -7,6 +7,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/httpx"
@@ -22,9 +23,9 @@ type Module struct {
 
 // New builds the rules module. nt receives fired actions (nil: matches are
 // recorded but nothing is delivered, and action channels are not checked).
-func New(db *sqlx.DB, ev *events.Service, nt *notify.Service, logger *slog.Logger) *Module {
+func New(db *sqlx.DB, ev *events.Service, nt *notify.Service, bill *billing.Service, logger *slog.Logger) *Module {
 	logger = logger.With("module", "rules")
-	return &Module{Service: NewService(db, ev, nt, logger), db: db, events: ev, logger: logger}
+	return &Module{Service: NewService(db, ev, nt, bill, logger), db: db, events: ev, logger: logger}
 }
 
 // maxRuleBody bounds a rule request (a definition is at most 64 KiB).

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/apperr"
@@ -18,17 +19,18 @@ import (
 
 // Service is the rules use cases.
 type Service struct {
-	db     *sqlx.DB
-	repo   repo
-	events *events.Service
-	notify *notify.Service // nil: channels are not checked, no deliveries are made
-	cache  *compiledCache
-	logger *slog.Logger
+	db      *sqlx.DB
+	repo    repo
+	events  *events.Service
+	notify  *notify.Service  // nil: channels are not checked, no deliveries are made
+	billing *billing.Service // nil: evaluations are not counted
+	cache   *compiledCache
+	logger  *slog.Logger
 }
 
 // NewService returns the rules Service.
-func NewService(db *sqlx.DB, ev *events.Service, nt *notify.Service, logger *slog.Logger) *Service {
-	return &Service{db: db, events: ev, notify: nt, cache: newCompiledCache(), logger: logger}
+func NewService(db *sqlx.DB, ev *events.Service, nt *notify.Service, bill *billing.Service, logger *slog.Logger) *Service {
+	return &Service{db: db, events: ev, notify: nt, billing: bill, cache: newCompiledCache(), logger: logger}
 }
 
 // Input creates or changes a rule; nil fields of a change stay as they are.
@@ -258,6 +260,11 @@ func (s *Service) EvaluateTx(ctx context.Context, tx pg.Querier, e events.Event)
 	active, err := s.repo.ListActive(ctx, tx, e.TenantID)
 	if err != nil || len(active) == 0 {
 		return nil, err
+	}
+	if s.billing != nil {
+		if err := s.billing.CountTx(ctx, tx, e.TenantID, billing.MetricRuleEvaluations, int64(len(active))); err != nil {
+			return nil, err
+		}
 	}
 	source := ""
 	if e.Source != nil {

@@ -23,7 +23,14 @@ type Options struct {
 	BodyLimit int64
 	// RequestTimeout bounds the context of every request.
 	RequestTimeout time.Duration
+	// Metrics, when set, is told of every answered request. route is the
+	// matched pattern (c.Path(), never the raw URL, so label sets stay
+	// bounded), or RouteUnmatched.
+	Metrics func(route, method string, status int, elapsed time.Duration)
 }
+
+// RouteUnmatched is the route Options.Metrics sees for requests no route matched.
+const RouteUnmatched = "unmatched"
 
 // NewRouter returns the Echo instance with SignalOps' middleware and error handler.
 func NewRouter(logger *slog.Logger, opts Options) *echo.Echo {
@@ -37,8 +44,43 @@ func NewRouter(logger *slog.Logger, opts Options) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(logger)
 	e.IPExtractor = echo.ExtractIPDirect()
-	e.Use(requestID, accessLog(logger), recoverer(logger), BodyLimit(opts.BodyLimit), timeout(opts.RequestTimeout))
+	e.Use(requestID)
+	if opts.Metrics != nil {
+		e.Use(observe(opts.Metrics))
+	}
+	e.Use(accessLog(logger), recoverer(logger), BodyLimit(opts.BodyLimit), timeout(opts.RequestTimeout))
 	return e
+}
+
+// observe reports each request to fn once the error handler (run by
+// accessLog, inside it) has written the status.
+func observe(fn func(route, method string, status int, elapsed time.Duration)) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			route := c.Path()
+			if route == "" || c.Response().Status == http.StatusNotFound && !routed(c) {
+				route = RouteUnmatched
+			}
+			fn(route, c.Request().Method, c.Response().Status, time.Since(start))
+			return nil
+		}
+	}
+}
+
+// routed reports whether c.Path() is a registered route rather than a
+// router node a 404 stopped at.
+func routed(c echo.Context) bool {
+	for _, r := range c.Echo().Routes() {
+		if r.Path == c.Path() {
+			return true
+		}
+	}
+	return false
 }
 
 // HeaderRequestID is echoed on every response.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
@@ -93,3 +94,35 @@ type sqlError struct{}
 func (sqlError) Error() string { return `pq: syntax error at or near "secret"` }
 
 var errSQL error = sqlError{}
+
+func TestRouterMetrics(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		route, method string
+		status        int
+	}
+	var got []seen
+	e := httpx.NewRouter(slog.New(slog.DiscardHandler), httpx.Options{
+		Metrics: func(route, method string, status int, _ time.Duration) {
+			got = append(got, seen{route, method, status})
+		},
+	})
+	e.GET("/api/things/:id", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	e.GET("/api/gone/:id", func(echo.Context) error { return apperr.NotFound("thing_not_found", "No such thing.") })
+
+	for _, tt := range []struct {
+		method, path string
+		want         seen
+	}{
+		{"GET", "/api/things/42", seen{"/api/things/:id", "GET", 204}},
+		{"GET", "/api/gone/42", seen{"/api/gone/:id", "GET", 404}},
+		{"GET", "/nope", seen{httpx.RouteUnmatched, "GET", 404}},
+		{"GET", "/api/nope/deeper", seen{httpx.RouteUnmatched, "GET", 404}},
+		{"GET", "/api/things", seen{httpx.RouteUnmatched, "GET", 404}},
+		{"DELETE", "/api/things/42", seen{"/api/things/:id", "DELETE", 405}},
+	} {
+		got = nil
+		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tt.method, tt.path, nil))
+		require.Equal(t, []seen{tt.want}, got, "%s %s", tt.method, tt.path)
+	}
+}

@@ -1,0 +1,116 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
+
+	"github.com/signalops/signalops/platform/queue"
+)
+
+// newDLQCmd is the dead-letter queue from the shell, across tenants.
+func newDLQCmd(a *app) *cobra.Command {
+	var (
+		tenant string
+		asJSON bool
+	)
+	cmd := &cobra.Command{Use: "dlq", Short: "List, retry or discard dead jobs (discarded or cancelled) across tenants"}
+	cmd.PersistentFlags().StringVar(&tenant, "tenant", "", "only this tenant's jobs (UUID)")
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	withDLQ := func(ctx context.Context, fn func(ctx context.Context, d *queue.DLQ, t *uuid.UUID) error) error {
+		var t *uuid.UUID
+		if tenant != "" {
+			id, err := uuid.Parse(tenant)
+			if err != nil {
+				return fmt.Errorf("--tenant must be a UUID, got %q", tenant)
+			}
+			t = &id
+		}
+		return a.withDB(ctx, func(ctx context.Context, p *sqlx.DB) error {
+			c, err := queue.NewInsertOnly(p.DB, queueConfig(a.cfg), a.logger)
+			if err != nil {
+				return err
+			}
+			return fn(ctx, queue.NewDLQ(c), t)
+		})
+	}
+	var kind string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List dead jobs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withDLQ(cmd.Context(), func(ctx context.Context, d *queue.DLQ, t *uuid.UUID) error {
+				jobs, next, err := d.List(ctx, queue.ListFilter{Tenant: t, Kind: kind, Limit: limit})
+				if err != nil {
+					return describe(err)
+				}
+				if asJSON {
+					return json.NewEncoder(a.stdout).Encode(map[string]any{"data": jobs, "nextCursor": next})
+				}
+				w := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tKIND\tSTATE\tTENANT\tATTEMPTS\tFINALIZED\tLAST ERROR")
+				for _, j := range jobs {
+					last, tid, fin := "", "", ""
+					if len(j.Errors) > 0 {
+						last = j.Errors[len(j.Errors)-1].Error
+						if len(last) > 60 {
+							last = last[:60] + "…"
+						}
+					}
+					if j.TenantID != nil {
+						tid = j.TenantID.String()
+					}
+					if j.FinalizedAt != nil {
+						fin = j.FinalizedAt.Format("2006-01-02T15:04:05Z")
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Kind, j.State, tid, j.Attempt, j.MaxAttempts, fin, last)
+				}
+				return w.Flush()
+			})
+		},
+	}
+	list.Flags().StringVar(&kind, "kind", "", "only jobs of this kind (event.process, notify.deliver)")
+	list.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
+
+	act := func(use, short string, fn func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64) (any, error)) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " ID",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				id, err := strconv.ParseInt(args[0], 10, 64)
+				if err != nil || id <= 0 {
+					return fmt.Errorf("ID must be a job id (a positive integer), got %q", args[0])
+				}
+				return withDLQ(cmd.Context(), func(ctx context.Context, d *queue.DLQ, t *uuid.UUID) error {
+					out, err := fn(ctx, d, t, id)
+					if err != nil {
+						return describe(err)
+					}
+					if asJSON {
+						return json.NewEncoder(a.stdout).Encode(out)
+					}
+					fmt.Fprintf(a.stdout, "job %d: %s\n", id, use+" done")
+					return nil
+				})
+			},
+		}
+	}
+	retry := act("retry", "Make a dead job available again", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64) (any, error) {
+		return d.Retry(ctx, t, id)
+	})
+	discard := act("discard", "Delete a dead job for good", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64) (any, error) {
+		return map[string]any{"id": id, "discarded": true}, d.Discard(ctx, t, id)
+	})
+	cmd.AddCommand(list, retry, discard)
+	return cmd
+}

@@ -1,0 +1,121 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"riverqueue.com/riverui"
+
+	"github.com/signalops/signalops/modules/notify"
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/metrics"
+	"github.com/signalops/signalops/platform/queue"
+)
+
+// RiverUIPath is where the River UI is mounted, behind operator basic auth.
+const RiverUIPath = "/admin/river"
+
+// gaugeMaxAge bounds how often a scrape may run the gauges' queries.
+const gaugeMaxAge = 5 * time.Second
+
+// newRiverUI builds the River UI over the process's insert-only client: the
+// UI only reads and updates river_job/river_queue rows through the client's
+// driver, so it needs no queues or workers. Its assets are compiled into the
+// riverui module (no CDN: it works offline).
+func newRiverUI(jobs *queue.Client, logger *slog.Logger) (*riverui.Handler, error) {
+	h, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(jobs, nil),
+		Logger:    logger,
+		Prefix:    RiverUIPath,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create river ui: %w", err)
+	}
+	return h, nil
+}
+
+// mountRiverUI serves the River UI at /admin/river when ADMIN_TOKEN is set
+// (else the path answers 404 like any unknown one). The UI can retry, cancel
+// and delete jobs, so it sits behind basic auth, and its state-changing API
+// calls must come from its own pages (cross-origin protection: basic-auth
+// credentials are sent by the browser on cross-site requests too).
+func (s *system) mountRiverUI(e *echo.Echo) {
+	if s.riverUI == nil {
+		return
+	}
+	h := echo.WrapHandler(http.NewCrossOriginProtection().Handler(s.riverUI))
+	e.Any(RiverUIPath, h, s.operatorBasicAuth)
+	e.Any(RiverUIPath+"/*", h, s.operatorBasicAuth)
+}
+
+// operatorBasicAuth accepts HTTP basic auth whose password is ADMIN_TOKEN
+// (any user name). The comparison is constant-time over SHA-256 digests
+// (auth.Service.AuthenticateAdmin), so neither content nor length leaks.
+func (s *system) operatorBasicAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		_, password, ok := c.Request().BasicAuth()
+		if !ok || !s.auth.Service.AuthenticateAdmin(password) {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="SignalOps operator"`)
+			return apperr.Unauthorized("invalid_operator_credentials",
+				"The River UI needs HTTP basic auth with ADMIN_TOKEN as the password.")
+		}
+		return next(c)
+	}
+}
+
+// registerGauges adds the database-sampled gauges (queue depth, oldest
+// available job, DLQ size, deliveries by status) to the process's metrics.
+// Only serve registers them: work's /metrics carries counters, so the gauges
+// are not double counted across targets.
+func (s *system) registerGauges() {
+	var kinds []string
+	for _, a := range publishedJobs() {
+		kinds = append(kinds, a.Kind())
+	}
+	var queues []string
+	for q := range queueConfig(s.cfg).Queues {
+		queues = append(queues, q)
+	}
+	deliveries := metrics.GaugeQuery{
+		Name:  "signalops_deliveries",
+		Help:  "Deliveries by status (pending, succeeded, failed).",
+		Label: "status",
+		Query: `SELECT status, count(*)::float8 FROM deliveries GROUP BY status`,
+		Zero:  []string{notify.StatusPending, notify.StatusSucceeded, notify.StatusFailed},
+	}
+	queries := append(metrics.RiverGauges(kinds, queues), deliveries)
+	s.metrics.MustRegister(metrics.NewDBGauges(s.db.DB, gaugeMaxAge, s.logger.With("module", "metrics"), queries...))
+}
+
+// serveWorkMetrics serves work's /metrics on METRICS_ADDR until ctx is
+// canceled. It returns once listening, or with the listen error.
+func serveWorkMetrics(ctx context.Context, sys *system) (stop func(), err error) {
+	ln, err := net.Listen("tcp", sys.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on METRICS_ADDR %s: %w", sys.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", sys.metrics.Handler())
+	srv := httpx.Server(sys.cfg.MetricsAddr, mux)
+	sys.logger.InfoContext(ctx, "metrics server listening", slog.String("addr", ln.Addr().String()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			sys.logger.ErrorContext(ctx, "metrics server failed", slog.Any("error", err))
+		}
+	}()
+	return func() {
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutCtx)
+		<-done
+	}, nil
+}

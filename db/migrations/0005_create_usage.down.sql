@@ -1,0 +1,2 @@
+DROP TABLE usage_notices;
+DROP TABLE usage_counters;

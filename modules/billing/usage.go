@@ -1,0 +1,231 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/signalops/signalops/modules/auth"
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
+)
+
+// Metrics counted per tenant and month.
+const (
+	MetricEvents          = "events"
+	MetricRuleEvaluations = "rule_evaluations"
+	MetricNotifications   = "notifications." // + channel kind
+)
+
+// NoticeSoftLimit is recorded once per tenant and period.
+const NoticeSoftLimit = "soft_limit_reached"
+
+// shards spreads one tenant's counter over this many rows.
+const shards = 16
+
+// Cache freshness. Far from a limit, admission uses a count at most
+// usageTTL old plus this process's own additions; near a limit (within
+// nearLimit of it) it reads the database on every request, so sequential
+// requests are exact. Concurrent requests near the hard limit can still
+// overshoot it by at most the number admitted at the same moment across all
+// processes (each reads the committed count before its own commit): bounded
+// by the number of requests in flight.
+const (
+	usageTTL  = time.Second
+	limitTTL  = 2 * time.Second
+	nearLimit = 0.8
+)
+
+// Service is the usage and limit use cases.
+type Service struct {
+	db     *sqlx.DB
+	repo   repo
+	auth   *auth.Service
+	plans  Catalog
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu     sync.Mutex
+	usage  map[uuid.UUID]*cachedUsage
+	limits map[uuid.UUID]cachedLimits
+}
+
+type cachedUsage struct {
+	period    time.Time
+	count     int64 // committed count when read, plus this process's additions since
+	readAt    time.Time
+	softNoted bool // the soft-limit notice is known to be recorded this period
+}
+
+type cachedLimits struct {
+	soft, hard *int64
+	until      time.Time
+}
+
+// NewService returns the billing Service.
+func NewService(db *sqlx.DB, as *auth.Service, plans Catalog, logger *slog.Logger) *Service {
+	return &Service{db: db, auth: as, plans: plans, logger: logger, now: time.Now,
+		usage: map[uuid.UUID]*cachedUsage{}, limits: map[uuid.UUID]cachedLimits{}}
+}
+
+// PeriodOf is the UTC month containing t, as its first day.
+func PeriodOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// Quota is the answer to "may this tenant ingest n more events": what the
+// X-Usage-* headers report.
+type Quota struct {
+	Period     time.Time
+	Used       int64 // before this request
+	Added      int64
+	Soft, Hard *int64
+	Reset      time.Time // start of the next period
+	// CrossesSoft: this request takes usage past the soft limit (record the
+	// notice); WarnSoft: usage after it is past the soft limit.
+	CrossesSoft bool
+	WarnSoft    bool
+}
+
+// Remaining is what the hard limit leaves after this request (nil: unlimited).
+func (q Quota) Remaining() *int64 {
+	if q.Hard == nil {
+		return nil
+	}
+	r := max(*q.Hard-q.Used-q.Added, 0)
+	return &r
+}
+
+func (s *Service) limitsOf(ctx context.Context, tenantID uuid.UUID) (soft, hard *int64, err error) {
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.limits[tenantID]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.soft, c.hard, nil
+	}
+	t, err := s.auth.GetTenant(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := s.plans.Plan(t.Plan)
+	soft, hard = p.SoftLimit, p.HardLimit
+	if t.SoftLimit != nil {
+		soft = t.SoftLimit
+	}
+	if t.HardLimit != nil {
+		hard = t.HardLimit
+	}
+	s.mu.Lock()
+	s.limits[tenantID] = cachedLimits{soft: soft, hard: hard, until: now.Add(limitTTL)}
+	s.mu.Unlock()
+	return soft, hard, nil
+}
+
+// Admit checks n more events against the tenant's hard limit: 429
+// quota_exceeded with Retry-After (the next period) when they do not fit.
+func (s *Service) Admit(ctx context.Context, tenantID uuid.UUID, n int64) (Quota, error) {
+	now := s.now()
+	q := Quota{Period: PeriodOf(now), Added: n}
+	q.Reset = q.Period.AddDate(0, 1, 0)
+	var err error
+	if q.Soft, q.Hard, err = s.limitsOf(ctx, tenantID); err != nil {
+		return q, err
+	}
+	if q.Soft == nil && q.Hard == nil {
+		return q, nil // unlimited: nothing to count against
+	}
+	if q.Used, err = s.used(ctx, tenantID, q, now); err != nil {
+		return q, err
+	}
+	if q.Hard != nil && q.Used+n > *q.Hard {
+		return q, apperr.RateLimited("quota_exceeded",
+			fmt.Sprintf("The monthly event limit of %d is reached; it resets at %s.", *q.Hard, q.Reset.Format(time.RFC3339)),
+			q.Reset.Sub(now))
+	}
+	if q.Soft != nil {
+		q.WarnSoft = q.Used+n > *q.Soft
+		q.CrossesSoft = q.WarnSoft && (q.Used <= *q.Soft || !s.softNoted(tenantID, q.Period))
+	}
+	return q, nil
+}
+
+func (s *Service) used(ctx context.Context, tenantID uuid.UUID, q Quota, now time.Time) (int64, error) {
+	limit := q.Hard
+	if q.Soft != nil && (limit == nil || *q.Soft < *limit) {
+		limit = q.Soft
+	}
+	s.mu.Lock()
+	c := s.usage[tenantID]
+	if c != nil && c.period.Equal(q.Period) && now.Sub(c.readAt) < usageTTL &&
+		float64(c.count+q.Added) < nearLimit*float64(*limit) {
+		n := c.count
+		s.mu.Unlock()
+		return n, nil
+	}
+	s.mu.Unlock()
+	n, err := s.repo.Sum(ctx, s.db, tenantID, q.Period, MetricEvents)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	if c == nil || !c.period.Equal(q.Period) {
+		c = &cachedUsage{period: q.Period}
+		s.usage[tenantID] = c
+	}
+	c.count, c.readAt = n, now
+	s.mu.Unlock()
+	return n, nil
+}
+
+func (s *Service) softNoted(tenantID uuid.UUID, period time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.usage[tenantID]
+	return c != nil && c.period.Equal(period) && c.softNoted
+}
+
+// CountTx adds n to a metric of the current period in the caller's
+// transaction, on a random shard.
+func (s *Service) CountTx(ctx context.Context, tx pg.Querier, tenantID uuid.UUID, metric string, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	return s.repo.Add(ctx, tx, tenantID, PeriodOf(s.now()), metric, rand.IntN(shards), n)
+}
+
+// RecordSoftLimitTx records the soft-limit notice of q's period; true only
+// for the one transaction that recorded it (exactly once per period, across
+// processes: a primary key decides).
+func (s *Service) RecordSoftLimitTx(ctx context.Context, tx pg.Querier, tenantID uuid.UUID, q Quota) (bool, error) {
+	return s.repo.InsertNotice(ctx, tx, tenantID, q.Period, NoticeSoftLimit, map[string]any{
+		"count": q.Used + q.Added, "softLimit": q.Soft, "hardLimit": q.Hard})
+}
+
+// Committed tells the cache that q's events were committed. Once a
+// transaction with CrossesSoft has committed, the notice exists (this one
+// recorded it, or another did before); recorded says it was this one.
+func (s *Service) Committed(tenantID uuid.UUID, q Quota, recorded bool) {
+	if q.Soft == nil && q.Hard == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.usage[tenantID]
+	if c == nil || !c.period.Equal(q.Period) {
+		return
+	}
+	c.count += q.Added
+	c.softNoted = c.softNoted || q.CrossesSoft
+	if recorded {
+		s.logger.Warn("tenant passed its monthly soft limit", slog.String("tenant_id", tenantID.String()),
+			slog.Int64("count", q.Used+q.Added), slog.Any("soft_limit", *q.Soft))
+	}
+}
