@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
@@ -62,6 +63,16 @@ func runServe(ctx context.Context, sys *system) error {
 	flushed := make(chan struct{})
 	go func() { defer close(flushed); sys.auth.Service.RunLastUsedFlusher(flushCtx) }()
 	defer func() { stopFlush(); <-flushed }()
+	// Group commit runs until the HTTP server has drained, so in-flight
+	// requests are committed by it; later stragglers take the direct path.
+	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
+	committers := make(chan struct{})
+	go func() {
+		defer close(committers)
+		sys.events.Service.RunCommitters(commitCtx, events.GroupCommit{
+			Committers: sys.cfg.Ingest.Committers, MaxBatch: sys.cfg.Ingest.MaxBatch})
+	}()
+	defer func() { stopCommit(); <-committers }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

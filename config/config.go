@@ -29,6 +29,7 @@ type Config struct {
 	AdminToken  string // operator token for /api/admin, and the River UI's basic-auth password
 	MetricsAddr string // listen address of work's /metrics (serve has /metrics on its router)
 	RateLimit   RateLimit
+	Ingest      Ingest
 	Notify      Notify
 	// SecretKeysPrevious still open channel secrets sealed before a
 	// SECRET_KEY rotation (SECRET_KEY_PREVIOUS, comma-separated base64).
@@ -45,6 +46,12 @@ type Notify struct {
 	RetrySchedule       []time.Duration // one retry per entry, then the job is discarded (DLQ)
 	Workers             int             // concurrent notify.deliver jobs per work process
 	Timeout             time.Duration   // one provider call
+}
+
+// Ingest tunes group commit of single-event ingestion.
+type Ingest struct {
+	Committers int // concurrent group transactions per serve process
+	MaxBatch   int // events per group transaction at most
 }
 
 // RateLimit overrides the plans' per-key ingest rate when set.
@@ -109,6 +116,10 @@ func Load(getenv func(string) string) (Config, error) {
 		RateLimit: RateLimit{
 			IngestRate:  r.float("INGEST_RATE_LIMIT", 0),
 			IngestBurst: r.int("INGEST_RATE_BURST", 0, 0, 10_000_000),
+		},
+		Ingest: Ingest{
+			Committers: r.int("INGEST_COMMITTERS", 4, 1, 64),
+			MaxBatch:   r.int("INGEST_GROUP_MAX", 256, 1, 1000),
 		},
 		Notify: Notify{
 			SMTPURL:             r.secret("SMTP_URL"),
@@ -231,6 +242,7 @@ func (c Config) Redacted() map[string]any {
 		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
 		"queue_event_workers": c.Queue.EventWorkers, "queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
 		"queue_rescue_after": c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
+		"ingest_committers": c.Ingest.Committers, "ingest_group_max": c.Ingest.MaxBatch,
 		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,
 		"smtp_url": redactURL(c.Notify.SMTPURL), "webhook_allow_private": c.Notify.WebhookAllowPrivate,
 		"notify_retry_schedule": fmt.Sprint(c.Notify.RetrySchedule), "notify_workers": c.Notify.Workers,

@@ -37,11 +37,23 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	pool := testdb.New(t)
-	return &testBundle{db: pool, router: newRouter(t, pool), tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}
+	router, svc := newRouterWithService(t, pool)
+	// Group commit, as serve runs it.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunCommitters(ctx, events.GroupCommit{Committers: 2, MaxBatch: 64}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &testBundle{db: pool, router: router, tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}
 }
 
 // newRouter is the production router with the auth and events modules.
 func newRouter(t *testing.T, pool *sqlx.DB) *echo.Echo {
+	t.Helper()
+	r, _ := newRouterWithService(t, pool)
+	return r
+}
+
+func newRouterWithService(t *testing.T, pool *sqlx.DB) (*echo.Echo, *events.Service) {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	jobs, err := queue.NewInsertOnly(pool.DB, queue.Config{FetchCooldown: 10 * time.Millisecond}, logger)
@@ -49,8 +61,9 @@ func newRouter(t *testing.T, pool *sqlx.DB) *echo.Echo {
 	router := httpx.NewRouter(logger, httpx.Options{})
 	authMod := auth.New(pool, logger, authtest.Options)
 	api := httpx.NewGroup(router, "/api")
-	events.New(pool, jobs, nil, logger).Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
-	return router
+	ev := events.New(pool, jobs, nil, logger)
+	ev.Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
+	return router, ev.Service
 }
 
 type response struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +26,7 @@ type Service struct {
 	jobs    *river.Client[*sql.Tx] // insert-only
 	billing *billing.Service       // nil: no quotas (tests of this module alone)
 	repo    repo
+	queue   atomic.Pointer[chan *pending] // set while RunCommitters runs
 	logger  *slog.Logger
 }
 
@@ -60,30 +62,11 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	e := newEvent(tenantID, in, time.Now().UTC())
 	var res IngestResult
 	var noted bool
-	err = pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		inserted, err := s.repo.Insert(ctx, tx, &e)
-		if err != nil {
-			return err
-		}
-		if !inserted {
-			prior, err := s.repo.GetByIdempotencyKey(ctx, tx, tenantID, in.IdempotencyKey)
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(prior.RequestHash, e.RequestHash) {
-				return apperr.Invalid("idempotency_key_reused",
-					"This idempotency key was already used with a different request body.")
-			}
-			res = IngestResult{Event: prior, Replayed: true}
-			return nil
-		}
-		if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: tenantID, EventID: e.ID}, nil); err != nil {
-			return fmt.Errorf("enqueue event.process: %w", err)
-		}
-		res = IngestResult{Event: e}
-		noted, err = s.countTx(ctx, tx, tenantID, q, 1)
-		return err
-	})
+	if c, ok := s.enqueue(ctx, &pending{ctx: ctx, in: in, e: e, q: q, done: make(chan committed, 1)}); ok {
+		res, noted, err = c.res, c.noted, c.err
+	} else {
+		res, noted, err = s.ingestOne(ctx, e, in, q)
+	}
 	if err != nil {
 		return IngestResult{}, err
 	}
@@ -94,6 +77,37 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	s.committed(tenantID, q, noted)
 	res.Quota = q
 	return res, nil
+}
+
+// ingestOne stores one event in a transaction of its own (no committers
+// running: tests, or a request racing shutdown).
+func (s *Service) ingestOne(ctx context.Context, e Event, in Input, q billing.Quota) (IngestResult, bool, error) {
+	var res IngestResult
+	var noted bool
+	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		inserted, err := s.repo.Insert(ctx, tx, &e)
+		if err != nil {
+			return err
+		}
+		if !inserted {
+			prior, err := s.repo.GetByIdempotencyKey(ctx, tx, e.TenantID, in.IdempotencyKey)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(prior.RequestHash, e.RequestHash) {
+				return errKeyReused
+			}
+			res = IngestResult{Event: prior, Replayed: true}
+			return nil
+		}
+		if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: e.TenantID, EventID: e.ID}, nil); err != nil {
+			return fmt.Errorf("enqueue event.process: %w", err)
+		}
+		res = IngestResult{Event: e}
+		noted, err = s.countTx(ctx, tx, e.TenantID, q, 1)
+		return err
+	})
+	return res, noted, err
 }
 
 // SoftLimitEventType is the event SignalOps records, once per period, when a
