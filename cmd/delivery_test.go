@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -16,11 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -98,17 +95,7 @@ func setupDelivery(t *testing.T) *deliveryBundle {
 	srv := httptest.NewServer(rx)
 	t.Cleanup(srv.Close)
 
-	listener, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(listener.Close)
-	worker, err := queue.NewWorking(pool.DB, listener, sys.workers(), queueConfig(sys.cfg), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	require.NoError(t, worker.Start(context.WithoutCancel(ctx)))
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, worker.Stop(stopCtx))
-	})
+	startWorker(t, sys, url)
 
 	b := &deliveryBundle{sys: sys, router: sys.router(), tenant: tenant, rx: rx,
 		token: authtest.Token(ctx, t, pool, tenant.OwnerEmail), url: srv.URL}

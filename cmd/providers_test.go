@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,11 +14,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -111,17 +108,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 	router := sys.router()
 	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
 	token := authtest.Token(ctx, t, pool, tenant.OwnerEmail)
-	listener, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(listener.Close)
-	worker, err := queue.NewWorking(pool.DB, listener, sys.workers(), queueConfig(sys.cfg), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	require.NoError(t, worker.Start(context.WithoutCancel(ctx)))
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, worker.Stop(stopCtx))
-	})
+	startWorker(t, sys, url)
 
 	channel := func(body string) string {
 		rec := serveReq(router, "POST", "/api/channels", body, "Authorization", "Bearer "+token)

@@ -102,17 +102,7 @@ func TestEndToEnd(t *testing.T) {
 	tenant := authtest.CreateTenant(ctx, t, pool, nil)
 	router := sys.router()
 
-	listener, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(listener.Close)
-	worker, err := queue.NewWorking(pool.DB, listener, sys.workers(), queueConfig(sys.cfg), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	require.NoError(t, worker.Start(context.WithoutCancel(ctx)))
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, worker.Stop(stopCtx))
-	})
+	startWorker(t, sys, url)
 
 	req := httptest.NewRequest(http.MethodPost, "/api/events", strings.NewReader(`{"type":"order.created","payload":{"orderId":"A-1"}}`))
 	req.Header.Set("x-api-key", tenant.APIKey)
@@ -137,4 +127,21 @@ func TestEndToEnd(t *testing.T) {
 	var jobState string
 	require.NoError(t, pool.Get(&jobState, `SELECT state FROM river_job WHERE kind = 'event.process'`))
 	require.Equal(t, "completed", jobState, "the job completed in the worker's transaction")
+}
+
+// startWorker runs a working River client (LISTEN included) for the test.
+func startWorker(t *testing.T, sys *system, url string) {
+	t.Helper()
+	ctx := t.Context()
+	listener, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(listener.Close)
+	worker, err := queue.NewWorking(sys.db.DB, listener, sys.workers(), queueConfig(sys.cfg), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.NoError(t, worker.Start(context.WithoutCancel(ctx)))
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, worker.Stop(stopCtx))
+	})
 }

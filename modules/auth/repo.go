@@ -39,14 +39,8 @@ func (repo) GetTenant(ctx context.Context, q pg.Querier, id uuid.UUID) (Tenant, 
 		SELECT id, slug, name, plan, status, soft_limit, hard_limit, created_at, updated_at
 		FROM tenants WHERE id = $1`
 	var t Tenant
-	err := sqlx.GetContext(ctx, q, &t, query, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, apperr.NotFound("tenant_not_found", "No such tenant.")
-	}
-	if err != nil {
-		return t, fmt.Errorf("get tenant: %w", err)
-	}
-	return t, nil
+	err := pg.GetOne(ctx, q, &t, apperr.NotFound("tenant_not_found", "No such tenant."), "get tenant", query, id)
+	return t, err
 }
 
 func (repo) InsertAPIKey(ctx context.Context, q pg.Querier, k *APIKey) error {
@@ -128,7 +122,7 @@ func (repo) ListTenants(ctx context.Context, q pg.Querier, before uuid.UUID, lim
 	const query = `SELECT ` + tenantColumns + ` FROM tenants
 		WHERE ($1::uuid IS NULL OR id < $1) ORDER BY id DESC LIMIT $2`
 	var out []Tenant
-	if err := sqlx.SelectContext(ctx, q, &out, query, nullUUID(before), limit); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &out, query, pg.NullUUID(before), limit); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	return out, nil
@@ -161,7 +155,7 @@ func (repo) ListAPIKeys(ctx context.Context, q pg.Querier, tenantID, before uuid
 	const query = `SELECT ` + apiKeyColumns + ` FROM api_keys
 		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`
 	var rows []apiKeyRow
-	if err := sqlx.SelectContext(ctx, q, &rows, query, tenantID, nullUUID(before), limit); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, query, tenantID, pg.NullUUID(before), limit); err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
 	out := make([]APIKey, len(rows))
@@ -191,34 +185,22 @@ const userColumns = `id, tenant_id, email, password_hash, role, created_at`
 func (repo) GetUserByEmail(ctx context.Context, q pg.Querier, email string) (User, error) {
 	const query = `SELECT ` + userColumns + ` FROM users WHERE lower(email) = lower($1)`
 	var u User
-	err := sqlx.GetContext(ctx, q, &u, query, email)
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, apperr.NotFound("user_not_found", "No such user.")
-	}
-	if err != nil {
-		return u, fmt.Errorf("get user by email: %w", err)
-	}
-	return u, nil
+	err := pg.GetOne(ctx, q, &u, apperr.NotFound("user_not_found", "No such user."), "get user by email", query, email)
+	return u, err
 }
 
 func (repo) GetUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (User, error) {
 	const query = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND id = $2`
 	var u User
-	err := sqlx.GetContext(ctx, q, &u, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, apperr.NotFound("user_not_found", "No such user.")
-	}
-	if err != nil {
-		return u, fmt.Errorf("get user: %w", err)
-	}
-	return u, nil
+	err := pg.GetOne(ctx, q, &u, apperr.NotFound("user_not_found", "No such user."), "get user", query, tenantID, id)
+	return u, err
 }
 
 func (repo) ListUsers(ctx context.Context, q pg.Querier, tenantID, before uuid.UUID, limit int) ([]User, error) {
 	const query = `SELECT ` + userColumns + ` FROM users
 		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`
 	var out []User
-	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, nullUUID(before), limit); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, pg.NullUUID(before), limit); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
@@ -245,11 +227,4 @@ func (repo) DeleteUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID
 		return apperr.NotFound("user_not_found", "No such user.")
 	}
 	return nil
-}
-
-func nullUUID(id uuid.UUID) any {
-	if id == uuid.Nil {
-		return nil
-	}
-	return id
 }

@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -48,27 +47,15 @@ func (repo) Insert(ctx context.Context, q pg.Querier, e *Event) (inserted bool, 
 func (repo) GetByIdempotencyKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, key string) (Event, error) {
 	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND idempotency_key = $2`
 	var e Event
-	err := sqlx.GetContext(ctx, q, &e, query, tenantID, key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, errNotFound
-	}
-	if err != nil {
-		return e, fmt.Errorf("get event by idempotency key: %w", err)
-	}
-	return e, nil
+	err := pg.GetOne(ctx, q, &e, errNotFound, "get event by idempotency key", query, tenantID, key)
+	return e, err
 }
 
 func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Event, error) {
 	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND id = $2`
 	var e Event
-	err := sqlx.GetContext(ctx, q, &e, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, errNotFound
-	}
-	if err != nil {
-		return e, fmt.Errorf("get event: %w", err)
-	}
-	return e, nil
+	err := pg.GetOne(ctx, q, &e, errNotFound, "get event", query, tenantID, id)
+	return e, err
 }
 
 // ListFilter narrows a listing; zero values mean "any".

@@ -40,14 +40,8 @@ func (repo) InsertChannel(ctx context.Context, q pg.Querier, c *Channel) error {
 func (repo) GetChannel(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Channel, error) {
 	const query = `SELECT ` + channelColumns + ` FROM channels WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
 	var c Channel
-	err := sqlx.GetContext(ctx, q, &c, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, errChannelNotFound
-	}
-	if err != nil {
-		return c, fmt.Errorf("get channel: %w", err)
-	}
-	return c, nil
+	err := pg.GetOne(ctx, q, &c, errChannelNotFound, "get channel", query, tenantID, id)
+	return c, err
 }
 
 func (repo) ListChannels(ctx context.Context, q pg.Querier, tenantID, before uuid.UUID, limit int) ([]Channel, error) {
@@ -55,7 +49,7 @@ func (repo) ListChannels(ctx context.Context, q pg.Querier, tenantID, before uui
 		WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id < $2)
 		ORDER BY id DESC LIMIT $3`
 	var out []Channel
-	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, nullUUID(before), limit); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, pg.NullUUID(before), limit); err != nil {
 		return nil, fmt.Errorf("list channels: %w", err)
 	}
 	return out, nil
@@ -127,14 +121,8 @@ func (repo) GetDelivery(ctx context.Context, q pg.Querier, tenantID, id uuid.UUI
 		query += ` FOR UPDATE`
 	}
 	var d Delivery
-	err := sqlx.GetContext(ctx, q, &d, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, errDeliveryNotFound
-	}
-	if err != nil {
-		return d, fmt.Errorf("get delivery: %w", err)
-	}
-	return d, nil
+	err := pg.GetOne(ctx, q, &d, errDeliveryNotFound, "get delivery", query, tenantID, id)
+	return d, err
 }
 
 // DeliveryFilter narrows a listing; zero values mean any.
@@ -213,11 +201,4 @@ func (repo) AttemptsOf(ctx context.Context, q pg.Querier, tenantID uuid.UUID, id
 		return nil, fmt.Errorf("list delivery attempts: %w", err)
 	}
 	return out, nil
-}
-
-func nullUUID(id uuid.UUID) any {
-	if id == uuid.Nil {
-		return nil
-	}
-	return id
 }

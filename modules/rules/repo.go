@@ -55,14 +55,8 @@ func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, forUp
 		query += ` FOR UPDATE OF r`
 	}
 	var r Rule
-	err := sqlx.GetContext(ctx, q, &r, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, errNotFound
-	}
-	if err != nil {
-		return r, fmt.Errorf("get rule: %w", err)
-	}
-	return r, nil
+	err := pg.GetOne(ctx, q, &r, errNotFound, "get rule", query, tenantID, id)
+	return r, err
 }
 
 func (repo) List(ctx context.Context, q pg.Querier, tenantID, before uuid.UUID, limit int) ([]Rule, error) {
@@ -127,14 +121,8 @@ func (repo) GetVersion(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.
 		SELECT rule_id, version, definition, created_at, created_by
 		FROM rule_versions WHERE tenant_id = $1 AND rule_id = $2 AND version = $3`
 	var v Version
-	err := sqlx.GetContext(ctx, q, &v, query, tenantID, ruleID, version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, apperr.NotFound("rule_version_not_found", "No such version of this rule.")
-	}
-	if err != nil {
-		return v, fmt.Errorf("get rule version: %w", err)
-	}
-	return v, nil
+	err := pg.GetOne(ctx, q, &v, apperr.NotFound("rule_version_not_found", "No such version of this rule."), "get rule version", query, tenantID, ruleID, version)
+	return v, err
 }
 
 // activeRule is what the worker needs to pick compiled definitions.

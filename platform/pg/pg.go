@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
@@ -132,4 +133,25 @@ func IsUnavailable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.As(err, &opErr) || errors.As(err, &netErr)
+}
+
+// GetOne scans the single row of query into dest, answering notFound when
+// there is none; what names the row in other errors ("get event: …").
+func GetOne(ctx context.Context, q Querier, dest any, notFound error, what, query string, args ...any) error {
+	err := sqlx.GetContext(ctx, q, dest, query, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// NullUUID is id as a query argument, NULL for uuid.Nil (an absent cursor).
+func NullUUID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id
 }
