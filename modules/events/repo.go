@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -172,4 +173,22 @@ func (repo) GetByIdempotencyKeys(ctx context.Context, q pg.Querier, tenantID uui
 		return nil, fmt.Errorf("get events by idempotency keys: %w", err)
 	}
 	return out, nil
+}
+
+// MarkProcessedReturning sets the event processed unless it already was and
+// returns it: the worker's read and write of the event in one statement.
+// ok is false when the event was processed before (or is gone).
+func (repo) MarkProcessedReturning(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (e Event, ok bool, err error) {
+	const query = `
+		UPDATE events SET status = 'processed', processed_at = now()
+		WHERE tenant_id = $1 AND id = $2 AND status <> 'processed'
+		RETURNING ` + eventColumns
+	err = sqlx.GetContext(ctx, q, &e, query, tenantID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, fmt.Errorf("mark event processed: %w", err)
+	}
+	return e, true, nil
 }

@@ -207,6 +207,18 @@ func (s *Service) Scan(ctx context.Context, tenantID uuid.UUID, since, until tim
 	return s.repo.Scan(ctx, s.db, tenantID, since, until, after, limit)
 }
 
+// ProcessTx marks the event processed in the caller's transaction (the one
+// that also records its effects and completes its job) and returns it.
+// fresh is false when it had been processed already; a missing event is
+// NotFound.
+func (s *Service) ProcessTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (e Event, fresh bool, err error) {
+	if e, fresh, err = s.repo.MarkProcessedReturning(ctx, q, tenantID, id); err != nil || fresh {
+		return e, fresh, err
+	}
+	e, err = s.repo.Get(ctx, q, tenantID, id)
+	return e, false, err
+}
+
 // MarkProcessedTx sets the event's final status inside the caller's
 // transaction, the one that also completes its job.
 func (s *Service) MarkProcessedTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, status string) error {

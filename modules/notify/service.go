@@ -230,17 +230,14 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 		ds[i] = d
 		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()}
 	}
-	for i := range ds {
-		if err := s.repo.InsertDelivery(ctx, tx, &ds[i]); err != nil {
-			return err
-		}
-	}
+	// Jobs first: their ids go into the delivery rows, one insert each.
 	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
 	if err != nil {
 		return fmt.Errorf("enqueue notify.deliver: %w", err)
 	}
-	for i, r := range res {
-		if err := s.repo.SetJobID(ctx, tx, ds[i].TenantID, ds[i].ID, r.Job.ID); err != nil {
+	for i := range ds {
+		ds[i].JobID = &res[i].Job.ID
+		if err := s.repo.InsertDelivery(ctx, tx, &ds[i]); err != nil {
 			return err
 		}
 	}

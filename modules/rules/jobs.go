@@ -30,11 +30,11 @@ type ProcessWorker struct {
 func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessArgs]) error {
 	a := job.Args
 	err := pg.InTx(ctx, w.db, func(tx *sqlx.Tx) error {
-		e, err := w.events.GetTx(ctx, tx, a.TenantID, a.EventID)
+		e, fresh, err := w.events.ProcessTx(ctx, tx, a.TenantID, a.EventID)
 		if err != nil {
 			return err
 		}
-		if e.Status == events.StatusProcessed {
+		if !fresh {
 			// Processed before (a retry after an ambiguous commit): only the
 			// job is left to complete.
 			return completeTx(ctx, tx, job)
@@ -44,9 +44,6 @@ func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessA
 			return err
 		}
 		if err := w.rules.DeliverTx(ctx, tx, e, fired); err != nil {
-			return err
-		}
-		if err := w.events.MarkProcessedTx(ctx, tx, a.TenantID, a.EventID, events.StatusProcessed); err != nil {
 			return err
 		}
 		return completeTx(ctx, tx, job)
