@@ -166,6 +166,11 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Notify.Timeout <= 0 {
 		r.fail("NOTIFY_TIMEOUT", "must be a positive duration")
 	}
+	// A delivery job may run NOTIFY_TIMEOUT plus 10 s to record its attempt;
+	// rescuing it sooner would send twice.
+	if c.Queue.RescueAfter <= c.Notify.Timeout+10*time.Second {
+		r.fail("QUEUE_RESCUE_AFTER", "must be longer than NOTIFY_TIMEOUT + 10s, or deliveries still running get rescued")
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 24 {
 		r.fail("ADMIN_TOKEN", "must be at least 24 characters (openssl rand -base64 32)")
 	}

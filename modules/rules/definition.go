@@ -36,8 +36,8 @@ const (
 )
 
 // Definition is a validated rule definition: what ParseDefinition returns
-// and Compile accepts. Raw keeps the JSON exactly as the client sent it, so
-// a version can be stored and shown back byte for byte.
+// and Compile accepts. Raw keeps the JSON as the client sent it; stored as
+// jsonb it reads back equivalent (key order and whitespace may differ).
 type Definition struct {
 	Raw       json.RawMessage
 	Match     MatchSpec

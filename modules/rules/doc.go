@@ -1,10 +1,15 @@
-// Package rules works the event.process job: it evaluates a tenant's rules
-// against each stored event and hands matches on. Until rule storage lands,
-// the worker records that the event was processed, in the same transaction
-// that completes the job.
+// Package rules owns tenants' versioned JSON rules: the rule language
+// (definition.go: validation with JSON paths; compile.go: compiled
+// predicates; template.go: strict templates), storage with immutable
+// versions, and the event.process worker, which evaluates the tenant's
+// enabled rules against each stored event, records matches, decides
+// thresholds and cooldowns under a per-group row lock, and hands firings to
+// notify — all in the transaction that completes the job.
 //
-// Tables: none yet (rules and rule_versions arrive with the rules API).
-// Routes: none yet.
-// Jobs: works event.process (events.ProcessArgs).
-// Imports: events, auth, platform.
+// Tables: rules, rule_versions, rule_matches, rule_groups.
+// Routes: /api/rules, /api/rules/{id}, /api/rules/{id}/versions,
+// /api/rules/{id}/rollback, /api/rules/test, /api/rules/backtest.
+// Jobs: works event.process (events.ProcessArgs); enqueues notify.deliver
+// through notify.Service.EnqueueTx.
+// Imports: events, notify, billing, auth, platform.
 package rules

@@ -54,12 +54,12 @@ func RiverGauges(kinds, queues []string) []GaugeQuery {
 		},
 		{
 			Name:  "signalops_dlq_size",
-			Help:  "Discarded River jobs (the dead-letter queue), by kind.",
+			Help:  "Dead River jobs (the dead-letter queue: discarded and cancelled), by kind.",
 			Label: "kind",
 			Query: `
 				SELECT kind, count(*)::float8
 				FROM river_job
-				WHERE state = 'discarded'
+				WHERE state IN ('discarded', 'cancelled')
 				GROUP BY kind`,
 			Zero: kinds,
 		},

@@ -69,6 +69,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 		JobTimeout:                  cfg.JobTimeout,
 		RescueStuckJobsAfter:        cfg.RescueAfter,
 		DiscardedJobRetentionPeriod: retention,
+		CancelledJobRetentionPeriod: retention, // cancelled = permanent failures: also in the DLQ
 		Logger:                      logger,
 	})
 	if err != nil {
