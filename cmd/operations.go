@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"riverqueue.com/riverui"
@@ -52,7 +53,18 @@ func (s *system) mountRiverUI(e *echo.Echo) {
 	}
 	h := echo.WrapHandler(http.NewCrossOriginProtection().Handler(s.riverUI))
 	e.Any(RiverUIPath, h, s.operatorBasicAuth)
-	e.Any(RiverUIPath+"/*", h, s.operatorBasicAuth)
+	e.Any(RiverUIPath+"/*", h, s.operatorBasicAuth, utf8Path)
+}
+
+// utf8Path answers 404 for a path that is not valid UTF-8: it names no
+// asset, and River UI's file server would answer it with a bare 500.
+func utf8Path(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !utf8.ValidString(c.Request().URL.Path) {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
 }
 
 // operatorBasicAuth accepts HTTP basic auth whose password is ADMIN_TOKEN

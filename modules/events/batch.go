@@ -51,8 +51,9 @@ func ParseBatch(body []byte) ([]BatchResult, error) {
 	var req struct {
 		Events []json.RawMessage `json:"events"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
+	// Unmarshal, not a Decoder: data after the object is invalid JSON,
+	// never a second batch silently dropped.
+	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, jsonProblem(err)
 	}
 	if len(req.Events) == 0 || len(req.Events) > MaxBatchItems {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 // Limits of one event.
@@ -70,7 +71,7 @@ type wireEvent struct {
 // 400 naming the field; well-formed input that breaks a rule is a 422 with
 // every problem listed.
 func ParseInput(body []byte, idempotencyKey string) (Input, error) {
-	if depth, _ := scan(body); depth > MaxPayloadDepth+1 {
+	if scan(body) > MaxPayloadDepth+1 {
 		return Input{}, apperr.BadRequest("json_too_deep",
 			fmt.Sprintf("JSON nested deeper than %d levels inside the event is not accepted.", MaxPayloadDepth),
 			apperr.FieldError{Field: "body", Message: fmt.Sprintf("nesting exceeds %d levels", MaxPayloadDepth+1)})
@@ -115,8 +116,8 @@ func ParseInput(body []byte, idempotencyKey string) (Input, error) {
 	case p[0] != '{':
 		bad("payload", "must be a JSON object")
 	default:
-		if _, nul := scan(p); nul {
-			bad("payload", `strings must not contain \u0000`)
+		if problem := pg.JSONBProblem(p); problem != "" {
+			bad("payload", problem)
 		} else {
 			in.Payload = p
 		}
@@ -226,18 +227,14 @@ func jsonProblem(err error) error {
 }
 
 // scan walks JSON text once without allocating: the deepest nesting of
-// objects and arrays, and whether a string holds the escape \u0000 (which
-// PostgreSQL's jsonb cannot store).
-func scan(b []byte) (maxDepth int, nul bool) {
+// objects and arrays.
+func scan(b []byte) (maxDepth int) {
 	depth, inString := 0, false
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if inString {
 			switch c {
 			case '\\':
-				if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
-					nul = true
-				}
 				i++
 			case '"':
 				inString = false
@@ -254,5 +251,5 @@ func scan(b []byte) (maxDepth int, nul bool) {
 			depth--
 		}
 	}
-	return maxDepth, nul
+	return maxDepth
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 // Limits of one rule definition. They keep a definition cheap to store,
@@ -103,9 +104,11 @@ func ParseDefinition(raw json.RawMessage) (Definition, error) {
 	case !utf8.Valid(raw):
 		p.add("definition", "must be valid UTF-8")
 		return Definition{}, p.err()
-	case hasNULEscape(raw):
-		// PostgreSQL's jsonb, where definitions are stored, refuses it.
-		p.add("definition", `strings must not contain \u0000`)
+	}
+	if msg := pg.JSONBProblem(raw); msg != "" {
+		// PostgreSQL's jsonb, where definitions are stored, refuses (or
+		// inflates) it: \u0000, an unpaired surrogate, a huge number.
+		p.add("definition", msg)
 		return Definition{}, p.err()
 	}
 	def := Definition{Raw: bytes.Clone(raw)}
@@ -119,25 +122,6 @@ func ParseDefinition(raw json.RawMessage) (Definition, error) {
 		return Definition{}, p.err()
 	}
 	return def, nil
-}
-
-// hasNULEscape reports whether a JSON string in raw contains \u0000.
-func hasNULEscape(raw []byte) bool {
-	inString := false
-	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; {
-		case !inString:
-			inString = c == '"'
-		case c == '"':
-			inString = false
-		case c == '\\':
-			if i+5 < len(raw) && raw[i+1] == 'u' && string(raw[i+2:i+6]) == "0000" {
-				return true
-			}
-			i++ // skip the escaped character
-		}
-	}
-	return false
 }
 
 // problems collects field errors. Only the first problem at a path is kept,

@@ -5,7 +5,9 @@ package httpx
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -14,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/logx"
 )
 
@@ -169,11 +172,29 @@ func BodyLimit(limit int64) echo.MiddlewareFunc {
 				return &http.MaxBytesError{Limit: limit}
 			}
 			if req.Body != nil {
-				req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+				req.Body = bodyReader{http.MaxBytesReader(c.Response(), req.Body, limit)}
 			}
 			return next(c)
 		}
 	}
+}
+
+// bodyReader makes a failed read of the request body — a client too slow
+// for the server's ReadTimeout, or gone mid-body — a 400, so the error
+// handler does not take the network error for an unreachable database (503).
+type bodyReader struct{ io.ReadCloser }
+
+func (r bodyReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	var tooLarge *http.MaxBytesError
+	if _, ok := apperr.As(err); ok || errors.As(err, &tooLarge) {
+		return n, err
+	}
+	return n, &apperr.Error{Kind: apperr.KindBadRequest, Code: "body_unreadable",
+		Detail: "The request body could not be read completely.", Err: err}
 }
 
 func timeout(d time.Duration) echo.MiddlewareFunc {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -32,9 +35,15 @@ func DLQRoutes(g *httpx.Group, d *DLQ, tenantOf func(context.Context) uuid.UUID)
 			}
 			limit = n
 		}
+		// The kind goes to PostgreSQL as text, which cannot hold NUL or
+		// invalid UTF-8: refuse those here rather than fail the query.
+		kind := c.QueryParam("kind")
+		if len(kind) > 255 || !utf8.ValidString(kind) || strings.ContainsFunc(kind, unicode.IsControl) {
+			return httpx.InvalidQuery([]apperr.FieldError{{Field: "kind", Message: "must be a job kind such as notify.deliver"}})
+		}
 		ctx := c.Request().Context()
 		tenant := tenantOf(ctx)
-		jobs, next, err := d.List(ctx, ListFilter{Tenant: &tenant, Kind: c.QueryParam("kind"), Cursor: c.QueryParam("cursor"), Limit: limit})
+		jobs, next, err := d.List(ctx, ListFilter{Tenant: &tenant, Kind: kind, Cursor: c.QueryParam("cursor"), Limit: limit})
 		if err != nil {
 			return err
 		}
