@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -132,6 +134,28 @@ func (s *Service) commitGroup(ctx context.Context, batch []*pending) {
 	if len(live) == 0 {
 		return
 	}
+	var results []committed
+	var err error
+	// A deadlock or serialization failure aborts the whole group; nothing of
+	// it committed, so it is simply run again.
+	for attempt := 1; ; attempt++ {
+		results, err = s.commitGroupTx(ctx, live)
+		if err == nil || !pg.IsRetryable(err) || attempt == 3 {
+			break
+		}
+	}
+	for i, p := range live {
+		if err != nil {
+			results[i] = committed{err: err}
+		}
+		p.done <- results[i]
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.logger.WarnContext(ctx, "group commit failed", slog.Int("events", len(live)), slog.Any("error", err))
+	}
+}
+
+func (s *Service) commitGroupTx(ctx context.Context, live []*pending) ([]committed, error) {
 	results := make([]committed, len(live))
 	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		rows := make([]Event, len(live))
@@ -170,7 +194,12 @@ func (s *Service) commitGroup(ctx context.Context, batch []*pending) {
 				return fmt.Errorf("enqueue event.process: %w", err)
 			}
 		}
-		for tenantID, idx := range perTenant {
+		// Tenants in one global order: each transaction takes at most one
+		// counter row per tenant, in that order, so two groups can never wait
+		// on each other in a cycle.
+		tenants := slices.SortedFunc(maps.Keys(perTenant), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		for _, tenantID := range tenants {
+			idx := perTenant[tenantID]
 			// One counter update per tenant; the soft-limit notice is judged
 			// with the last request's view of the quota.
 			q := live[idx[len(idx)-1]].q
@@ -186,15 +215,7 @@ func (s *Service) commitGroup(ctx context.Context, batch []*pending) {
 		}
 		return nil
 	})
-	for i, p := range live {
-		if err != nil {
-			results[i] = committed{err: err}
-		}
-		p.done <- results[i]
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		s.logger.WarnContext(ctx, "group commit failed", slog.Int("events", len(live)), slog.Any("error", err))
-	}
+	return results, err
 }
 
 type priorKey struct {
