@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/signalops/signalops/platform/pg"
 )
@@ -21,6 +22,25 @@ func (repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period ti
 		INSERT INTO usage_counters (tenant_id, period, metric, shard, count) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (tenant_id, period, metric, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
 	if _, err := q.ExecContext(ctx, query, tenantID, period, metric, shard, n); err != nil {
+		return fmt.Errorf("count usage: %w", err)
+	}
+	return nil
+}
+
+// AddMany increments one shard of a metric for several tenants in one
+// statement, taking the rows in the order given (callers sort, so
+// concurrent transactions never lock them in opposite orders).
+func (repo) AddMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID, period time.Time, metric string, shardsOf []int, ns []int64) error {
+	const query = `
+		INSERT INTO usage_counters (tenant_id, period, metric, shard, count)
+		SELECT t, $2, $3, s, n FROM unnest($1::uuid[], $4::int[], $5::bigint[]) WITH ORDINALITY AS u(t, s, n, o)
+		ORDER BY o
+		ON CONFLICT (tenant_id, period, metric, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
+	ids := make([]string, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.String()
+	}
+	if _, err := q.ExecContext(ctx, query, pq.Array(ids), period, metric, pq.Array(shardsOf), pq.Array(ns)); err != nil {
 		return fmt.Errorf("count usage: %w", err)
 	}
 	return nil

@@ -201,6 +201,16 @@ func (s *Service) CountTx(ctx context.Context, tx pg.Querier, tenantID uuid.UUID
 	return s.repo.Add(ctx, tx, tenantID, PeriodOf(s.now()), metric, rand.IntN(shards), n)
 }
 
+// CountManyTx adds ns[i] events to tenants[i] in one statement; tenants
+// must be sorted (see repo.AddMany).
+func (s *Service) CountManyTx(ctx context.Context, tx pg.Querier, tenants []uuid.UUID, metric string, ns []int64) error {
+	sh := make([]int, len(tenants))
+	for i := range sh {
+		sh[i] = rand.IntN(shards)
+	}
+	return s.repo.AddMany(ctx, tx, tenants, PeriodOf(s.now()), metric, sh, ns)
+}
+
 // RecordSoftLimitTx records the soft-limit notice of q's period; true only
 // for the one transaction that recorded it (exactly once per period, across
 // processes: a primary key decides).

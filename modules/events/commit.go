@@ -198,16 +198,27 @@ func (s *Service) commitGroupTx(ctx context.Context, live []*pending) ([]committ
 		// counter row per tenant, in that order, so two groups can never wait
 		// on each other in a cycle.
 		tenants := slices.SortedFunc(maps.Keys(perTenant), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		if s.billing == nil || len(tenants) == 0 {
+			return nil
+		}
+		ns := make([]int64, len(tenants))
+		for i, tenantID := range tenants {
+			ns[i] = int64(len(perTenant[tenantID]))
+		}
+		// Every tenant's counter in one statement.
+		if err := s.billing.CountManyTx(ctx, tx, tenants, billing.MetricEvents, ns); err != nil {
+			return err
+		}
 		for _, tenantID := range tenants {
 			idx := perTenant[tenantID]
-			// One counter update per tenant; the soft-limit notice is judged
-			// with the last request's view of the quota.
+			// The soft-limit notice is judged with the last request's view of
+			// the quota.
 			q := live[idx[len(idx)-1]].q
 			q.Added = int64(len(idx))
 			for _, i := range idx {
 				q.CrossesSoft = q.CrossesSoft || live[i].q.CrossesSoft
 			}
-			noted, err := s.countTx(ctx, tx, tenantID, q, int64(len(idx)))
+			noted, err := s.noticeTx(ctx, tx, tenantID, q, q.Added)
 			if err != nil {
 				return err
 			}

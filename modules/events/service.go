@@ -130,6 +130,12 @@ func (s *Service) countTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, 
 	if err := s.billing.CountTx(ctx, tx, tenantID, billing.MetricEvents, n); err != nil {
 		return false, err
 	}
+	return s.noticeTx(ctx, tx, tenantID, q, n)
+}
+
+// noticeTx records the period's soft-limit notice and its event when q
+// crosses the soft limit (once: the notice's primary key decides).
+func (s *Service) noticeTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, q billing.Quota, n int64) (bool, error) {
 	if !q.CrossesSoft {
 		return false, nil
 	}
