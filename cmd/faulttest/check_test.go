@@ -1,0 +1,265 @@
+package faulttest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// expect is what a scenario allows.
+type expect struct {
+	// maxDuplicates bounds deliveries the receiver saw twice (same
+	// webhook-id): only a send whose outcome was not recorded — a worker
+	// killed, or its connection terminated, between the provider's answer and
+	// the commit — is sent again.
+	maxDuplicates int
+	// noOutage: no process was down, so every request got an HTTP answer,
+	// and that answer was a success or a 503 with Retry-After.
+	noOutage bool
+}
+
+// outcome is one scenario's numbers, logged as its summary line.
+type outcome struct {
+	sent, acked, stored, processed, delivered, duplicates int
+}
+
+// verify waits (up to knobs.settle) for the work to drain, then checks the
+// invariants and logs the summary line:
+//   - every acknowledged id is stored, under the idempotency key it was sent with;
+//   - every stored event reached status processed;
+//   - every stored fault.event has exactly one delivery, and it succeeded;
+//   - the receiver saw at least one valid, signed delivery for each;
+//   - duplicates at the receiver stay within ex.maxDuplicates;
+//   - the API never answered 500, and every 503 carried Retry-After.
+func (c *cluster) verify(lg *loadGen, ex expect) outcome {
+	t := c.t
+	t.Helper()
+	start := time.Now()
+	var stored, processed, faults, succeeded int
+	drained := false
+	for time.Since(start) < c.k.settle {
+		err := c.query(func(ctx context.Context, db *sql.DB) error {
+			if err := db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'processed'),
+				count(*) FILTER (WHERE type = 'fault.event') FROM events`).Scan(&stored, &processed, &faults); err != nil {
+				return err
+			}
+			return db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE status = 'succeeded'`).Scan(&succeeded)
+		})
+		require.NoError(t, err)
+		if processed == stored && succeeded >= faults && c.rx.distinctEvents() >= faults {
+			drained = true
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	drainedIn := time.Since(start)
+	if !drained {
+		t.Errorf("work did not drain within %s: stored %d, processed %d, succeeded deliveries %d of %d, receiver saw %d events\n%s",
+			c.k.settle, stored, processed, succeeded, faults, c.rx.distinctEvents(), c.queueReport())
+	}
+
+	type row struct{ key, typ, status string }
+	events := map[string]row{} // id → row
+	byKey := map[string]string{}
+	perEvent := map[string][2]int{} // event id → deliveries, succeeded
+	require.NoError(t, c.query(func(ctx context.Context, db *sql.DB) error {
+		clear(events)
+		clear(byKey)
+		clear(perEvent)
+		rows, err := db.QueryContext(ctx, `SELECT id::text, coalesce(idempotency_key, ''), type, status FROM events`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var r row
+			if err := rows.Scan(&id, &r.key, &r.typ, &r.status); err != nil {
+				return err
+			}
+			events[id] = r
+			byKey[r.key] = id
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		drows, err := db.QueryContext(ctx, `SELECT event_id::text, count(*), count(*) FILTER (WHERE status = 'succeeded')
+			FROM deliveries GROUP BY event_id`)
+		if err != nil {
+			return err
+		}
+		defer drows.Close()
+		for drows.Next() {
+			var id string
+			var n [2]int
+			if err := drows.Scan(&id, &n[0], &n[1]); err != nil {
+				return err
+			}
+			perEvent[id] = n
+		}
+		return drows.Err()
+	}))
+	rx := c.rx.stats()
+
+	lg.mu.Lock()
+	acked := make(map[string]string, len(lg.acked))
+	for k, v := range lg.acked {
+		acked[k] = v
+	}
+	sent, n500, noRA, unexpected, gaveUp, retries := lg.sent, lg.n500, lg.noRetryAfter, lg.unexpected, lg.gaveUp, lg.retries
+	problems := append([]string(nil), lg.problems...)
+	lg.mu.Unlock()
+
+	o := outcome{sent: sent, acked: len(acked), stored: len(events), duplicates: rx.duplicates}
+	var lost, wrongID, notProcessed, badDeliveries, notReceived, strangers []string
+	ackedIDs := map[string]string{}
+	for key, id := range acked {
+		if other, dup := ackedIDs[id]; dup {
+			wrongID = append(wrongID, fmt.Sprintf("keys %s and %s both acknowledged as %s", other, key, id))
+		}
+		ackedIDs[id] = key
+		if _, ok := events[id]; !ok {
+			lost = append(lost, key+"→"+id)
+		} else if byKey[key] != id {
+			wrongID = append(wrongID, fmt.Sprintf("%s acknowledged as %s, stored as %s", key, id, byKey[key]))
+		}
+	}
+	for id, r := range events {
+		if r.status == "processed" {
+			o.processed++
+		} else {
+			notProcessed = append(notProcessed, id+" "+r.status)
+		}
+		if r.typ != "fault.event" {
+			continue
+		}
+		if n := perEvent[id]; n != [2]int{1, 1} {
+			badDeliveries = append(badDeliveries, fmt.Sprintf("%s: %d deliveries, %d succeeded", id, n[0], n[1]))
+		}
+		if rx.byEvent[id] > 0 {
+			o.delivered++
+		} else {
+			notReceived = append(notReceived, id)
+		}
+	}
+	for id := range rx.byEvent {
+		if _, ok := events[id]; !ok {
+			strangers = append(strangers, id)
+		}
+	}
+
+	t.Logf("SUMMARY %s: sent=%d acknowledged=%d stored=%d processed=%d delivered=%d duplicates=%d"+
+		" | answers: %s, retries=%d, gave_up=%d | receiver posts=%d | drained in %s",
+		t.Name(), o.sent, o.acked, o.stored, o.processed, o.delivered, o.duplicates,
+		lg.answerSummary(), retries, gaveUp, rx.posts, drainedIn.Round(10*time.Millisecond))
+
+	check := func(bad []string, what string) {
+		t.Helper()
+		if len(bad) > 0 {
+			sort.Strings(bad)
+			t.Errorf("%d %s, e.g. %s", len(bad), what, strings.Join(bad[:min(len(bad), 5)], "; "))
+		}
+	}
+	check(lost, "acknowledged events are not stored")
+	check(wrongID, "acknowledged ids do not match the stored event of their idempotency key")
+	check(notProcessed, "stored events are not processed")
+	check(badDeliveries, "stored fault.events do not have exactly one succeeded delivery")
+	check(notReceived, "stored fault.events never reached the receiver")
+	check(strangers, "events the receiver got are not stored")
+	if o.stored > o.sent {
+		t.Errorf("stored %d events but sent only %d distinct idempotency keys", o.stored, o.sent)
+	}
+	if rx.invalid > 0 {
+		t.Errorf("receiver refused %d deliveries: %s", rx.invalid, strings.Join(rx.why, "; "))
+	}
+	if rx.duplicates > ex.maxDuplicates {
+		t.Errorf("receiver saw %d duplicate deliveries (%d webhook-ids more than once); at most %d are allowed here",
+			rx.duplicates, rx.dupHooks, ex.maxDuplicates)
+	}
+	if n500 > 0 {
+		t.Errorf("the API answered 500 %d times (never allowed): %s", n500, strings.Join(problems, "; "))
+	}
+	if noRA > 0 {
+		t.Errorf("%d answers were 503 without Retry-After", noRA)
+	}
+	if unexpected > 0 || gaveUp > 0 {
+		t.Errorf("%d unexpected answers, %d requests never answered: %s", unexpected, gaveUp, strings.Join(problems, "; "))
+	}
+	if ex.noOutage {
+		lg.mu.Lock()
+		for answer, n := range lg.answers {
+			if answer != "200" && answer != "202" && answer != "503" {
+				t.Errorf("no process was down, yet %d requests ended %q", n, answer)
+			}
+		}
+		lg.mu.Unlock()
+	}
+	if t.Failed() {
+		t.Logf("queue at the end:\n%s", c.queueReport())
+	}
+	return o
+}
+
+// queueReport lists River jobs and events by state, for a failure message.
+func (c *cluster) queueReport() string {
+	var b strings.Builder
+	err := c.query(func(ctx context.Context, db *sql.DB) error {
+		b.Reset()
+		for _, q := range []string{
+			`SELECT 'job ' || kind || ' ' || state::text, count(*) FROM river_job GROUP BY 1 ORDER BY 1`,
+			`SELECT 'event ' || status, count(*) FROM events GROUP BY 1 ORDER BY 1`,
+			`SELECT 'delivery ' || status, count(*) FROM deliveries GROUP BY 1 ORDER BY 1`,
+			`SELECT 'last job error: ' || kind || ' ' || left((errors[array_length(errors, 1)]) ->> 'error', 300), count(*)
+			   FROM river_job WHERE errors IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 5`,
+		} {
+			rows, err := db.QueryContext(ctx, q)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var k string
+				var n int
+				if err := rows.Scan(&k, &n); err != nil {
+					rows.Close()
+					return err
+				}
+				fmt.Fprintf(&b, "  %s: %d\n", k, n)
+			}
+			rows.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return "  (queue report failed: " + err.Error() + ")"
+	}
+	return b.String()
+}
+
+// runningJobs counts River jobs in state running, by kind: right after a
+// worker is killed, the jobs it held.
+func (c *cluster) runningJobs() map[string]int {
+	out := map[string]int{}
+	require.NoError(c.t, c.query(func(ctx context.Context, db *sql.DB) error {
+		clear(out)
+		rows, err := db.QueryContext(ctx, `SELECT kind, count(*) FROM river_job WHERE state = 'running' GROUP BY kind`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var n int
+			if err := rows.Scan(&k, &n); err != nil {
+				return err
+			}
+			out[k] = n
+		}
+		return rows.Err()
+	}))
+	return out
+}

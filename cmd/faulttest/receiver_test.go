@@ -1,0 +1,142 @@
+package faulttest
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// receiver is the webhook endpoint of every scenario. It verifies the
+// Standard Webhooks signature with its own HMAC code (not the code under
+// test) and counts valid deliveries by webhook-id and by event id.
+type receiver struct {
+	secret []byte
+	srv    *httptest.Server
+
+	mu      sync.Mutex
+	byHook  map[string]int // webhook-id → valid deliveries
+	byEvent map[string]int // data.eventId → valid deliveries
+	posts   int
+	invalid int
+	why     []string // the first few reasons a delivery was refused
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rx := &receiver{secret: randomBytes(t, 32), byHook: map[string]int{}, byEvent: map[string]int{}}
+	rx.srv = httptest.NewServer(rx)
+	t.Cleanup(rx.srv.Close)
+	return rx
+}
+
+func (rx *receiver) url() string { return rx.srv.URL }
+
+func (rx *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	rx.mu.Lock()
+	rx.posts++
+	rx.mu.Unlock()
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	eventID, reason := rx.verify(r.Header, body)
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	if reason != "" {
+		rx.invalid++
+		if len(rx.why) < 5 {
+			rx.why = append(rx.why, reason)
+		}
+		http.Error(w, reason, http.StatusUnauthorized)
+		return
+	}
+	rx.byHook[r.Header.Get("webhook-id")]++
+	rx.byEvent[eventID]++
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// verify checks one delivery and returns its event id, or why it is refused.
+func (rx *receiver) verify(h http.Header, body []byte) (string, string) {
+	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	if id == "" || ts == "" || sigs == "" {
+		return "", "missing webhook-* headers"
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return "", "bad webhook-timestamp " + ts
+	}
+	if d := time.Since(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
+		return "", "webhook-timestamp out of tolerance: " + ts
+	}
+	mac := hmac.New(sha256.New, rx.secret)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	valid := false
+	for _, s := range strings.Fields(sigs) {
+		valid = valid || hmac.Equal([]byte(s), []byte(want))
+	}
+	if !valid {
+		return "", "bad signature for " + id
+	}
+	var msg struct {
+		Type string
+		Data struct {
+			EventID    string
+			DeliveryID string
+		}
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return "", "body is not JSON: " + err.Error()
+	}
+	if msg.Type != "fault.event" || msg.Data.EventID == "" {
+		return "", fmt.Sprintf("unexpected body: type %q eventId %q", msg.Type, msg.Data.EventID)
+	}
+	// webhook-id is "msg_" + the delivery id's hex digits: stable across retries.
+	if want := "msg_" + strings.ReplaceAll(msg.Data.DeliveryID, "-", ""); id != want {
+		return "", fmt.Sprintf("webhook-id %s does not name delivery %s", id, msg.Data.DeliveryID)
+	}
+	return msg.Data.EventID, ""
+}
+
+// rxStats is a snapshot of the receiver.
+type rxStats struct {
+	posts, invalid int
+	why            []string
+	byEvent        map[string]int
+	duplicates     int // deliveries beyond the first, per webhook-id
+	dupHooks       int // webhook-ids seen more than once
+}
+
+func (rx *receiver) stats() rxStats {
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	s := rxStats{posts: rx.posts, invalid: rx.invalid, why: append([]string(nil), rx.why...), byEvent: make(map[string]int, len(rx.byEvent))}
+	for k, v := range rx.byEvent {
+		s.byEvent[k] = v
+	}
+	for _, n := range rx.byHook {
+		if n > 1 {
+			s.duplicates += n - 1
+			s.dupHooks++
+		}
+	}
+	return s
+}
+
+// distinctEvents is how many event ids got at least one valid delivery.
+func (rx *receiver) distinctEvents() int {
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	return len(rx.byEvent)
+}
