@@ -104,14 +104,6 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
-func pathID(c echo.Context, notFound error) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return uuid.Nil, notFound
-	}
-	return id, nil
-}
-
 func (h handler) listKeys(c echo.Context) error {
 	var fields []apperr.FieldError
 	page := httpx.ParsePage(c, &fields)
@@ -152,7 +144,7 @@ func (h handler) createKey(c echo.Context) error {
 var errKeyNotFound = apperr.NotFound("api_key_not_found", "No such API key.")
 
 func (h handler) revokeKey(c echo.Context) error {
-	id, err := pathID(c, errKeyNotFound)
+	id, err := httpx.PathID(c, errKeyNotFound)
 	if err != nil {
 		return err
 	}
@@ -200,7 +192,7 @@ func (h handler) createUser(c echo.Context) error {
 var errUserNotFound = apperr.NotFound("user_not_found", "No such user.")
 
 func (h handler) deleteUser(c echo.Context) error {
-	id, err := pathID(c, errUserNotFound)
+	id, err := httpx.PathID(c, errUserNotFound)
 	if err != nil {
 		return err
 	}
@@ -268,7 +260,7 @@ func (h handler) listTenants(c echo.Context) error {
 var errTenantNotFound = apperr.NotFound("tenant_not_found", "No such tenant.")
 
 func (h handler) getTenant(c echo.Context) error {
-	id, err := pathID(c, errTenantNotFound)
+	id, err := httpx.PathID(c, errTenantNotFound)
 	if err != nil {
 		return err
 	}
@@ -287,7 +279,7 @@ type patchTenantRequest struct {
 }
 
 func (h handler) patchTenant(c echo.Context) error {
-	id, err := pathID(c, errTenantNotFound)
+	id, err := httpx.PathID(c, errTenantNotFound)
 	if err != nil {
 		return err
 	}

@@ -103,9 +103,9 @@ func toResponse(e Event) eventResponse {
 }
 
 func (h handler) get(c echo.Context) error {
-	id, err := uuid.Parse(c.Param("id"))
+	id, err := httpx.PathID(c, errNotFound)
 	if err != nil {
-		return errNotFound
+		return err
 	}
 	ctx := c.Request().Context()
 	tenantID := auth.TenantID(ctx)

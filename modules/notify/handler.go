@@ -35,14 +35,6 @@ type channelRequest struct {
 	Secrets json.RawMessage `json:"secrets"`
 }
 
-func pathID(c echo.Context, notFound error) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return uuid.Nil, notFound
-	}
-	return id, nil
-}
-
 func (h handler) createChannel(c echo.Context) error {
 	var req channelRequest
 	if err := httpx.DecodeJSON(c, &req); err != nil {
@@ -80,7 +72,7 @@ func (h handler) listChannels(c echo.Context) error {
 }
 
 func (h handler) getChannel(c echo.Context) error {
-	id, err := pathID(c, errChannelNotFound)
+	id, err := httpx.PathID(c, errChannelNotFound)
 	if err != nil {
 		return err
 	}
@@ -93,7 +85,7 @@ func (h handler) getChannel(c echo.Context) error {
 }
 
 func (h handler) updateChannel(c echo.Context) error {
-	id, err := pathID(c, errChannelNotFound)
+	id, err := httpx.PathID(c, errChannelNotFound)
 	if err != nil {
 		return err
 	}
@@ -110,7 +102,7 @@ func (h handler) updateChannel(c echo.Context) error {
 }
 
 func (h handler) deleteChannel(c echo.Context) error {
-	id, err := pathID(c, errChannelNotFound)
+	id, err := httpx.PathID(c, errChannelNotFound)
 	if err != nil {
 		return err
 	}
@@ -122,7 +114,7 @@ func (h handler) deleteChannel(c echo.Context) error {
 }
 
 func (h handler) testChannel(c echo.Context) error {
-	id, err := pathID(c, errChannelNotFound)
+	id, err := httpx.PathID(c, errChannelNotFound)
 	if err != nil {
 		return err
 	}
@@ -208,7 +200,7 @@ func (h handler) listDeliveries(c echo.Context) error {
 }
 
 func (h handler) retryDelivery(c echo.Context) error {
-	id, err := pathID(c, errDeliveryNotFound)
+	id, err := httpx.PathID(c, errDeliveryNotFound)
 	if err != nil {
 		return err
 	}

@@ -44,14 +44,6 @@ func principal(c echo.Context) auth.Principal {
 	return p
 }
 
-func ruleID(c echo.Context) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return uuid.Nil, errNotFound
-	}
-	return id, nil
-}
-
 func (h handler) create(c echo.Context) error {
 	var req ruleRequest
 	if err := httpx.DecodeJSON(c, &req); err != nil {
@@ -80,7 +72,7 @@ func (h handler) list(c echo.Context) error {
 }
 
 func (h handler) get(c echo.Context) error {
-	id, err := ruleID(c)
+	id, err := httpx.PathID(c, errNotFound)
 	if err != nil {
 		return err
 	}
@@ -93,7 +85,7 @@ func (h handler) get(c echo.Context) error {
 }
 
 func (h handler) update(c echo.Context) error {
-	id, err := ruleID(c)
+	id, err := httpx.PathID(c, errNotFound)
 	if err != nil {
 		return err
 	}
@@ -109,7 +101,7 @@ func (h handler) update(c echo.Context) error {
 }
 
 func (h handler) delete(c echo.Context) error {
-	id, err := ruleID(c)
+	id, err := httpx.PathID(c, errNotFound)
 	if err != nil {
 		return err
 	}
@@ -127,7 +119,7 @@ type versionView struct {
 }
 
 func (h handler) versions(c echo.Context) error {
-	id, err := ruleID(c)
+	id, err := httpx.PathID(c, errNotFound)
 	if err != nil {
 		return err
 	}
@@ -144,7 +136,7 @@ func (h handler) versions(c echo.Context) error {
 }
 
 func (h handler) rollback(c echo.Context) error {
-	id, err := ruleID(c)
+	id, err := httpx.PathID(c, errNotFound)
 	if err != nil {
 		return err
 	}

@@ -73,3 +73,13 @@ func NewList[R, T any](rows []R, limit int, idOf func(R) uuid.UUID, view func(R)
 	}
 	return out
 }
+
+// PathID reads the :id path parameter as a UUID. A malformed id names no
+// resource: it answers notFound, like an id of another tenant.
+func PathID(c echo.Context, notFound error) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return uuid.Nil, notFound
+	}
+	return id, nil
+}
