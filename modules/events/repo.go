@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,27 +68,18 @@ type ListFilter struct {
 
 // List returns the tenant's events newest first.
 func (repo) List(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f ListFilter) ([]Event, error) {
-	where := []string{"tenant_id = $1"}
-	args := []any{tenantID}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	w := pg.TenantFilter(tenantID)
 	if f.Type != "" {
-		add("type = ?", f.Type)
+		w.Add("type = ?", f.Type)
 	}
 	if !f.Since.IsZero() {
-		add("received_at >= ?", f.Since)
+		w.Add("received_at >= ?", f.Since)
 	}
 	if !f.Until.IsZero() {
-		add("received_at < ?", f.Until)
+		w.Add("received_at < ?", f.Until)
 	}
-	if f.Before != uuid.Nil {
-		add("id < ?", f.Before)
-	}
-	args = append(args, f.Limit)
-	query := `SELECT ` + eventColumns + ` FROM events WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	where, args := w.Page(f.Before, f.Limit)
+	query := `SELECT ` + eventColumns + ` FROM events` + where
 	var out []Event
 	if err := sqlx.SelectContext(ctx, q, &out, query, args...); err != nil {
 		return nil, fmt.Errorf("list events: %w", err)

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -135,27 +133,18 @@ type DeliveryFilter struct {
 }
 
 func (repo) ListDeliveries(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f DeliveryFilter) ([]Delivery, error) {
-	where := []string{"tenant_id = $1"}
-	args := []any{tenantID}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	w := pg.TenantFilter(tenantID)
 	if f.Status != "" {
-		add("status = ?", f.Status)
+		w.Add("status = ?", f.Status)
 	}
 	if f.EventID != uuid.Nil {
-		add("event_id = ?", f.EventID)
+		w.Add("event_id = ?", f.EventID)
 	}
 	if f.ChannelID != uuid.Nil {
-		add("channel_id = ?", f.ChannelID)
+		w.Add("channel_id = ?", f.ChannelID)
 	}
-	if f.Before != uuid.Nil {
-		add("id < ?", f.Before)
-	}
-	args = append(args, f.Limit)
-	query := `SELECT ` + deliveryColumns + ` FROM deliveries WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	where, args := w.Page(f.Before, f.Limit)
+	query := `SELECT ` + deliveryColumns + ` FROM deliveries` + where
 	var out []Delivery
 	if err := sqlx.SelectContext(ctx, q, &out, query, args...); err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
