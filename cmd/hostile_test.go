@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
@@ -26,7 +24,6 @@ import (
 
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/httpx"
-	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -460,7 +457,7 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 	})
 
 	t.Run("DeliveryFailsPermanentlyAtOnce", func(t *testing.T) {
-		hostileStartWorker(t, sys, dbURL)
+		startWorker(t, sys, dbURL)
 		var actions []string
 		for _, id := range channelIDs {
 			actions = append(actions, `{"channelId":"`+id+`","template":"ssrf"}`)
@@ -504,22 +501,6 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 			require.Contains(t, *d.LastError, "not allowed")
 		}
 		require.Zero(t, hits.Load(), "no refused target was ever connected to")
-	})
-}
-
-// hostileStartWorker runs a working River client for the test.
-func hostileStartWorker(t *testing.T, sys *system, dbURL string) {
-	t.Helper()
-	listener, err := pgxpool.New(t.Context(), dbURL)
-	require.NoError(t, err)
-	t.Cleanup(listener.Close)
-	worker, err := queue.NewWorking(sys.db.DB, listener, sys.workers(), queueConfig(sys.cfg), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	require.NoError(t, worker.Start(context.WithoutCancel(t.Context())))
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, worker.Stop(stopCtx))
 	})
 }
 

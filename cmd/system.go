@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,12 +123,20 @@ func publishedJobs() []river.JobArgs {
 	return []river.JobArgs{events.ProcessArgs{}, notify.DeliverArgs{}}
 }
 
-// workers registers every module's workers.
-func (s *system) workers() *river.Workers {
-	w := river.NewWorkers()
-	s.rules.AddWorkers(w)
-	s.notify.AddWorkers(w)
-	return w
+// workers registers every module's workers. run serves their group
+// commits: start it before the River client works and stop it (cancel its
+// context, wait for it to return) after the client stopped.
+func (s *system) workers() (w *river.Workers, run func(context.Context)) {
+	w = river.NewWorkers()
+	g := pg.GroupOptions{Committers: s.cfg.Queue.Committers, MaxBatch: s.cfg.Queue.GroupMax, TxTimeout: s.cfg.Queue.JobTimeout}
+	runs := []func(context.Context){s.rules.AddWorkers(w, g), s.notify.AddWorkers(w, g)}
+	return w, func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, r := range runs {
+			wg.Go(func() { r(ctx) })
+		}
+		wg.Wait()
+	}
 }
 
 // router is the whole HTTP surface.

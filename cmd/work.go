@@ -52,10 +52,17 @@ func runWork(ctx context.Context, sys *system) error {
 	}
 	defer listener.Close()
 
-	client, err := queue.NewWorking(sys.db.DB, listener, sys.workers(), queueConfig(sys.cfg), sys.logger.With("module", "river"))
+	workers, runGroups := sys.workers()
+	client, err := queue.NewWorking(sys.db.DB, listener, workers, queueConfig(sys.cfg), sys.logger.With("module", "river"))
 	if err != nil {
 		return err
 	}
+	// The group committers outlive the client: in-flight jobs need them
+	// until client.Stop has returned (deferred calls run after it).
+	groupsCtx, stopGroups := context.WithCancel(context.WithoutCancel(ctx))
+	groupsDone := make(chan struct{})
+	go func() { runGroups(groupsCtx); close(groupsDone) }()
+	defer func() { stopGroups(); <-groupsDone }()
 	stopMetrics, err := serveWorkMetrics(ctx, sys)
 	if err != nil {
 		return err

@@ -75,6 +75,8 @@ type HTTP struct {
 // Queue configures River in `work` (and the insert-only client in `serve`).
 type Queue struct {
 	EventWorkers       int           // concurrent event.process jobs per process
+	Committers         int           // concurrent group-commit transactions of the workers
+	GroupMax           int           // jobs per worker group commit at most
 	FetchCooldown      time.Duration // shortest gap between fetches; also throttles insert notifications
 	FetchPollInterval  time.Duration // fallback poll when LISTEN misses something
 	JobTimeout         time.Duration // a job running longer is canceled
@@ -102,6 +104,8 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		Queue: Queue{
 			EventWorkers:       r.int("QUEUE_EVENT_WORKERS", 50, 1, 10000),
+			Committers:         r.int("QUEUE_COMMITTERS", 2, 1, 64),
+			GroupMax:           r.int("QUEUE_GROUP_MAX", 128, 1, 1000),
 			FetchCooldown:      r.dur("QUEUE_FETCH_COOLDOWN", 10*time.Millisecond),
 			FetchPollInterval:  r.dur("QUEUE_FETCH_POLL_INTERVAL", time.Second),
 			JobTimeout:         r.dur("QUEUE_JOB_TIMEOUT", 30*time.Second),
@@ -245,8 +249,9 @@ func (c Config) Redacted() map[string]any {
 	return map[string]any{
 		"database_url": dsn, "db_max_conns": c.DB.MaxConns,
 		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
-		"queue_event_workers": c.Queue.EventWorkers, "queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
-		"queue_rescue_after": c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
+		"queue_event_workers": c.Queue.EventWorkers, "queue_committers": c.Queue.Committers, "queue_group_max": c.Queue.GroupMax,
+		"queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
+		"queue_rescue_after":   c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
 		"ingest_committers": c.Ingest.Committers, "ingest_group_max": c.Ingest.MaxBatch,
 		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,
 		"smtp_url": redactURL(c.Notify.SMTPURL), "webhook_allow_private": c.Notify.WebhookAllowPrivate,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -180,4 +181,55 @@ func (repo) MarkProcessedReturning(ctx context.Context, q pg.Querier, tenantID, 
 		return e, false, fmt.Errorf("mark event processed: %w", err)
 	}
 	return e, true, nil
+}
+
+// MarkProcessedMany sets the given events processed unless they already
+// were, and returns them: the worker's read and write of a whole group of
+// events in one statement. Events missing from the result were processed
+// before or are gone.
+func (repo) MarkProcessedMany(ctx context.Context, q pg.Querier, refs []Ref) ([]Event, error) {
+	query := `
+		UPDATE events e SET status = 'processed', processed_at = now()
+		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
+		WHERE e.tenant_id = r.t AND e.id = r.i AND e.status <> 'processed'
+		RETURNING ` + prefixed("e.", eventColumns)
+	tenants, ids := refArrays(refs)
+	var out []Event
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenants, ids); err != nil {
+		return nil, fmt.Errorf("mark events processed: %w", err)
+	}
+	return out, nil
+}
+
+// Existing returns which of refs are stored.
+func (repo) Existing(ctx context.Context, q pg.Querier, refs []Ref) (map[uuid.UUID]bool, error) {
+	const query = `
+		SELECT e.id FROM events e JOIN unnest($1::uuid[], $2::uuid[]) AS r(t, i) ON e.tenant_id = r.t AND e.id = r.i`
+	tenants, ids := refArrays(refs)
+	var found []uuid.UUID
+	if err := sqlx.SelectContext(ctx, q, &found, query, tenants, ids); err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	out := make(map[uuid.UUID]bool, len(found))
+	for _, id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
+func refArrays(refs []Ref) (tenants, ids any) {
+	ts, is := make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		ts[i], is[i] = r.TenantID.String(), r.ID.String()
+	}
+	return pq.Array(ts), pq.Array(is)
+}
+
+// prefixed qualifies every column of a comma-separated list.
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -229,4 +230,49 @@ func (s *Service) ProcessTx(ctx context.Context, q pg.Querier, tenantID, id uuid
 // transaction, the one that also completes its job.
 func (s *Service) MarkProcessedTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, status string) error {
 	return s.repo.MarkProcessed(ctx, q, tenantID, id, status)
+}
+
+// Ref names one event of a tenant.
+type Ref struct {
+	TenantID uuid.UUID
+	ID       uuid.UUID
+}
+
+// ProcessManyTx is ProcessTx for a group of events in one statement: it
+// marks them processed in the caller's transaction and returns those it
+// marked now (fresh), by id. gone lists the refs that are not stored at
+// all; the rest were processed before.
+func (s *Service) ProcessManyTx(ctx context.Context, q pg.Querier, refs []Ref) (fresh map[uuid.UUID]Event, gone map[uuid.UUID]bool, err error) {
+	// One lock order for every group: two groups holding the same event (a
+	// rescued job beside its original) wait rather than deadlock.
+	refs = slices.Clone(refs)
+	slices.SortFunc(refs, func(a, b Ref) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	marked, err := s.repo.MarkProcessedMany(ctx, q, refs)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh = make(map[uuid.UUID]Event, len(marked))
+	for _, e := range marked {
+		fresh[e.ID] = e
+	}
+	var rest []Ref
+	for _, r := range refs {
+		if _, ok := fresh[r.ID]; !ok {
+			rest = append(rest, r)
+		}
+	}
+	if len(rest) == 0 {
+		return fresh, nil, nil
+	}
+	found, err := s.repo.Existing(ctx, q, rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	gone = map[uuid.UUID]bool{}
+	for _, r := range rest {
+		if !found[r.ID] {
+			gone[r.ID] = true
+		}
+	}
+	return fresh, gone, nil
 }

@@ -1,16 +1,18 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
@@ -34,18 +36,41 @@ func (DeliverArgs) Kind() string { return "notify.deliver" }
 func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueNotify} }
 
 // DeliverWorker works notify.deliver. The send happens outside any
-// transaction; its outcome and (on success) the job's completion commit
-// together. A crash between the provider's answer and that commit re-sends
-// on retry: delivery is at-least-once, and the stable webhook-id (and email
-// Message-ID) lets receivers drop the duplicate. A delivery recorded as
-// succeeded is never sent again.
+// transaction; its outcome is recorded afterwards, in a transaction shared
+// with the outcomes of other deliveries that finished at the same time
+// (pg.Group): under load one commit records many. A crash between the
+// provider's answer and that commit re-sends on retry: delivery is
+// at-least-once, and the stable webhook-id (and email Message-ID) lets
+// receivers drop the duplicate. A delivery recorded as succeeded is never
+// sent again: that record, not the job's completion, is what a retried job
+// checks.
 type DeliverWorker struct {
 	river.WorkerDefaults[DeliverArgs]
 	svc     *Service
 	metrics Metrics
+	group   *pg.Group[*outcome]
 
 	retryAfter sync.Map // job id → provider's retry-after, read by NextRetry
 }
+
+// outcome is one attempt to record: the delivery as it was read, what the
+// provider answered, and the status it leaves.
+type outcome struct {
+	d       Delivery
+	kind    string
+	res     Result
+	sendErr error
+	status  string
+}
+
+func newDeliverWorker(svc *Service, mx Metrics, opts pg.GroupOptions) *DeliverWorker {
+	w := &DeliverWorker{svc: svc, metrics: mx}
+	w.group = pg.NewGroup(svc.db, opts, w.recordTx)
+	return w
+}
+
+// Run serves the group commits until ctx ends; see pg.Group.Run.
+func (w *DeliverWorker) Run(ctx context.Context) { w.group.Run(ctx) }
 
 // Timeout leaves the provider its own timeout plus time to record.
 func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
@@ -94,7 +119,7 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 	res, sendErr := s.providers.Send(ctx, cfg, sec, Message{DeliveryID: d.ID, EventType: d.EventType, Text: d.Message, Payload: d.Body})
 	if sendErr == nil {
-		return w.succeed(ctx, job, &d, c.Kind, res)
+		return w.succeed(ctx, &d, c.Kind, res)
 	}
 	if IsPermanent(sendErr) || last {
 		return w.fail(ctx, job, &d, c.Kind, res, sendErr)
@@ -102,31 +127,17 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if ra, ok := RetryAfter(sendErr); ok {
 		w.retryAfter.Store(job.ID, ra)
 	}
-	if err := w.record(ctx, &d, res, sendErr, StatusPending); err != nil {
+	if err := w.record(ctx, &d, c.Kind, res, sendErr, StatusPending); err != nil {
 		return err
 	}
 	w.metrics.Delivery(c.Kind, "retrying")
 	return sendErr // River retries on the schedule
 }
 
-func (w *DeliverWorker) succeed(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, kind string, res Result) error {
+func (w *DeliverWorker) succeed(ctx context.Context, d *Delivery, kind string, res Result) error {
 	now := time.Now().UTC()
 	d.DeliveredAt = &now
-	err := pg.InTx(ctx, w.svc.db, func(tx *sqlx.Tx) error {
-		if err := w.recordTx(ctx, tx, d, res, nil, StatusSucceeded); err != nil {
-			return err
-		}
-		if b := w.svc.billing; b != nil {
-			if err := b.CountTx(ctx, tx, d.TenantID, billing.MetricNotifications+kind, 1); err != nil {
-				return err
-			}
-		}
-		if _, err := river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx.Tx, job); err != nil {
-			return fmt.Errorf("complete job: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := w.record(ctx, d, kind, res, nil, StatusSucceeded); err != nil {
 		return err
 	}
 	w.metrics.Delivery(kind, StatusSucceeded)
@@ -140,7 +151,7 @@ func (w *DeliverWorker) succeed(ctx context.Context, job *river.Job[DeliverArgs]
 // exhausted transient one returns its error so River discards the job into
 // the DLQ.
 func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, kind string, res Result, sendErr error) error {
-	if err := w.record(ctx, d, res, sendErr, StatusFailed); err != nil {
+	if err := w.record(ctx, d, kind, res, sendErr, StatusFailed); err != nil {
 		return err
 	}
 	w.metrics.Delivery(kind, StatusFailed)
@@ -152,32 +163,66 @@ func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d
 	return sendErr
 }
 
-func (w *DeliverWorker) record(ctx context.Context, d *Delivery, res Result, sendErr error, status string) error {
-	// A fresh context: the attempt is recorded even if the job's ran out.
+// record commits one attempt's outcome (with others finishing at the same
+// time). A fresh context: the attempt is recorded even if the job's ran out.
+func (w *DeliverWorker) record(ctx context.Context, d *Delivery, kind string, res Result, sendErr error, status string) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return pg.InTx(rctx, w.svc.db, func(tx *sqlx.Tx) error { return w.recordTx(rctx, tx, d, res, sendErr, status) })
+	return w.group.Do(rctx, &outcome{d: *d, kind: kind, res: res, sendErr: sendErr, status: status})
 }
 
-func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, d *Delivery, res Result, sendErr error, status string) error {
-	d.Attempts++
-	d.Status = status
-	at := Attempt{DeliveryID: d.ID, TenantID: d.TenantID, Attempt: d.Attempts, Succeeded: sendErr == nil,
-		LatencyMS: int(res.Latency.Milliseconds())}
-	if res.StatusCode != 0 {
-		at.StatusCode = &res.StatusCode
+// recordTx stores a group of outcomes: each attempt and its delivery's new
+// state, then the notifications sent, counted per tenant and channel kind.
+func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outcome) error {
+	sent := map[string]map[uuid.UUID]int64{} // metric → tenant → count
+	for _, o := range outs {
+		d := o.d // a copy: a group that fails is recorded again, item by item
+		d.Attempts++
+		d.Status = o.status
+		at := Attempt{DeliveryID: d.ID, TenantID: d.TenantID, Attempt: d.Attempts, Succeeded: o.sendErr == nil,
+			LatencyMS: int(o.res.Latency.Milliseconds())}
+		if o.res.StatusCode != 0 {
+			at.StatusCode = &o.res.StatusCode
+		}
+		if o.res.Response != "" {
+			at.Response = &o.res.Response
+		}
+		if o.res.ProviderMessageID != "" {
+			at.ProviderMessageID = &o.res.ProviderMessageID
+			d.ProviderMessageID = &o.res.ProviderMessageID
+		}
+		d.LastError = nil
+		if o.sendErr != nil {
+			msg := o.sendErr.Error()
+			at.Error, d.LastError = &msg, &msg
+		}
+		if err := w.svc.repo.RecordAttempt(ctx, tx, &d, &at); err != nil {
+			return err
+		}
+		if o.status == StatusSucceeded {
+			metric := billing.MetricNotifications + o.kind
+			if sent[metric] == nil {
+				sent[metric] = map[uuid.UUID]int64{}
+			}
+			sent[metric][d.TenantID]++
+		}
 	}
-	if res.Response != "" {
-		at.Response = &res.Response
+	b := w.svc.billing
+	if b == nil {
+		return nil
 	}
-	if res.ProviderMessageID != "" {
-		at.ProviderMessageID = &res.ProviderMessageID
-		d.ProviderMessageID = &res.ProviderMessageID
+	// Counted last, so the counter rows stay locked for the shortest time;
+	// metrics and tenants in one global order, so groups never deadlock.
+	for _, metric := range slices.Sorted(maps.Keys(sent)) {
+		perTenant := sent[metric]
+		tenants := slices.SortedFunc(maps.Keys(perTenant), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		ns := make([]int64, len(tenants))
+		for i, t := range tenants {
+			ns[i] = perTenant[t]
+		}
+		if err := b.CountManyTx(ctx, tx, tenants, metric, ns); err != nil {
+			return err
+		}
 	}
-	d.LastError = nil
-	if sendErr != nil {
-		msg := sendErr.Error()
-		at.Error, d.LastError = &msg, &msg
-	}
-	return w.svc.repo.RecordAttempt(ctx, tx, d, &at)
+	return nil
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"database/sql"
 	"log/slog"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/secretbox"
 )
 
@@ -69,11 +71,14 @@ func (m *Module) Routes(g *httpx.Group) {
 	g.POST("/deliveries/:id/retry", h.retryDelivery)
 }
 
-// AddWorkers registers the jobs notify works.
-func (m *Module) AddWorkers(w *river.Workers) {
+// AddWorkers registers the jobs notify works; run serves their group
+// commits (start it before the River client works, stop it after).
+func (m *Module) AddWorkers(w *river.Workers, group pg.GroupOptions) (run func(context.Context)) {
 	var mx Metrics = noMetrics{}
 	if m.metrics != nil {
 		mx = m.metrics
 	}
-	river.AddWorker(w, &DeliverWorker{svc: m.Service, metrics: mx})
+	dw := newDeliverWorker(m.Service, mx, group)
+	river.AddWorker(w, dw)
+	return dw.Run
 }

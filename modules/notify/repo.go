@@ -105,6 +105,40 @@ func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error
 	return nil
 }
 
+// InsertDeliveries stores new deliveries with one statement.
+func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) error {
+	if len(ds) == 1 {
+		return repo{}.InsertDelivery(ctx, q, &ds[0])
+	}
+	const query = `
+		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::uuid[], $7::text[],
+			$8::text[], $9::jsonb[], $10::bigint[])`
+	n := len(ds)
+	ids, tenants, evs, channels := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	rules, versions, jobs := make([]sql.NullString, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
+	types, messages, bodies := make([]string, n), make([]string, n), make([]string, n)
+	for i, d := range ds {
+		ids[i], tenants[i], evs[i], channels[i] = d.ID.String(), d.TenantID.String(), d.EventID.String(), d.ChannelID.String()
+		if d.RuleID != nil {
+			rules[i] = sql.NullString{String: d.RuleID.String(), Valid: true}
+		}
+		if d.RuleVersion != nil {
+			versions[i] = sql.NullInt64{Int64: int64(*d.RuleVersion), Valid: true}
+		}
+		if d.JobID != nil {
+			jobs[i] = sql.NullInt64{Int64: *d.JobID, Valid: true}
+		}
+		types[i], messages[i], bodies[i] = d.EventType, d.Message, string(d.Body)
+	}
+	if _, err := q.ExecContext(ctx, query, pq.Array(ids), pq.Array(tenants), pq.Array(evs), pq.GenericArray{A: rules},
+		pq.GenericArray{A: versions}, pq.Array(channels), pq.Array(types), pq.Array(messages), pq.Array(bodies),
+		pq.GenericArray{A: jobs}); err != nil {
+		return fmt.Errorf("insert deliveries: %w", err)
+	}
+	return nil
+}
+
 func (repo) SetJobID(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, jobID int64) error {
 	const query = `UPDATE deliveries SET job_id = $3 WHERE tenant_id = $1 AND id = $2`
 	if _, err := q.ExecContext(ctx, query, tenantID, id, jobID); err != nil {

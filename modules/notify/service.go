@@ -230,18 +230,15 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 		ds[i] = d
 		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()}
 	}
-	// Jobs first: their ids go into the delivery rows, one insert each.
+	// Jobs first: their ids go into the delivery rows, inserted together.
 	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
 	if err != nil {
 		return fmt.Errorf("enqueue notify.deliver: %w", err)
 	}
 	for i := range ds {
 		ds[i].JobID = &res[i].Job.ID
-		if err := s.repo.InsertDelivery(ctx, tx, &ds[i]); err != nil {
-			return err
-		}
 	}
-	return nil
+	return s.repo.InsertDeliveries(ctx, tx, ds)
 }
 
 func (s *Service) insertOpts() *river.InsertOpts {

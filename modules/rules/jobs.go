@@ -2,68 +2,80 @@ package rules
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
 )
 
-// ProcessWorker works event.process: evaluate the tenant's rules, record the
-// matches, hand firings on, mark the event processed and complete the job —
-// all in one transaction, so a crash at any point neither loses nor
-// duplicates an effect: the job is simply worked again.
+// ProcessWorker works event.process: mark the event processed, evaluate the
+// tenant's rules, record the matches and hand firings on — all in one
+// transaction, so a crash at any point neither loses nor duplicates an
+// effect: the job is simply worked again, and an event already marked
+// processed is not processed twice. Concurrent jobs share transactions
+// (pg.Group): under load one commit serves a whole group of events.
+//
+// The job itself is completed by River after Work returns (River batches
+// those too). A crash before that completion runs the job again, which then
+// finds its event processed and does nothing.
 type ProcessWorker struct {
 	river.WorkerDefaults[events.ProcessArgs]
 	db     *sqlx.DB
 	events *events.Service
-	rules  *Service
+	group  *pg.Group[*processItem]
 	logger *slog.Logger
 }
 
+// processItem is one job in a group, and its own outcome.
+type processItem struct {
+	args events.ProcessArgs
+	gone bool // the event no longer exists (its tenant was deleted)
+}
+
+func newProcessWorker(db *sqlx.DB, ev *events.Service, rules *Service, opts pg.GroupOptions, logger *slog.Logger) *ProcessWorker {
+	apply := func(ctx context.Context, tx *sqlx.Tx, items []*processItem) error {
+		refs := make([]events.Ref, len(items))
+		for i, it := range items {
+			refs[i] = events.Ref{TenantID: it.args.TenantID, ID: it.args.EventID}
+		}
+		fresh, gone, err := ev.ProcessManyTx(ctx, tx, refs)
+		if err != nil {
+			return err
+		}
+		evs := make([]events.Event, 0, len(fresh))
+		for _, it := range items {
+			it.gone = gone[it.args.EventID]
+			if e, ok := fresh[it.args.EventID]; ok {
+				evs = append(evs, e)
+				delete(fresh, it.args.EventID) // a job listed twice is processed once
+			}
+		}
+		return rules.HandleTx(ctx, tx, evs)
+	}
+	return &ProcessWorker{db: db, events: ev, group: pg.NewGroup(db, opts, apply), logger: logger}
+}
+
+// Run serves the group commits until ctx ends; see pg.Group.Run.
+func (w *ProcessWorker) Run(ctx context.Context) { w.group.Run(ctx) }
+
 // Work processes one event.
 func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessArgs]) error {
-	a := job.Args
-	err := pg.InTx(ctx, w.db, func(tx *sqlx.Tx) error {
-		e, fresh, err := w.events.ProcessTx(ctx, tx, a.TenantID, a.EventID)
-		if err != nil {
-			return err
-		}
-		if !fresh {
-			// Processed before (a retry after an ambiguous commit): only the
-			// job is left to complete.
-			return completeTx(ctx, tx, job)
-		}
-		fired, err := w.rules.EvaluateTx(ctx, tx, e)
-		if err != nil {
-			return err
-		}
-		if err := w.rules.DeliverTx(ctx, tx, e, fired); err != nil {
-			return err
-		}
-		return completeTx(ctx, tx, job)
-	})
+	it := &processItem{args: job.Args}
+	err := w.group.Do(ctx, it)
 	switch {
-	case apperr.IsKind(err, apperr.KindNotFound):
+	case err == nil && it.gone:
 		// The event is gone (tenant deleted): nothing left to do, ever.
-		return river.JobCancel(err)
+		return river.JobCancel(apperr.NotFound("event_not_found", "No such event."))
 	case err != nil && job.Attempt >= job.MaxAttempts:
 		// The last attempt failed: the job goes to the DLQ; say so on the event.
+		a := job.Args
 		if mErr := w.events.MarkProcessedTx(context.WithoutCancel(ctx), w.db, a.TenantID, a.EventID, events.StatusFailed); mErr != nil {
 			w.logger.ErrorContext(ctx, "marking event failed", slog.Any("error", mErr))
 		}
 	}
 	return err
-}
-
-func completeTx(ctx context.Context, tx *sqlx.Tx, job *river.Job[events.ProcessArgs]) error {
-	if _, err := river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx.Tx, job); err != nil {
-		return fmt.Errorf("complete job: %w", err)
-	}
-	return nil
 }

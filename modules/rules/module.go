@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/jmoiron/sqlx"
@@ -11,6 +12,7 @@ import (
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 // Module is the rules module as cmd wires it.
@@ -47,7 +49,10 @@ func (m *Module) Routes(g *httpx.Group) {
 	g.POST("/rules/:id/rollback", h.rollback)
 }
 
-// AddWorkers registers the jobs rules works.
-func (m *Module) AddWorkers(w *river.Workers) {
-	river.AddWorker(w, &ProcessWorker{db: m.db, events: m.events, rules: m.Service, logger: m.logger})
+// AddWorkers registers the jobs rules works; run serves their group
+// commits (start it before the River client works, stop it after).
+func (m *Module) AddWorkers(w *river.Workers, group pg.GroupOptions) (run func(context.Context)) {
+	pw := newProcessWorker(m.db, m.events, m.Service, group, m.logger)
+	river.AddWorker(w, pw)
+	return pw.Run
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
@@ -127,8 +128,9 @@ func (repo) GetVersion(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.
 
 // activeRule is what the worker needs to pick compiled definitions.
 type activeRule struct {
-	ID      uuid.UUID `db:"id"`
-	Version int       `db:"version"`
+	TenantID uuid.UUID `db:"tenant_id"`
+	ID       uuid.UUID `db:"id"`
+	Version  int       `db:"version"`
 }
 
 // ListActive is the tenant's enabled rules and their current versions: one
@@ -136,7 +138,7 @@ type activeRule struct {
 // version current at processing time.
 func (repo) ListActive(ctx context.Context, q pg.Querier, tenantID uuid.UUID) ([]activeRule, error) {
 	const query = `
-		SELECT id, version FROM rules
+		SELECT tenant_id, id, version FROM rules
 		WHERE tenant_id = $1 AND enabled AND deleted_at IS NULL ORDER BY id`
 	var out []activeRule
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID); err != nil {
@@ -212,6 +214,64 @@ func (repo) MatchesOf(ctx context.Context, q pg.Querier, tenantID, eventID uuid.
 	var out []Match
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, eventID); err != nil {
 		return nil, fmt.Errorf("list matches of event: %w", err)
+	}
+	return out, nil
+}
+
+// ListActiveMany is ListActive for several tenants in one query, by tenant.
+func (repo) ListActiveMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID) (map[uuid.UUID][]activeRule, error) {
+	const query = `
+		SELECT tenant_id, id, version FROM rules
+		WHERE tenant_id = ANY($1::uuid[]) AND enabled AND deleted_at IS NULL ORDER BY tenant_id, id`
+	ids := make([]string, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.String()
+	}
+	var rows []activeRule
+	if err := sqlx.SelectContext(ctx, q, &rows, query, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("list active rules: %w", err)
+	}
+	out := make(map[uuid.UUID][]activeRule, len(tenants))
+	for _, r := range rows {
+		out[r.TenantID] = append(out[r.TenantID], r)
+	}
+	return out, nil
+}
+
+// matchKey identifies a match: one per event and rule.
+type matchKey struct{ event, rule uuid.UUID }
+
+// InsertMatches records matches with one statement and returns those it
+// inserted (a match recorded before, when a job is worked again, is not).
+func (repo) InsertMatches(ctx context.Context, q pg.Querier, ms []Match) (map[matchKey]bool, error) {
+	const query = `
+		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::bool[],
+			$8::timestamptz[], $9::jsonb[])
+		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING
+		RETURNING event_id, rule_id`
+	n := len(ms)
+	ids, tenants, evs, rules := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	versions, groups, fired := make([]int64, n), make([]string, n), make([]bool, n)
+	received, actions := make([]time.Time, n), make([]string, n)
+	for i := range ms {
+		m := &ms[i]
+		m.ID = uuid.Must(uuid.NewV7())
+		ids[i], tenants[i], evs[i], rules[i] = m.ID.String(), m.TenantID.String(), m.EventID.String(), m.RuleID.String()
+		versions[i], groups[i], fired[i], received[i], actions[i] = int64(m.RuleVersion), m.GroupKey, m.Fired, m.ReceivedAt, string(m.Actions)
+	}
+	var rows []struct {
+		EventID uuid.UUID `db:"event_id"`
+		RuleID  uuid.UUID `db:"rule_id"`
+	}
+	err := sqlx.SelectContext(ctx, q, &rows, query, pq.Array(ids), pq.Array(tenants), pq.Array(evs), pq.Array(rules),
+		pq.Array(versions), pq.Array(groups), pq.Array(fired), pq.GenericArray{A: received}, pq.Array(actions))
+	if err != nil {
+		return nil, fmt.Errorf("insert rule matches: %w", err)
+	}
+	out := make(map[matchKey]bool, len(rows))
+	for _, r := range rows {
+		out[matchKey{r.EventID, r.RuleID}] = true
 	}
 	return out, nil
 }

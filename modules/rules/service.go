@@ -1,10 +1,13 @@
 package rules
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -235,74 +238,150 @@ type Fired struct {
 	Actions     []Rendered
 }
 
-// DeliverTx hands fired actions to notify: one delivery and its
-// notify.deliver job per action, in the caller's transaction.
-func (s *Service) DeliverTx(ctx context.Context, tx *sqlx.Tx, e events.Event, fired []Fired) error {
-	if s.notify == nil || len(fired) == 0 {
-		return nil
+// HandleTx evaluates the tenants' rules against freshly processed events
+// and hands every firing to notify (one delivery and its notify.deliver job
+// per action), all in the caller's transaction: a group of events costs a
+// handful of statements, not a handful per event.
+func (s *Service) HandleTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event) error {
+	fired, err := s.evaluateTx(ctx, tx, evs)
+	if err != nil || s.notify == nil {
+		return err
 	}
-	snap := notify.EventSnapshot{ID: e.ID, Type: e.Type, Source: e.Source, OccurredAt: e.OccurredAt.UTC(), Payload: e.Payload}
 	var ds []notify.NewDelivery
-	for _, f := range fired {
-		for _, a := range f.Actions {
-			ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
-				ChannelID: a.ChannelID, Message: a.Message, Event: snap})
+	for i, e := range evs {
+		if len(fired[i]) == 0 {
+			continue
+		}
+		snap := notify.EventSnapshot{ID: e.ID, Type: e.Type, Source: e.Source, OccurredAt: e.OccurredAt.UTC(), Payload: e.Payload}
+		for _, f := range fired[i] {
+			for _, a := range f.Actions {
+				ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
+					ChannelID: a.ChannelID, Message: a.Message, Event: snap})
+			}
 		}
 	}
 	return s.notify.EnqueueTx(ctx, tx, ds)
 }
 
-// EvaluateTx evaluates the tenant's enabled rules against a stored event and
-// records every match in tx. Thresholds and cooldowns are decided under the
-// row lock of the rule's group, so concurrent events of one group are
-// serialised: they can neither both fire nor both be missed.
+// EvaluateTx evaluates the tenant's enabled rules against one stored event
+// and records every match in tx (HandleTx without the deliveries).
 func (s *Service) EvaluateTx(ctx context.Context, tx pg.Querier, e events.Event) ([]Fired, error) {
-	active, err := s.repo.ListActive(ctx, tx, e.TenantID)
-	if err != nil || len(active) == 0 {
+	fired, err := s.evaluateTx(ctx, tx, []events.Event{e})
+	if err != nil {
 		return nil, err
 	}
-	if s.billing != nil {
-		if err := s.billing.CountTx(ctx, tx, e.TenantID, billing.MetricRuleEvaluations, int64(len(active))); err != nil {
-			return nil, err
+	return fired[0], nil
+}
+
+// candidate is a firing waiting for its match row to be inserted.
+type candidate struct {
+	event    int
+	fired    Fired
+	key      matchKey
+	deferred bool // stateless: its match is inserted with the others at the end
+}
+
+// evaluateTx evaluates rules against events and records their matches;
+// fired[i] are the firings of evs[i], in rule order. A rule without
+// threshold or cooldown needs no state, so its matches are inserted
+// together in one statement at the end. A stateful rule is decided under
+// the row lock of its group, and its match is inserted at once, so that
+// the next event of the same group, in this group or a concurrent one,
+// counts it: concurrent events of one group can neither both fire nor
+// both be missed.
+func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Event) ([][]Fired, error) {
+	fired := make([][]Fired, len(evs))
+	tenants := make([]uuid.UUID, 0, 1)
+	for _, e := range evs {
+		if !slices.Contains(tenants, e.TenantID) {
+			tenants = append(tenants, e.TenantID)
 		}
 	}
-	source := ""
-	if e.Source != nil {
-		source = *e.Source
+	active, err := s.repo.ListActiveMany(ctx, tx, tenants)
+	if err != nil || len(active) == 0 {
+		return fired, err
 	}
-	ev, err := NewEvent(e.Type, source, e.OccurredAt, e.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("decode event payload: %w", err)
-	}
-	var fired []Fired
-	for _, a := range active {
-		c, err := s.compiled(ctx, tx, e.TenantID, versionKey{a.ID, a.Version})
-		if err != nil {
-			return nil, err
-		}
-		if !c.Match(&ev) {
+	evaluations := make(map[uuid.UUID]int64, len(tenants))
+	var cands []candidate
+	var stateless []Match
+	for i, e := range evs {
+		rs := active[e.TenantID]
+		if len(rs) == 0 {
 			continue
 		}
-		group := c.GroupKey(&ev)
-		fires, err := s.decide(ctx, tx, e, a.ID, group, c.Definition())
-		if err != nil {
-			return nil, err
+		evaluations[e.TenantID] += int64(len(rs))
+		source := ""
+		if e.Source != nil {
+			source = *e.Source
 		}
-		m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
-			GroupKey: group, Fired: fires, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`)}
-		var rendered []Rendered
-		if fires {
-			rendered = c.Render(&ev)
-			if m.Actions, err = json.Marshal(rendered); err != nil {
-				return nil, fmt.Errorf("encode rendered actions: %w", err)
+		ev, err := NewEvent(e.Type, source, e.OccurredAt, e.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("decode payload of event %s: %w", e.ID, err)
+		}
+		for _, a := range rs {
+			c, err := s.compiled(ctx, tx, e.TenantID, versionKey{a.ID, a.Version})
+			if err != nil {
+				return nil, err
+			}
+			if !c.Match(&ev) {
+				continue
+			}
+			group := c.GroupKey(&ev)
+			def := c.Definition()
+			m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
+				GroupKey: group, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`)}
+			key := matchKey{e.ID, a.ID}
+			if def.Threshold == nil && def.Cooldown == 0 {
+				m.Fired = true
+				rendered := c.Render(&ev)
+				if m.Actions, err = json.Marshal(rendered); err != nil {
+					return nil, fmt.Errorf("encode rendered actions: %w", err)
+				}
+				stateless = append(stateless, m)
+				cands = append(cands, candidate{event: i, key: key, deferred: true,
+					fired: Fired{RuleID: a.ID, RuleVersion: a.Version, GroupKey: group, Actions: rendered}})
+				continue
+			}
+			if m.Fired, err = s.decide(ctx, tx, e, a.ID, group, def); err != nil {
+				return nil, err
+			}
+			var rendered []Rendered
+			if m.Fired {
+				rendered = c.Render(&ev)
+				if m.Actions, err = json.Marshal(rendered); err != nil {
+					return nil, fmt.Errorf("encode rendered actions: %w", err)
+				}
+			}
+			inserted, err := s.repo.InsertMatch(ctx, tx, &m)
+			if err != nil {
+				return nil, err
+			}
+			if inserted && m.Fired {
+				cands = append(cands, candidate{event: i, key: key,
+					fired: Fired{RuleID: a.ID, RuleVersion: a.Version, GroupKey: group, Actions: rendered}})
 			}
 		}
-		inserted, err := s.repo.InsertMatch(ctx, tx, &m)
-		if err != nil {
+	}
+	var inserted map[matchKey]bool
+	if len(stateless) > 0 {
+		if inserted, err = s.repo.InsertMatches(ctx, tx, stateless); err != nil {
 			return nil, err
 		}
-		if inserted && fires {
-			fired = append(fired, Fired{RuleID: a.ID, RuleVersion: a.Version, GroupKey: group, Actions: rendered})
+	}
+	for _, c := range cands {
+		if !c.deferred || inserted[c.key] {
+			fired[c.event] = append(fired[c.event], c.fired)
+		}
+	}
+	// Counted last, so the counter rows stay locked for the shortest time.
+	if s.billing != nil && len(evaluations) > 0 {
+		ts := slices.SortedFunc(maps.Keys(evaluations), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		ns := make([]int64, len(ts))
+		for i, t := range ts {
+			ns[i] = evaluations[t]
+		}
+		if err := s.billing.CountManyTx(ctx, tx, ts, billing.MetricRuleEvaluations, ns); err != nil {
+			return nil, err
 		}
 	}
 	return fired, nil

@@ -1,0 +1,123 @@
+package pg_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/testdb"
+)
+
+// groupItem is a row to insert; poison makes its insert fail.
+type groupItem struct {
+	n      int
+	poison bool
+}
+
+// newGroupTable makes a table whose check constraint refuses negative n,
+// and a Group that inserts items into it, recording each transaction's id.
+func newGroupTable(t *testing.T, opts pg.GroupOptions) (*sqlx.DB, *pg.Group[*groupItem]) {
+	t.Helper()
+	db := testdb.New(t)
+	_, err := db.Exec(`CREATE TABLE group_items (n int PRIMARY KEY CHECK (n >= 0), tx bigint NOT NULL DEFAULT txid_current())`)
+	require.NoError(t, err)
+	g := pg.NewGroup(db, opts, func(ctx context.Context, tx *sqlx.Tx, items []*groupItem) error {
+		for _, it := range items {
+			n := it.n
+			if it.poison {
+				n = -1
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO group_items (n) VALUES ($1)`, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return db, g
+}
+
+func runGroup(t *testing.T, g *pg.Group[*groupItem]) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestGroupCommitsConcurrentItemsTogether: items handed over concurrently
+// share transactions, and every caller returns only after its item
+// committed.
+func TestGroupCommitsConcurrentItemsTogether(t *testing.T) {
+	t.Parallel()
+	db, g := newGroupTable(t, pg.GroupOptions{Committers: 1, MaxBatch: 64})
+	runGroup(t, g)
+
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			require.NoError(t, g.Do(t.Context(), &groupItem{n: i}))
+			var seen int
+			require.NoError(t, db.Get(&seen, `SELECT count(*) FROM group_items WHERE n = $1`, i))
+			require.Equal(t, 1, seen, "Do returned before item %d committed", i)
+		})
+	}
+	wg.Wait()
+	var rows, txs int
+	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM group_items`))
+	require.NoError(t, db.Get(&txs, `SELECT count(DISTINCT tx) FROM group_items`))
+	require.Equal(t, n, rows)
+	require.Less(t, txs, n, "no two items shared a transaction")
+	t.Logf("%d items in %d transactions", rows, txs)
+}
+
+// TestGroupIsolatesAPoisonItem: one failing item fails alone; the others of
+// its group commit and their callers hear success.
+func TestGroupIsolatesAPoisonItem(t *testing.T) {
+	t.Parallel()
+	db, g := newGroupTable(t, pg.GroupOptions{Committers: 1, MaxBatch: 64})
+	runGroup(t, g)
+
+	const n = 100
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = g.Do(t.Context(), &groupItem{n: i, poison: i == 37}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == 37 {
+			require.Error(t, err, "the poison item's own error reaches its caller")
+			continue
+		}
+		require.NoError(t, err, "item %d", i)
+	}
+	var rows int
+	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM group_items`))
+	require.Equal(t, n-1, rows)
+}
+
+// TestGroupWithoutRunAppliesAlone: before Run (and after it returned) Do
+// still works, one transaction per item; a caller that gave up gets its
+// context's error and its item is not applied.
+func TestGroupWithoutRunAppliesAlone(t *testing.T) {
+	t.Parallel()
+	db, g := newGroupTable(t, pg.GroupOptions{})
+	require.NoError(t, g.Do(t.Context(), &groupItem{n: 1}))
+	require.NoError(t, g.Do(t.Context(), &groupItem{n: 2}))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.True(t, errors.Is(g.Do(ctx, &groupItem{n: 3}), context.Canceled))
+
+	var txs, rows int
+	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM group_items`))
+	require.NoError(t, db.Get(&txs, `SELECT count(DISTINCT tx) FROM group_items`))
+	require.Equal(t, 2, rows)
+	require.Equal(t, 2, txs)
+}
