@@ -95,24 +95,26 @@ func (w *DeliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	s := w.svc
 	a := job.Args
-	d, err := s.repo.GetDelivery(ctx, s.db, a.TenantID, a.DeliveryID, false)
-	if apperr.IsKind(err, apperr.KindNotFound) {
-		return river.JobCancel(err)
-	}
+	d, c, ok, err := s.repo.GetDeliveryAndChannel(ctx, s.db, a.TenantID, a.DeliveryID)
 	if err != nil {
 		return err
+	}
+	if !ok { // the delivery, or its channel, is gone
+		d, err = s.repo.GetDelivery(ctx, s.db, a.TenantID, a.DeliveryID, false)
+		if apperr.IsKind(err, apperr.KindNotFound) {
+			return river.JobCancel(err)
+		}
+		if err != nil {
+			return err
+		}
+		if d.Status != StatusSucceeded {
+			return w.fail(ctx, job, &d, "", Result{}, Permanent(fmt.Errorf("channel %s was deleted", d.ChannelID)))
+		}
 	}
 	if d.Status == StatusSucceeded {
 		return nil // already delivered: never twice
 	}
 	last := job.Attempt >= job.MaxAttempts
-	c, err := s.repo.GetChannel(ctx, s.db, a.TenantID, d.ChannelID)
-	if apperr.IsKind(err, apperr.KindNotFound) {
-		return w.fail(ctx, job, &d, "", Result{}, Permanent(fmt.Errorf("channel %s was deleted", d.ChannelID)))
-	}
-	if err != nil {
-		return err
-	}
 	cfg, sec, err := s.open(c)
 	if err != nil {
 		return w.fail(ctx, job, &d, c.Kind, Result{}, Permanent(err))
@@ -175,7 +177,8 @@ func (w *DeliverWorker) record(ctx context.Context, d *Delivery, kind string, re
 // state, then the notifications sent, counted per tenant and channel kind.
 func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outcome) error {
 	sent := map[string]map[uuid.UUID]int64{} // metric → tenant → count
-	for _, o := range outs {
+	ds, as := make([]Delivery, len(outs)), make([]Attempt, len(outs))
+	for i, o := range outs {
 		d := o.d // a copy: a group that fails is recorded again, item by item
 		d.Attempts++
 		d.Status = o.status
@@ -196,9 +199,7 @@ func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outco
 			msg := o.sendErr.Error()
 			at.Error, d.LastError = &msg, &msg
 		}
-		if err := w.svc.repo.RecordAttempt(ctx, tx, &d, &at); err != nil {
-			return err
-		}
+		ds[i], as[i] = d, at
 		if o.status == StatusSucceeded {
 			metric := billing.MetricNotifications + o.kind
 			if sent[metric] == nil {
@@ -206,6 +207,9 @@ func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outco
 			}
 			sent[metric][d.TenantID]++
 		}
+	}
+	if err := w.svc.repo.RecordAttempts(ctx, tx, ds, as); err != nil {
+		return err
 	}
 	b := w.svc.billing
 	if b == nil {

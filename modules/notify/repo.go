@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -224,4 +225,103 @@ func (repo) AttemptsOf(ctx context.Context, q pg.Querier, tenantID uuid.UUID, id
 		return nil, fmt.Errorf("list delivery attempts: %w", err)
 	}
 	return out, nil
+}
+
+// GetDeliveryAndChannel reads a delivery and its live channel in one
+// query; ok is false when either is missing (the caller then finds out
+// which with GetDelivery and GetChannel).
+func (repo) GetDeliveryAndChannel(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (d Delivery, c Channel, ok bool, err error) {
+	query := `SELECT ` + prefixed("d.", deliveryColumns) + `, ` + aliased("c.", "ch.", channelColumns) + `
+		FROM deliveries d JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL
+		WHERE d.tenant_id = $1 AND d.id = $2`
+	var row struct {
+		Delivery
+		Channel `db:"ch"`
+	}
+	err = sqlx.GetContext(ctx, q, &row, query, tenantID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, c, false, nil
+	}
+	if err != nil {
+		return d, c, false, fmt.Errorf("get delivery and channel: %w", err)
+	}
+	return row.Delivery, row.Channel, true, nil
+}
+
+// RecordAttempts stores attempts and their deliveries' resulting states:
+// two statements for any number of them.
+func (repo) RecordAttempts(ctx context.Context, q pg.Querier, ds []Delivery, as []Attempt) error {
+	if len(ds) == 1 {
+		return repo{}.RecordAttempt(ctx, q, &ds[0], &as[0])
+	}
+	const insert = `
+		INSERT INTO delivery_attempts (id, delivery_id, tenant_id, attempt, succeeded, status_code, latency_ms, error, response, provider_message_id)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::bool[], $6::int[], $7::int[], $8::text[], $9::text[], $10::text[])`
+	n := len(as)
+	ids, dids, tenants := make([]string, n), make([]string, n), make([]string, n)
+	attempts, latencies, codes := make([]int64, n), make([]int64, n), make([]sql.NullInt64, n)
+	succeeded := make([]bool, n)
+	errs, responses, pids := make([]sql.NullString, n), make([]sql.NullString, n), make([]sql.NullString, n)
+	for i := range as {
+		a := &as[i]
+		a.ID = uuid.Must(uuid.NewV7())
+		ids[i], dids[i], tenants[i] = a.ID.String(), a.DeliveryID.String(), a.TenantID.String()
+		attempts[i], latencies[i], succeeded[i] = int64(a.Attempt), int64(a.LatencyMS), a.Succeeded
+		if a.StatusCode != nil {
+			codes[i] = sql.NullInt64{Int64: int64(*a.StatusCode), Valid: true}
+		}
+		errs[i], responses[i], pids[i] = nullString(a.Error), nullString(a.Response), nullString(a.ProviderMessageID)
+	}
+	if _, err := q.ExecContext(ctx, insert, pq.Array(ids), pq.Array(dids), pq.Array(tenants), pq.Array(attempts),
+		pq.Array(succeeded), pq.GenericArray{A: codes}, pq.Array(latencies), pq.GenericArray{A: errs},
+		pq.GenericArray{A: responses}, pq.GenericArray{A: pids}); err != nil {
+		return fmt.Errorf("insert delivery attempts: %w", err)
+	}
+	const update = `
+		UPDATE deliveries d SET status = u.status, attempts = u.attempts, last_error = u.last_error,
+			provider_message_id = coalesce(u.provider_message_id, d.provider_message_id),
+			delivered_at = u.delivered_at, updated_at = now()
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[])
+			AS u(tenant_id, id, status, attempts, last_error, provider_message_id, delivered_at)
+		WHERE d.tenant_id = u.tenant_id AND d.id = u.id`
+	n = len(ds)
+	ids, tenants = make([]string, n), make([]string, n)
+	statuses, counts := make([]string, n), make([]int64, n)
+	lastErrs, mids, delivered := make([]sql.NullString, n), make([]sql.NullString, n), make([]sql.NullTime, n)
+	for i, d := range ds {
+		ids[i], tenants[i], statuses[i], counts[i] = d.ID.String(), d.TenantID.String(), d.Status, int64(d.Attempts)
+		lastErrs[i], mids[i] = nullString(d.LastError), nullString(d.ProviderMessageID)
+		if d.DeliveredAt != nil {
+			delivered[i] = sql.NullTime{Time: *d.DeliveredAt, Valid: true}
+		}
+	}
+	if _, err := q.ExecContext(ctx, update, pq.Array(tenants), pq.Array(ids), pq.Array(statuses), pq.Array(counts),
+		pq.GenericArray{A: lastErrs}, pq.GenericArray{A: mids}, pq.GenericArray{A: delivered}); err != nil {
+		return fmt.Errorf("update deliveries: %w", err)
+	}
+	return nil
+}
+
+func nullString(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
+}
+
+// prefixed qualifies every column of a comma-separated list.
+func prefixed(prefix, columns string) string { return aliased(prefix, "", columns) }
+
+// aliased qualifies every column and names it alias+column (sqlx's
+// notation for a field of a nested struct).
+func aliased(prefix, alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		c = strings.TrimSpace(c)
+		cols[i] = prefix + c
+		if alias != "" {
+			cols[i] += ` AS "` + alias + c + `"`
+		}
+	}
+	return strings.Join(cols, ", ")
 }
