@@ -20,6 +20,7 @@ import (
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
+	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -36,6 +37,15 @@ var notTenantScoped = map[string]string{
 	"GET /api/admin/tenants":       "operator API",
 	"GET /api/admin/tenants/:id":   "operator API",
 	"PATCH /api/admin/tenants/:id": "operator API",
+}
+
+// toolRoute reports the routes of the tools mounted beside the API, each
+// with its own guard and outside the OpenAPI document: Swagger UI (public),
+// River UI (operator basic auth) and the profiles under /debug/pprof
+// (operator bearer token).
+func toolRoute(r *echo.Route) bool {
+	return strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) ||
+		strings.HasPrefix(r.Path, httpx.PprofPath+"/") || r.Method == "echo_route_any"
 }
 
 func newTestSystem(t *testing.T) *system {
@@ -125,7 +135,7 @@ func TestTenantIsolation(t *testing.T) {
 	var controls [][3]string // method, route, path
 	for _, r := range router.Routes() {
 		route := r.Method + " " + r.Path
-		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) || r.Method == "echo_route_any" {
+		if _, ok := notTenantScoped[route]; ok || toolRoute(r) {
 			continue
 		}
 		path := r.Path
@@ -227,7 +237,7 @@ func TestRolePolicy(t *testing.T) {
 	param := regexp.MustCompile(`:\w+`)
 	for _, r := range router.Routes() {
 		route := r.Method + " " + r.Path
-		if _, ok := notTenantScoped[route]; ok || strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) || r.Method == "echo_route_any" {
+		if _, ok := notTenantScoped[route]; ok || toolRoute(r) {
 			continue
 		}
 		min, ok := need[route]

@@ -82,6 +82,17 @@ func (s *system) operatorBasicAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// mountPprof serves the Go runtime's profiles under /debug/pprof/ when
+// ADMIN_TOKEN is set (else they answer 404), behind the operator API's
+// bearer check: profiles reveal the command line, code paths and allocation
+// sites, and a CPU profile or trace costs CPU while it runs.
+func (s *system) mountPprof(e *echo.Echo) {
+	if s.pprof == nil {
+		return
+	}
+	s.pprof.Mount(e, s.auth.AdminAuth())
+}
+
 // registerGauges adds the database-sampled gauges (queue depth, oldest
 // available job, DLQ size, deliveries by status) to the process's metrics.
 // Only serve registers them: work's /metrics carries counters, so the gauges
@@ -106,16 +117,32 @@ func (s *system) registerGauges() {
 	s.metrics.MustRegister(metrics.NewDBGauges(s.db.DB, gaugeMaxAge, s.logger.With("module", "metrics"), queries...))
 }
 
-// serveWorkMetrics serves work's /metrics on METRICS_ADDR until ctx is
+// workMetricsHandler is work's METRICS_ADDR surface: /metrics, and with
+// ADMIN_TOKEN the profiles under /debug/pprof/, served by a router of their
+// own so they get the same operator check, problem+json errors and access
+// log as on serve (scrapes of /metrics stay out of the log).
+func workMetricsHandler(sys *system) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", sys.metrics.Handler())
+	if sys.pprof != nil {
+		e := httpx.NewRouter(sys.logger.With("module", "http"), httpx.Options{RequestTimeout: sys.cfg.HTTP.RequestTimeout})
+		sys.mountPprof(e)
+		mux.Handle(httpx.PprofPath+"/", e)
+	}
+	return mux
+}
+
+// serveWorkMetrics serves workMetricsHandler on METRICS_ADDR until ctx is
 // canceled. It returns once listening, or with the listen error.
 func serveWorkMetrics(ctx context.Context, sys *system) (stop func(), err error) {
 	ln, err := net.Listen("tcp", sys.cfg.MetricsAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on METRICS_ADDR %s: %w", sys.cfg.MetricsAddr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", sys.metrics.Handler())
-	srv := httpx.Server(sys.cfg.MetricsAddr, mux)
+	srv := httpx.Server(sys.cfg.MetricsAddr, workMetricsHandler(sys))
+	if sys.pprof != nil {
+		srv.RegisterOnShutdown(sys.pprof.Stop)
+	}
 	sys.logger.InfoContext(ctx, "metrics server listening", slog.String("addr", ln.Addr().String()))
 	done := make(chan struct{})
 	go func() {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -109,6 +110,72 @@ func TestRiverUI(t *testing.T) {
 			req.SetBasicAuth("operator", "")
 			rec := serveReq(router, "GET", path, "", "Authorization", req.Header.Get("Authorization"))
 			require.Equal(t, http.StatusNotFound, rec.Code, path)
+		}
+	})
+}
+
+// TestPprof checks the profiles on serve's router and on work's
+// METRICS_ADDR handler. Its subtests run one after another: the process has
+// one CPU profiler.
+func TestPprof(t *testing.T) {
+	t.Parallel()
+	const prefix = httpx.PprofPath
+	bearer := "Bearer " + authtest.Options.AdminToken
+
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.AdminToken = authtest.Options.AdminToken
+	cfg.HTTP.RequestTimeout = 500 * time.Millisecond // shorter than the 1 s profile below
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	for name, h := range map[string]http.Handler{"Serve": sys.router(), "WorkMetricsListener": workMetricsHandler(sys)} {
+		t.Run(name, func(t *testing.T) {
+			basic, _ := http.NewRequest(http.MethodGet, "/", nil)
+			basic.SetBasicAuth("operator", authtest.Options.AdminToken)
+			for _, authorization := range []string{"", "Bearer not-the-admin-token-at-all", basic.Header.Get("Authorization")} {
+				for _, path := range []string{"/", "/heap?debug=1", "/profile?seconds=1", "/cmdline"} {
+					rec := serveReq(h, "GET", prefix+path, "", "Authorization", authorization)
+					require.Equal(t, http.StatusUnauthorized, rec.Code, path)
+					require.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
+					require.Contains(t, rec.Body.String(), `"code":"invalid_admin_token"`)
+				}
+			}
+
+			rec := serveReq(h, "GET", prefix+"/", "", "Authorization", bearer)
+			require.Equal(t, http.StatusOK, rec.Code)
+			require.Contains(t, rec.Body.String(), "goroutine")
+
+			rec = serveReq(h, "GET", prefix+"/heap?debug=1", "", "Authorization", bearer)
+			require.Equal(t, http.StatusOK, rec.Code)
+			require.Contains(t, rec.Body.String(), "heap profile:")
+
+			start := time.Now()
+			rec = serveReq(h, "GET", prefix+"/profile?seconds=1", "", "Authorization", bearer)
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			require.NotEmpty(t, rec.Body.Bytes())
+			require.GreaterOrEqual(t, time.Since(start), time.Second)
+
+			rec = serveReq(h, "GET", prefix+"/profile?seconds=3600", "", "Authorization", bearer)
+			require.Equal(t, http.StatusBadRequest, rec.Code)
+			require.Contains(t, rec.Body.String(), `"code":"invalid_seconds"`)
+		})
+	}
+
+	t.Run("MetricsStayOpenOnWorkListener", func(t *testing.T) {
+		rec := serveReq(workMetricsHandler(sys), "GET", "/metrics", "")
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.Contains(t, rec.Body.String(), "go_goroutines ")
+	})
+
+	t.Run("NotFoundWithoutAdminToken", func(t *testing.T) {
+		pool, url := testdb.NewWithURL(t)
+		sys, err := wire(pool, testConfig(t, url), slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		for _, h := range []http.Handler{sys.router(), workMetricsHandler(sys)} {
+			for _, path := range []string{"/", "/heap?debug=1", "/profile?seconds=1", "/cmdline"} {
+				rec := serveReq(h, "GET", prefix+path, "", "Authorization", bearer)
+				require.Equal(t, http.StatusNotFound, rec.Code, path)
+			}
 		}
 	})
 }

@@ -52,6 +52,9 @@ func runServe(ctx context.Context, sys *system) error {
 		}
 	}
 	srv := httpx.Server(sys.cfg.HTTP.Addr, sys.router())
+	if sys.pprof != nil {
+		srv.RegisterOnShutdown(sys.pprof.Stop) // a running profile must not hold up the drain
+	}
 	ln, err := net.Listen("tcp", sys.cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sys.cfg.HTTP.Addr, err)

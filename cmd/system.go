@@ -50,6 +50,7 @@ type system struct {
 	limiter *ratelimit.Limiter
 	metrics *metrics.Registry
 	riverUI *riverui.Handler // nil without ADMIN_TOKEN
+	pprof   *httpx.Pprof     // nil without ADMIN_TOKEN
 
 	migrationsCurrent atomic.Bool // sticky once seen: a running binary never un-migrates
 }
@@ -99,6 +100,7 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 		if s.riverUI, err = newRiverUI(jobs, logger.With("module", "riverui")); err != nil {
 			return nil, err
 		}
+		s.pprof = httpx.NewPprof()
 	}
 	return s, nil
 }
@@ -152,6 +154,7 @@ func (s *system) router() *echo.Echo {
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	s.mountRiverUI(e)
+	s.mountPprof(e)
 	docs.Routes(e)
 
 	limited := ratelimit.Middleware(s.limiter, billing.RateLimitKey(s.plans))

@@ -43,7 +43,9 @@ func testConfig(t *testing.T, url string) config.Config {
 func TestWiring(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)
-	sys, err := wire(pool, testConfig(t, url), slog.New(slog.DiscardHandler))
+	cfg := testConfig(t, url)
+	cfg.AdminToken = authtest.Options.AdminToken // the whole surface: River UI and pprof too
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	t.Run("EveryPublishedJobHasAWorkerAndAQueue", func(t *testing.T) {
@@ -75,8 +77,8 @@ func TestWiring(t *testing.T) {
 		param := regexp.MustCompile(`:(\w+)`)
 		var routed, documented []string
 		for _, r := range sys.router().Routes() {
-			if strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) || r.Method == "echo_route_any" {
-				continue // Swagger UI's and River UI's own pages, assets and APIs
+			if toolRoute(r) {
+				continue // Swagger UI's, River UI's and pprof's own pages, assets and APIs
 			}
 			routed = append(routed, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -197,9 +198,16 @@ func (r bodyReader) Read(p []byte) (int, error) {
 		Detail: "The request body could not be read completely.", Err: err}
 }
 
+// timeout bounds each request's context by d, except under PprofPath: a
+// CPU profile or trace runs for its seconds parameter (Pprof bounds it).
+// c.Path() is the matched route here: Echo routes before running e.Use's
+// middleware.
 func timeout(d time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			if strings.HasPrefix(c.Path(), PprofPath+"/") {
+				return next(c)
+			}
 			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
 			defer cancel()
 			c.SetRequest(c.Request().WithContext(ctx))
@@ -209,8 +217,13 @@ func timeout(d time.Duration) echo.MiddlewareFunc {
 }
 
 // Server wraps the router in an http.Server with timeouts that bound slow
-// clients (slowloris) and oversized headers.
+// clients (slowloris) and oversized headers. It panics on a nil handler:
+// http.Server would then serve http.DefaultServeMux, where importing
+// net/http/pprof registers the profiles without any auth.
 func Server(addr string, h http.Handler) *http.Server {
+	if h == nil {
+		panic("httpx.Server: nil handler would serve http.DefaultServeMux")
+	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
