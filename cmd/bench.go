@@ -125,7 +125,7 @@ its own, only the API's URL and credentials.
 ` + benchLoopHelp,
 		Args: cobra.NoArgs,
 	}
-	c.AddCommand(newBenchIngestCmd(a), newBenchBatchCmd(a), newBenchE2ECmd(a))
+	c.AddCommand(newBenchIngestCmd(a), newBenchBatchCmd(a), newBenchE2ECmd(a), newBenchDrainCmd(a))
 	return c
 }
 

@@ -1,0 +1,57 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/testdb"
+)
+
+// TestBenchDrain runs bench drain against a real system (router over HTTP,
+// River workers with their group commits): every event is processed once,
+// every webhook arrives signed, and the rules and channel are cleaned up.
+func TestBenchDrain(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
+	srv := httptest.NewServer(sys.router())
+	t.Cleanup(srv.Close)
+	startWorker(t, sys, url)
+
+	var out, errOut bytes.Buffer
+	a := &app{stdout: &out, stderr: &errOut}
+	o := &benchOptions{url: srv.URL, key: tenant.APIKey, concurrency: 2, timeout: 30 * time.Second, json: true}
+	d := drainOptions{token: authtest.Token(ctx, t, pool, tenant.OwnerEmail), events: 1200, rules: 3, deliver: true,
+		listen: "127.0.0.1:0", wait: time.Minute, poll: 50 * time.Millisecond}
+	require.NoError(t, a.runBenchDrain(ctx, o, d), errOut.String())
+
+	var rep drainReport
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.EqualValues(t, 1200, rep.Processed)
+	require.EqualValues(t, 1200, rep.Delivered)
+	require.Zero(t, rep.InvalidSigs)
+	require.Zero(t, rep.FinalBacklog)
+	require.Greater(t, rep.ProcessedPerS, 0.0)
+
+	var stored, deliveries, rules, channels int
+	require.NoError(t, pool.Get(&stored, `SELECT count(*) FROM events WHERE type = 'bench.drain' AND status = 'processed'`))
+	require.NoError(t, pool.Get(&deliveries, `SELECT count(*) FROM deliveries WHERE status = 'succeeded'`))
+	require.NoError(t, pool.Get(&rules, `SELECT count(*) FROM rules WHERE deleted_at IS NULL`))
+	require.NoError(t, pool.Get(&channels, `SELECT count(*) FROM channels WHERE deleted_at IS NULL`))
+	require.Equal(t, 1200, stored)
+	require.Equal(t, 1200, deliveries, "one delivery per event: the firing rule, and only it")
+	require.Zero(t, rules, "the rules were deleted")
+	require.Zero(t, channels, "the channel was deleted")
+}
