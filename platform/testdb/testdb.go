@@ -25,6 +25,7 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/signalops/signalops/db"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 const defaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -103,11 +104,11 @@ func NewWithURL(t testing.TB) (*sqlx.DB, string) {
 	t.Helper()
 	requireServer(t)
 	conf := pgtestdb.Custom(t, config(t), migrator{})
-	pool, err := sqlx.Open("postgres", conf.URL())
+	// pg.Open: the same connection settings as the binary.
+	pool, err := pg.Open(context.Background(), conf.URL(), pg.PoolConfig{MaxOpenConns: 20, MaxIdleConns: 20})
 	if err != nil {
 		t.Fatalf("testdb: open: %v", err)
 	}
-	pool.SetMaxOpenConns(20)
 	t.Cleanup(func() { _ = pool.Close() })
 	return pool, conf.URL()
 }
