@@ -40,9 +40,26 @@ type BatchResult struct {
 	event   *Event
 }
 
-// batchItem is an item's wire shape: an event plus its idempotency key.
-type batchItem struct {
-	IdempotencyKey *string `json:"idempotencyKey"`
+// parseItem decodes and validates one batch item (an event plus an
+// optional idempotencyKey) with one pass of the JSON decoder.
+func parseItem(raw []byte) (Input, error) {
+	w, err := decodeWire(raw)
+	if err != nil {
+		return Input{}, err
+	}
+	var keys []string
+	switch k, err := optString(w.IdempotencyKey); {
+	case err != nil:
+		return Input{}, apperr.BadRequest("invalid_idempotency_key", "idempotencyKey must be a string.",
+			apperr.FieldError{Field: "idempotencyKey", Message: "must be a string"})
+	case k != nil:
+		keys = []string{*k}
+	}
+	key, err := ValidateIdempotencyKey(keys)
+	if err != nil {
+		return Input{}, err
+	}
+	return w.input(key)
 }
 
 // ParseBatch decodes {"events":[...]} and validates every item; invalid
@@ -63,21 +80,12 @@ func ParseBatch(body []byte) ([]BatchResult, error) {
 	out := make([]BatchResult, len(req.Events))
 	for i, raw := range req.Events {
 		out[i].Index = i
-		var it batchItem
-		_ = json.Unmarshal(raw, &it) // a malformed item is reported by ParseInput
-		var keys []string
-		if it.IdempotencyKey != nil {
-			keys = []string{*it.IdempotencyKey}
+		in, err := parseItem(raw)
+		if err != nil {
+			out[i].reject(err)
+			continue
 		}
-		key, err := ValidateIdempotencyKey(keys)
-		if err == nil {
-			var in Input
-			if in, err = ParseInput(raw, key); err == nil {
-				out[i].input = &in
-				continue
-			}
-		}
-		out[i].reject(err)
+		out[i].input = &in
 	}
 	return out, nil
 }

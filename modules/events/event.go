@@ -55,8 +55,8 @@ type Input struct {
 	Source         *string
 	Payload        json.RawMessage
 	OccurredAt     *time.Time
-	IdempotencyKey string // "" when none
-	hash           [32]byte
+	IdempotencyKey string   // "" when none
+	hash           [32]byte // fingerprint of the four members; set only with IdempotencyKey
 }
 
 // wireEvent keeps each member raw, so every problem can be named by field.
@@ -65,20 +65,33 @@ type wireEvent struct {
 	Payload    json.RawMessage `json:"payload"`
 	Source     json.RawMessage `json:"source"`
 	OccurredAt json.RawMessage `json:"occurredAt"`
+	// IdempotencyKey is a batch item's key; a single POST takes its key
+	// from the header and ignores this member, like any other unknown one.
+	IdempotencyKey json.RawMessage `json:"idempotencyKey"`
 }
 
 // ParseInput decodes and validates one event body. Unparseable input is a
 // 400 naming the field; well-formed input that breaks a rule is a 422 with
 // every problem listed.
 func ParseInput(body []byte, idempotencyKey string) (Input, error) {
+	w, err := decodeWire(body)
+	if err != nil {
+		return Input{}, err
+	}
+	return w.input(idempotencyKey)
+}
+
+// decodeWire parses one event body once: nesting depth, JSON syntax and
+// UTF-8, each a 400 naming the field.
+func decodeWire(body []byte) (wireEvent, error) {
 	if scan(body) > MaxPayloadDepth+1 {
-		return Input{}, apperr.BadRequest("json_too_deep",
+		return wireEvent{}, apperr.BadRequest("json_too_deep",
 			fmt.Sprintf("JSON nested deeper than %d levels inside the event is not accepted.", MaxPayloadDepth),
 			apperr.FieldError{Field: "body", Message: fmt.Sprintf("nesting exceeds %d levels", MaxPayloadDepth+1)})
 	}
 	var w wireEvent
 	if err := json.Unmarshal(body, &w); err != nil {
-		return Input{}, jsonProblem(err)
+		return wireEvent{}, jsonProblem(err)
 	}
 	if !utf8.Valid(body) {
 		field := "body"
@@ -91,10 +104,15 @@ func ParseInput(body []byte, idempotencyKey string) (Input, error) {
 				break
 			}
 		}
-		return Input{}, apperr.BadRequest("invalid_utf8", "The request body is not valid UTF-8.",
+		return wireEvent{}, apperr.BadRequest("invalid_utf8", "The request body is not valid UTF-8.",
 			apperr.FieldError{Field: field, Message: "contains bytes that are not valid UTF-8"})
 	}
 
+	return w, nil
+}
+
+// input validates a decoded event; every broken rule is listed in one 422.
+func (w wireEvent) input(idempotencyKey string) (Input, error) {
 	in := Input{IdempotencyKey: idempotencyKey}
 	var fields []apperr.FieldError
 	bad := func(field, msg string) { fields = append(fields, apperr.FieldError{Field: field, Message: msg}) }
@@ -154,7 +172,9 @@ func ParseInput(body []byte, idempotencyKey string) (Input, error) {
 	if len(fields) > 0 {
 		return Input{}, apperr.Invalid("validation_failed", "The event is invalid.", fields...)
 	}
-	in.hash = requestHash(w)
+	if idempotencyKey != "" { // the fingerprint only serves to compare repeats of a key
+		in.hash = requestHash(w)
+	}
 	return in, nil
 }
 
