@@ -217,12 +217,12 @@ func (repo) Existing(ctx context.Context, q pg.Querier, refs []Ref) (map[uuid.UU
 	return out, nil
 }
 
-func refArrays(refs []Ref) (tenants, ids any) {
-	ts, is := make([]string, len(refs)), make([]string, len(refs))
+func refArrays(refs []Ref) (tenants, ids pg.UUIDs) {
+	tenants, ids = make(pg.UUIDs, len(refs)), make(pg.UUIDs, len(refs))
 	for i, r := range refs {
-		ts[i], is[i] = r.TenantID.String(), r.ID.String()
+		tenants[i], ids[i] = r.TenantID, r.ID
 	}
-	return pq.Array(ts), pq.Array(is)
+	return tenants, ids
 }
 
 // prefixed qualifies every column of a comma-separated list.

@@ -116,13 +116,15 @@ func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) e
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::uuid[], $7::text[],
 			$8::text[], $9::jsonb[], $10::bigint[])`
 	n := len(ds)
-	ids, tenants, evs, channels := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	rules, versions, jobs := make([]sql.NullString, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
-	types, messages, bodies := make([]string, n), make([]string, n), make([]string, n)
-	for i, d := range ds {
-		ids[i], tenants[i], evs[i], channels[i] = d.ID.String(), d.TenantID.String(), d.EventID.String(), d.ChannelID.String()
+	ids, tenants, evs, channels := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n)
+	rules, versions, jobs := make(pg.Strings, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
+	types, messages, bodies := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
+	for i := range ds {
+		d := &ds[i]
+		ids[i], tenants[i], evs[i], channels[i] = d.ID, d.TenantID, d.EventID, d.ChannelID
 		if d.RuleID != nil {
-			rules[i] = sql.NullString{String: d.RuleID.String(), Valid: true}
+			r := d.RuleID.String()
+			rules[i] = &r
 		}
 		if d.RuleVersion != nil {
 			versions[i] = sql.NullInt64{Int64: int64(*d.RuleVersion), Valid: true}
@@ -130,10 +132,11 @@ func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) e
 		if d.JobID != nil {
 			jobs[i] = sql.NullInt64{Int64: *d.JobID, Valid: true}
 		}
-		types[i], messages[i], bodies[i] = d.EventType, d.Message, string(d.Body)
+		body := string(d.Body)
+		types[i], messages[i], bodies[i] = &d.EventType, &d.Message, &body
 	}
-	if _, err := q.ExecContext(ctx, query, pq.Array(ids), pq.Array(tenants), pq.Array(evs), pq.GenericArray{A: rules},
-		pq.GenericArray{A: versions}, pq.Array(channels), pq.Array(types), pq.Array(messages), pq.Array(bodies),
+	if _, err := q.ExecContext(ctx, query, ids, tenants, evs, rules,
+		pq.GenericArray{A: versions}, channels, types, messages, bodies,
 		pq.GenericArray{A: jobs}); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
@@ -258,23 +261,22 @@ func (repo) RecordAttempts(ctx context.Context, q pg.Querier, ds []Delivery, as 
 		INSERT INTO delivery_attempts (id, delivery_id, tenant_id, attempt, succeeded, status_code, latency_ms, error, response, provider_message_id)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::bool[], $6::int[], $7::int[], $8::text[], $9::text[], $10::text[])`
 	n := len(as)
-	ids, dids, tenants := make([]string, n), make([]string, n), make([]string, n)
+	ids, dids, tenants := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n)
 	attempts, latencies, codes := make([]int64, n), make([]int64, n), make([]sql.NullInt64, n)
 	succeeded := make([]bool, n)
-	errs, responses, pids := make([]sql.NullString, n), make([]sql.NullString, n), make([]sql.NullString, n)
+	errs, responses, pids := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
 	for i := range as {
 		a := &as[i]
 		a.ID = uuid.Must(uuid.NewV7())
-		ids[i], dids[i], tenants[i] = a.ID.String(), a.DeliveryID.String(), a.TenantID.String()
+		ids[i], dids[i], tenants[i] = a.ID, a.DeliveryID, a.TenantID
 		attempts[i], latencies[i], succeeded[i] = int64(a.Attempt), int64(a.LatencyMS), a.Succeeded
 		if a.StatusCode != nil {
 			codes[i] = sql.NullInt64{Int64: int64(*a.StatusCode), Valid: true}
 		}
-		errs[i], responses[i], pids[i] = nullString(a.Error), nullString(a.Response), nullString(a.ProviderMessageID)
+		errs[i], responses[i], pids[i] = a.Error, a.Response, a.ProviderMessageID
 	}
-	if _, err := q.ExecContext(ctx, insert, pq.Array(ids), pq.Array(dids), pq.Array(tenants), pq.Array(attempts),
-		pq.Array(succeeded), pq.GenericArray{A: codes}, pq.Array(latencies), pq.GenericArray{A: errs},
-		pq.GenericArray{A: responses}, pq.GenericArray{A: pids}); err != nil {
+	if _, err := q.ExecContext(ctx, insert, ids, dids, tenants, pq.Array(attempts),
+		pq.Array(succeeded), pq.GenericArray{A: codes}, pq.Array(latencies), errs, responses, pids); err != nil {
 		return fmt.Errorf("insert delivery attempts: %w", err)
 	}
 	const update = `
@@ -285,28 +287,22 @@ func (repo) RecordAttempts(ctx context.Context, q pg.Querier, ds []Delivery, as 
 			AS u(tenant_id, id, status, attempts, last_error, provider_message_id, delivered_at)
 		WHERE d.tenant_id = u.tenant_id AND d.id = u.id`
 	n = len(ds)
-	ids, tenants = make([]string, n), make([]string, n)
-	statuses, counts := make([]string, n), make([]int64, n)
-	lastErrs, mids, delivered := make([]sql.NullString, n), make([]sql.NullString, n), make([]sql.NullTime, n)
-	for i, d := range ds {
-		ids[i], tenants[i], statuses[i], counts[i] = d.ID.String(), d.TenantID.String(), d.Status, int64(d.Attempts)
-		lastErrs[i], mids[i] = nullString(d.LastError), nullString(d.ProviderMessageID)
+	dIDs, dTenants := make(pg.UUIDs, n), make(pg.UUIDs, n)
+	statuses, counts := make(pg.Strings, n), make([]int64, n)
+	lastErrs, mids, delivered := make(pg.Strings, n), make(pg.Strings, n), make([]sql.NullTime, n)
+	for i := range ds {
+		d := &ds[i]
+		dIDs[i], dTenants[i], statuses[i], counts[i] = d.ID, d.TenantID, &d.Status, int64(d.Attempts)
+		lastErrs[i], mids[i] = d.LastError, d.ProviderMessageID
 		if d.DeliveredAt != nil {
 			delivered[i] = sql.NullTime{Time: *d.DeliveredAt, Valid: true}
 		}
 	}
-	if _, err := q.ExecContext(ctx, update, pq.Array(tenants), pq.Array(ids), pq.Array(statuses), pq.Array(counts),
-		pq.GenericArray{A: lastErrs}, pq.GenericArray{A: mids}, pq.GenericArray{A: delivered}); err != nil {
+	if _, err := q.ExecContext(ctx, update, dTenants, dIDs, statuses, pq.Array(counts),
+		lastErrs, mids, pq.GenericArray{A: delivered}); err != nil {
 		return fmt.Errorf("update deliveries: %w", err)
 	}
 	return nil
-}
-
-func nullString(s *string) sql.NullString {
-	if s == nil {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: *s, Valid: true}
 }
 
 // prefixed qualifies every column of a comma-separated list.

@@ -223,12 +223,8 @@ func (repo) ListActiveMany(ctx context.Context, q pg.Querier, tenants []uuid.UUI
 	const query = `
 		SELECT tenant_id, id, version FROM rules
 		WHERE tenant_id = ANY($1::uuid[]) AND enabled AND deleted_at IS NULL ORDER BY tenant_id, id`
-	ids := make([]string, len(tenants))
-	for i, t := range tenants {
-		ids[i] = t.String()
-	}
 	var rows []activeRule
-	if err := sqlx.SelectContext(ctx, q, &rows, query, pq.Array(ids)); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, query, pg.UUIDs(tenants)); err != nil {
 		return nil, fmt.Errorf("list active rules: %w", err)
 	}
 	out := make(map[uuid.UUID][]activeRule, len(tenants))
@@ -251,21 +247,22 @@ func (repo) InsertMatches(ctx context.Context, q pg.Querier, ms []Match) (map[ma
 		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING
 		RETURNING event_id, rule_id`
 	n := len(ms)
-	ids, tenants, evs, rules := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	versions, groups, fired := make([]int64, n), make([]string, n), make([]bool, n)
-	received, actions := make([]time.Time, n), make([]string, n)
+	ids, tenants, evs, rules := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n)
+	versions, groups, fired := make([]int64, n), make(pg.Strings, n), make([]bool, n)
+	received, actions := make(pg.Times, n), make(pg.Strings, n)
 	for i := range ms {
 		m := &ms[i]
 		m.ID = uuid.Must(uuid.NewV7())
-		ids[i], tenants[i], evs[i], rules[i] = m.ID.String(), m.TenantID.String(), m.EventID.String(), m.RuleID.String()
-		versions[i], groups[i], fired[i], received[i], actions[i] = int64(m.RuleVersion), m.GroupKey, m.Fired, m.ReceivedAt, string(m.Actions)
+		ids[i], tenants[i], evs[i], rules[i] = m.ID, m.TenantID, m.EventID, m.RuleID
+		a := string(m.Actions)
+		versions[i], groups[i], fired[i], received[i], actions[i] = int64(m.RuleVersion), &m.GroupKey, m.Fired, m.ReceivedAt, &a
 	}
 	var rows []struct {
 		EventID uuid.UUID `db:"event_id"`
 		RuleID  uuid.UUID `db:"rule_id"`
 	}
-	err := sqlx.SelectContext(ctx, q, &rows, query, pq.Array(ids), pq.Array(tenants), pq.Array(evs), pq.Array(rules),
-		pq.Array(versions), pq.Array(groups), pq.Array(fired), pq.GenericArray{A: received}, pq.Array(actions))
+	err := sqlx.SelectContext(ctx, q, &rows, query, ids, tenants, evs, rules,
+		pq.Array(versions), groups, pq.Array(fired), received, actions)
 	if err != nil {
 		return nil, fmt.Errorf("insert rule matches: %w", err)
 	}
