@@ -103,7 +103,7 @@ func Load(getenv func(string) string) (Config, error) {
 			ShutdownTimeout: r.dur("SHUTDOWN_TIMEOUT", 20*time.Second),
 		},
 		Queue: Queue{
-			EventWorkers:       r.int("QUEUE_EVENT_WORKERS", 50, 1, 10000),
+			EventWorkers:       r.int("QUEUE_EVENT_WORKERS", 200, 1, 10000),
 			Committers:         r.int("QUEUE_COMMITTERS", 2, 1, 64),
 			GroupMax:           r.int("QUEUE_GROUP_MAX", 128, 1, 1000),
 			FetchCooldown:      r.dur("QUEUE_FETCH_COOLDOWN", 10*time.Millisecond),
@@ -132,7 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 			WhatsAppAPIBase:     r.str("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
 			WebhookAllowPrivate: r.bool("WEBHOOK_ALLOW_PRIVATE", false),
 			RetrySchedule:       r.durs("NOTIFY_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h"),
-			Workers:             r.int("NOTIFY_WORKERS", 50, 1, 10000),
+			Workers:             r.int("NOTIFY_WORKERS", 200, 1, 10000),
 			Timeout:             r.dur("NOTIFY_TIMEOUT", 15*time.Second),
 		},
 		JWTSecret:   r.secret("JWT_SECRET"),
