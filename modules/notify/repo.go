@@ -96,10 +96,11 @@ const deliveryColumns = `id, tenant_id, event_id, rule_id, rule_version, channel
 
 func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error {
 	const query = `
-		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id,
+			retention_days)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	if _, err := q.ExecContext(ctx, query, d.ID, d.TenantID, d.EventID, d.RuleID, d.RuleVersion, d.ChannelID,
-		d.EventType, d.Message, []byte(d.Body), d.JobID); err != nil {
+		d.EventType, d.Message, []byte(d.Body), d.JobID, d.RetentionDays); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
 	return nil

@@ -149,11 +149,13 @@ func (repo) ListActive(ctx context.Context, q pg.Querier, tenantID uuid.UUID) ([
 // recorded (the job is being worked again).
 func (repo) InsertMatch(ctx context.Context, q pg.Querier, m *Match) (bool, error) {
 	const query = `
-		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions,
+			retention_days)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING`
 	m.ID = uuid.Must(uuid.NewV7())
-	res, err := q.ExecContext(ctx, query, m.ID, m.TenantID, m.EventID, m.RuleID, m.RuleVersion, m.GroupKey, m.Fired, m.ReceivedAt, []byte(m.Actions))
+	res, err := q.ExecContext(ctx, query, m.ID, m.TenantID, m.EventID, m.RuleID, m.RuleVersion, m.GroupKey, m.Fired,
+		m.ReceivedAt, []byte(m.Actions), m.RetentionDays)
 	if err != nil {
 		return false, fmt.Errorf("insert rule match: %w", err)
 	}

@@ -246,7 +246,7 @@ func (s *Service) DeliverTx(ctx context.Context, tx *sqlx.Tx, e events.Event, fi
 	for _, f := range fired {
 		for _, a := range f.Actions {
 			ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
-				ChannelID: a.ChannelID, Message: a.Message, Event: snap})
+				ChannelID: a.ChannelID, Message: a.Message, Event: snap, RetentionDays: e.RetentionDays})
 		}
 	}
 	return s.notify.EnqueueTx(ctx, tx, ds)
@@ -289,7 +289,8 @@ func (s *Service) EvaluateTx(ctx context.Context, tx pg.Querier, e events.Event)
 			return nil, err
 		}
 		m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
-			GroupKey: group, Fired: fires, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`)}
+			GroupKey: group, Fired: fires, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`),
+			RetentionDays: e.RetentionDays}
 		var rendered []Rendered
 		if fires {
 			rendered = c.Render(&ev)

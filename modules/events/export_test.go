@@ -1,0 +1,8 @@
+package events
+
+// Internals the partition tests check against.
+var (
+	PartitionSpan  = partitionSpan
+	PartitionStart = partitionStart
+	LeafName       = leafName
+)
