@@ -5,4 +5,5 @@ var (
 	PartitionSpan  = partitionSpan
 	PartitionStart = partitionStart
 	LeafName       = leafName
+	ExpiryCutoff   = expiryCutoff
 )

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
@@ -18,20 +20,31 @@ import (
 	"github.com/signalops/signalops/platform/pg"
 )
 
-// Storage of events. events is partitioned by LIST (retention_days), one
-// branch per plan retention ("class"), and each branch by RANGE (id):
-// UUIDv7 ids start with their millisecond, so a range of ids is a range of
-// receive times.
+// Storage of events (docs/storage.md). events is partitioned by LIST
+// (retention_days), one branch per plan retention ("class"), and each
+// branch by RANGE (id): UUIDv7 ids start with their millisecond, so a range
+// of ids is a range of receive times. A partition [lo, hi) of class R is
+// dropped whole once hi + R days has passed; matches, deliveries and
+// idempotency keys of its events are deleted with it.
 
 const (
 	day = 24 * time.Hour
 	// partitionAhead: partitions exist at least this far ahead of now.
 	partitionAhead = 28 * day
+	// expireBatch is the most rows one DELETE of expired rows removes.
+	expireBatch = 5000
+	// maintainDeleteBudget bounds the row deletions of one Maintain run;
+	// what is left waits for the next run.
+	maintainDeleteBudget = 15 * time.Second
 )
 
-// ddlLockKey is the advisory lock that serialises the creation of
-// partitions (here and in migration 0006).
-const ddlLockKey int64 = 0x53474e4c50415254 // "SGNLPART"
+// Advisory lock keys: ddlLockKey serialises the creation of partitions
+// (here and in migration 0006); maintainLockKey lets one Maintain run at a
+// time.
+const (
+	ddlLockKey      int64 = 0x53474e4c50415254 // "SGNLPART"
+	maintainLockKey int64 = 0x53474e4c4d4e544e // "SGNLMNTN"
+)
 
 // partitionEpoch aligns every partition bound: a Monday, 00:00 UTC.
 var partitionEpoch = time.Date(1970, 1, 5, 0, 0, 0, 0, time.UTC)
@@ -51,6 +64,12 @@ func partitionStart(t time.Time, span time.Duration) time.Time {
 	return partitionEpoch.Add(t.Sub(partitionEpoch) / span * span)
 }
 
+// expiryCutoff is the first id class days still keeps at now: every
+// partition below it has been dropped (or is due).
+func expiryCutoff(days int, now time.Time) uuid.UUID {
+	return pg.UUIDv7Floor(partitionStart(now.Add(-time.Duration(days)*day), partitionSpan(days)))
+}
+
 func className(days int) string { return "events_r" + strconv.Itoa(days) }
 
 func leafName(days int, start time.Time) string {
@@ -68,12 +87,29 @@ type partitionTable struct {
 	start         time.Time // zero for a class branch
 }
 
+func (t partitionTable) isLeaf() bool { return !t.start.IsZero() }
+
 // missingPartition is a table EnsurePartitions creates or attaches.
 type missingPartition struct {
 	name, parent string
 	class        int
 	lo, hi       time.Time // zero for a class branch
 	exists       bool      // created but not attached (a run stopped between the two)
+}
+
+// ExpireFunc deletes another module's rows of events with the given
+// retention whose ids are below before, in bounded batches, and returns
+// how many it deleted. cmd registers rules' matches and notify's
+// deliveries with Module.AddExpiry.
+type ExpireFunc func(ctx context.Context, retentionDays int, before uuid.UUID) (int64, error)
+
+// Maintenance is what one Maintain run did.
+type Maintenance struct {
+	Skipped bool     // another run held the lock
+	Created []string // tables created or attached
+	Dropped []string // partitions dropped
+	Deleted int64    // rows deleted: idempotency keys, and the hooks' rows
+	More    bool     // the deletion budget ran out; the next run goes on
 }
 
 // classes is every retention class events can be stored with: the plans'
@@ -158,6 +194,105 @@ func allClasses(tables []partitionTable, classes []int) []int {
 		set[t.class] = true
 	}
 	return slices.Sorted(maps.Keys(set))
+}
+
+// AddExpiry registers fns to delete other modules' rows of expired events.
+// Call it before the first Maintain.
+func (s *Service) AddExpiry(fns ...ExpireFunc) { s.expire = append(s.expire, fns...) }
+
+// Maintain keeps the events table as of now: partitions partitionAhead
+// ahead (EnsurePartitions); every partition whose events have all outlived
+// their retention detached and dropped; then the idempotency keys of those
+// events deleted, and the AddExpiry hooks run (rules' matches, notify's
+// deliveries), each in batches, within maintainDeleteBudget. One run at a
+// time: a concurrent call returns at once with Skipped set. Every step is
+// idempotent, so an interrupted run is completed by the next one.
+func (s *Service) Maintain(ctx context.Context, now time.Time) (rep Maintenance, err error) {
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("get connection: %w", err)
+	}
+	defer conn.Close()
+	var locked bool
+	if err := conn.GetContext(ctx, &locked, `SELECT pg_try_advisory_lock($1)`, maintainLockKey); err != nil {
+		return rep, fmt.Errorf("take maintenance lock: %w", err)
+	}
+	if !locked {
+		return Maintenance{Skipped: true}, nil
+	}
+	defer func() {
+		// A fresh context: the lock must go even if ctx was canceled. A
+		// connection that cannot say so is discarded, which releases it.
+		cleanup := context.WithoutCancel(ctx)
+		_, uerr := conn.ExecContext(cleanup, `RESET lock_timeout`)
+		if uerr == nil {
+			_, uerr = conn.ExecContext(cleanup, `SELECT pg_advisory_unlock($1)`, maintainLockKey)
+		}
+		if uerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+
+	if rep.Created, err = s.EnsurePartitions(ctx, now); err != nil {
+		return rep, err
+	}
+	if rep.Dropped, err = s.dropExpired(ctx, conn, now); err != nil {
+		return rep, err
+	}
+
+	dctx, cancel := context.WithTimeout(ctx, maintainDeleteBudget)
+	defer cancel()
+	tables, err := s.repo.PartitionTables(ctx, conn)
+	if err != nil {
+		return rep, err
+	}
+	for _, class := range allClasses(tables, s.classes()) {
+		before := expiryCutoff(class, now)
+		n, err := s.repo.DeleteKeys(dctx, s.db, class, before)
+		rep.Deleted += n
+		for _, fn := range s.expire {
+			if err != nil {
+				break
+			}
+			n, err = fn(dctx, class, before)
+			rep.Deleted += n
+		}
+		if err != nil && dctx.Err() != nil && ctx.Err() == nil {
+			rep.More = true
+			break
+		}
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// dropExpired detaches (CONCURRENTLY: inserts and reads of the branch go
+// on) and drops every partition whose end plus its class's retention is
+// past now, and drops tables a stopped run left detached.
+func (s *Service) dropExpired(ctx context.Context, conn *sqlx.Conn, now time.Time) ([]string, error) {
+	if _, err := conn.ExecContext(ctx, `SET lock_timeout = '2s'`); err != nil {
+		return nil, fmt.Errorf("set lock timeout: %w", err)
+	}
+	tables, err := s.repo.PartitionTables(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	var dropped []string
+	for _, t := range tables {
+		if !t.isLeaf() || t.start.Add(partitionSpan(t.class)).After(now.Add(-time.Duration(t.class)*day)) {
+			continue
+		}
+		if err := s.repo.DropPartition(ctx, conn, t); err != nil {
+			return dropped, err
+		}
+		dropped = append(dropped, t.Name)
+	}
+	if len(dropped) > 0 {
+		s.logger.InfoContext(ctx, "expired events partitions dropped", "tables", dropped)
+	}
+	return dropped, nil
 }
 
 // isMissingPartition reports an insert into events for which no partition
@@ -245,4 +380,37 @@ func (repo) CreatePartition(ctx context.Context, tx *sqlx.Tx, m missingPartition
 		return fmt.Errorf("attach %s: %w", m.name, err)
 	}
 	return nil
+}
+
+// DropPartition detaches t concurrently (finishing a detach a stopped run
+// began) and drops it. It runs outside any transaction, as DETACH …
+// CONCURRENTLY must.
+func (repo) DropPartition(ctx context.Context, conn *sqlx.Conn, t partitionTable) error {
+	name, parent := pq.QuoteIdentifier(t.Name), pq.QuoteIdentifier(t.Parent)
+	if t.Parent != "" {
+		detach := `ALTER TABLE ` + parent + ` DETACH PARTITION ` + name + ` CONCURRENTLY`
+		if t.DetachPending {
+			detach = `ALTER TABLE ` + parent + ` DETACH PARTITION ` + name + ` FINALIZE`
+		}
+		if _, err := conn.ExecContext(ctx, detach); err != nil {
+			return fmt.Errorf("detach %s: %w", t.Name, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS `+name); err != nil {
+		return fmt.Errorf("drop %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// DeleteKeys deletes the idempotency keys of class's events below before.
+func (repo) DeleteKeys(ctx context.Context, q pg.Querier, class int, before uuid.UUID) (int64, error) {
+	const query = `
+		DELETE FROM event_idempotency WHERE (tenant_id, idempotency_key) IN (
+			SELECT tenant_id, idempotency_key FROM event_idempotency
+			WHERE retention_days = $1 AND event_id < $2 LIMIT $3)`
+	n, err := pg.DeleteBatches(ctx, q, expireBatch, query, class, before)
+	if err != nil {
+		return n, fmt.Errorf("delete expired idempotency keys: %w", err)
+	}
+	return n, nil
 }

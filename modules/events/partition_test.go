@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -127,6 +128,124 @@ func TestPartitions(t *testing.T) {
 		_, err := b.db.Exec(`INSERT INTO events (id, tenant_id, type, payload, occurred_at, received_at, retention_days)
 			VALUES ($1, $2, 'a', '{}', now(), now(), 365)`, idAt(later), b.tenant.ID)
 		require.NoError(t, err)
+	})
+
+	t.Run("MaintainDropsExpiredPartitionsPerClass", func(t *testing.T) {
+		t.Parallel()
+		b := setupPartitions(t)
+		now := time.Now()
+		// Far enough from every cutoff that partition alignment does not matter.
+		gone := map[int]time.Time{30: now.Add(-45 * day), 90: now.Add(-110 * day), 365: now.Add(-400 * day)}
+		kept := map[int]time.Time{30: now.Add(-20 * day), 90: now.Add(-70 * day), 365: now.Add(-330 * day)}
+		var goneIDs, keptIDs []uuid.UUID
+		for _, class := range classes {
+			goneIDs = append(goneIDs, insertAt(t, b, gone[class], class))
+			keptIDs = append(keptIDs, insertAt(t, b, kept[class], class))
+		}
+		// A pro event as old as the expired free one stays: retention is per class.
+		keptIDs = append(keptIDs, insertAt(t, b, gone[30], 90))
+
+		type call struct {
+			class  int
+			before uuid.UUID
+		}
+		var mu sync.Mutex
+		var calls []call
+		b.svc.AddExpiry(func(_ context.Context, class int, before uuid.UUID) (int64, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, call{class, before})
+			return 0, nil
+		})
+
+		rep, err := b.svc.Maintain(t.Context(), now)
+		require.NoError(t, err)
+		require.False(t, rep.Skipped)
+		require.NotEmpty(t, rep.Dropped)
+		require.EqualValues(t, 3, rep.Deleted, "the expired events' idempotency keys")
+
+		for _, id := range goneIDs {
+			var n int
+			require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM events WHERE id = $1`, id))
+			require.Zero(t, n, "expired event %s is gone", id)
+			require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM event_idempotency WHERE event_id = $1`, id))
+			require.Zero(t, n, "and its idempotency key")
+		}
+		for _, id := range keptIDs {
+			got := do(t, b.router, http.MethodGet, "/api/events/"+id.String(), nil, "x-api-key", b.tenant.APIKey)
+			require.Equal(t, http.StatusOK, got.Code, "event %s in an old partition reads back", id)
+			var n int
+			require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM event_idempotency WHERE event_id = $1`, id))
+			require.Equal(t, 1, n)
+		}
+		have := leaves(t, b.db)
+		for _, class := range classes {
+			span := events.PartitionSpan(class)
+			require.False(t, have[events.LeafName(class, events.PartitionStart(gone[class], span))])
+			require.True(t, have[events.LeafName(class, events.PartitionStart(kept[class], span))])
+		}
+		require.ElementsMatch(t, []call{
+			{30, events.ExpiryCutoff(30, now)}, {90, events.ExpiryCutoff(90, now)}, {365, events.ExpiryCutoff(365, now)},
+		}, calls, "the hooks get each class's cutoff")
+		for _, c := range calls {
+			require.Equal(t, 1, pg.UUIDv7Time(c.before).Compare(now.Add(-time.Duration(c.class)*day-events.PartitionSpan(c.class))),
+				"a cutoff is at most one span older than the retention")
+			require.False(t, pg.UUIDv7Time(c.before).After(now.Add(-time.Duration(c.class)*day)))
+		}
+
+		// Again: nothing left to do.
+		rep, err = b.svc.Maintain(t.Context(), now)
+		require.NoError(t, err)
+		require.Empty(t, rep.Dropped)
+		require.Zero(t, rep.Deleted)
+	})
+
+	t.Run("OneMaintainAtATime", func(t *testing.T) {
+		t.Parallel()
+		b := setupPartitions(t)
+		insertAt(t, b, time.Now().Add(-45*day), billing.RetentionFree)
+
+		var wg sync.WaitGroup
+		reps := make([]events.Maintenance, 4)
+		errs := make([]error, 4)
+		for i := range reps {
+			wg.Go(func() { reps[i], errs[i] = b.svc.Maintain(t.Context(), time.Now()) })
+		}
+		wg.Wait()
+		var dropped []string
+		for i := range reps {
+			require.NoError(t, errs[i])
+			dropped = append(dropped, reps[i].Dropped...)
+		}
+		require.NotEmpty(t, dropped)
+		require.Equal(t, dedupe(dropped), dropped, "each partition is dropped once")
+	})
+
+	t.Run("FinishesADetachAStoppedRunLeft", func(t *testing.T) {
+		t.Parallel()
+		b := setupPartitions(t)
+		at := time.Now().Add(-45 * day)
+		insertAt(t, b, at, billing.RetentionFree)
+		leaf := events.LeafName(billing.RetentionFree, events.PartitionStart(at, events.PartitionSpan(billing.RetentionFree)))
+		// A run that detached but did not drop, and one that created but did not attach.
+		_, err := b.db.Exec(`ALTER TABLE events_r30 DETACH PARTITION ` + leaf)
+		require.NoError(t, err)
+		ahead := events.LeafName(billing.RetentionFree, events.PartitionStart(time.Now().Add(9*7*day), 7*day))
+		_, err = b.svc.EnsurePartitions(t.Context(), time.Now().Add(9*7*day))
+		require.NoError(t, err)
+		_, err = b.db.Exec(`ALTER TABLE events_r30 DETACH PARTITION ` + ahead)
+		require.NoError(t, err)
+
+		rep, err := b.svc.Maintain(t.Context(), time.Now())
+		require.NoError(t, err)
+		require.Contains(t, rep.Dropped, leaf)
+		var exists bool
+		require.NoError(t, b.db.Get(&exists, `SELECT to_regclass($1) IS NOT NULL`, leaf))
+		require.False(t, exists)
+
+		created, err := b.svc.EnsurePartitions(t.Context(), time.Now().Add(9*7*day))
+		require.NoError(t, err)
+		require.Equal(t, []string{ahead}, created, "the detached table is attached again")
 	})
 
 	t.Run("InsertWithoutPartitionCreatesIt", func(t *testing.T) {

@@ -27,6 +27,7 @@ type Service struct {
 	billing *billing.Service       // nil: no quotas (tests of this module alone)
 	repo    repo
 	queue   atomic.Pointer[chan *pending] // set while RunCommitters runs
+	expire  []ExpireFunc                  // other modules' rows of expired events (AddExpiry)
 	logger  *slog.Logger
 }
 

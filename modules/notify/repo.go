@@ -106,6 +106,24 @@ func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error
 	return nil
 }
 
+// DeleteExpired deletes, in batches, the deliveries (and, by cascade, their
+// attempts) of events with the given retention whose ids are below before.
+// It serves every tenant: retention is per event, not per request.
+func (repo) DeleteExpired(ctx context.Context, q pg.Querier, retentionDays int, before uuid.UUID) (int64, error) {
+	const query = `
+		DELETE FROM deliveries WHERE id IN (
+			SELECT id FROM deliveries WHERE retention_days = $1 AND event_id < $2 LIMIT $3)`
+	n, err := pg.DeleteBatches(ctx, q, expireBatch, query, retentionDays, before)
+	if err != nil {
+		return n, fmt.Errorf("delete expired deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// expireBatch is the most deliveries one DELETE of expired rows removes
+// (their attempts go with them).
+const expireBatch = 2000
+
 func (repo) SetJobID(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, jobID int64) error {
 	const query = `UPDATE deliveries SET job_id = $3 WHERE tenant_id = $1 AND id = $2`
 	if _, err := q.ExecContext(ctx, query, tenantID, id, jobID); err != nil {

@@ -271,6 +271,13 @@ func (s *Service) ListDeliveries(ctx context.Context, tenantID uuid.UUID, f Deli
 	return ds, byDelivery, nil
 }
 
+// DeleteExpired deletes the deliveries of events with the given retention
+// below the before id, and their attempts: the events module calls it when
+// it drops those events (events.Service.AddExpiry).
+func (s *Service) DeleteExpired(ctx context.Context, retentionDays int, before uuid.UUID) (int64, error) {
+	return s.repo.DeleteExpired(ctx, s.db, retentionDays, before)
+}
+
 // DeliveriesOfEvent lists an event's deliveries (for GET /api/events/{id}).
 func (s *Service) DeliveriesOfEvent(ctx context.Context, tenantID, eventID uuid.UUID) ([]Delivery, error) {
 	return s.repo.ListDeliveries(ctx, s.db, tenantID, DeliveryFilter{EventID: eventID, Limit: 1000})

@@ -163,6 +163,20 @@ func (repo) InsertMatch(ctx context.Context, q pg.Querier, m *Match) (bool, erro
 	return n == 1, nil
 }
 
+// DeleteExpired deletes, in batches, the matches of events with the given
+// retention whose ids are below before. It serves every tenant: retention
+// is per event, not per request.
+func (repo) DeleteExpired(ctx context.Context, q pg.Querier, retentionDays int, before uuid.UUID) (int64, error) {
+	const query = `
+		DELETE FROM rule_matches WHERE id IN (
+			SELECT id FROM rule_matches WHERE retention_days = $1 AND event_id < $2 LIMIT $3)`
+	n, err := pg.DeleteBatches(ctx, q, 5000, query, retentionDays, before)
+	if err != nil {
+		return n, fmt.Errorf("delete expired rule matches: %w", err)
+	}
+	return n, nil
+}
+
 // LockGroup takes the row lock of a rule's group, creating the row if
 // needed, and returns when it last fired.
 func (repo) LockGroup(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, group string) (*time.Time, error) {

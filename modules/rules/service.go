@@ -193,6 +193,13 @@ func (s *Service) MatchesOf(ctx context.Context, tenantID, eventID uuid.UUID) ([
 	return s.repo.MatchesOf(ctx, s.db, tenantID, eventID)
 }
 
+// DeleteExpired deletes the matches of events with the given retention
+// below the before id: the events module calls it when it drops those
+// events (events.Service.AddExpiry).
+func (s *Service) DeleteExpired(ctx context.Context, retentionDays int, before uuid.UUID) (int64, error) {
+	return s.repo.DeleteExpired(ctx, s.db, retentionDays, before)
+}
+
 // RelatedMatches adds an event's matches to its read view (wired into the
 // events module by cmd).
 func (s *Service) RelatedMatches(ctx context.Context, tenantID, eventID uuid.UUID, r *events.Related) error {
