@@ -171,9 +171,16 @@ func (repo) Scan(ctx context.Context, q pg.Querier, tenantID uuid.UUID, since, u
 // event_idempotency first (ON CONFLICT DO NOTHING), and only the rows whose
 // key went in, plus the rows without a key, go into events. A key another
 // transaction is inserting makes the statement wait for that transaction,
-// then skip the row if it committed. It returns the ids stored.
+// then skip the row if it committed. Rows without any key skip the CTE.
+// It returns the ids stored.
 func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.UUID]bool, error) {
-	const query = `
+	const unkeyed = `
+		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key,
+			request_hash, retention_days)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
+			$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])
+		RETURNING id`
+	const keyed = `
 		WITH rows AS (
 			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
 				$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])
@@ -205,6 +212,13 @@ func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.
 			keys[i] = sql.NullString{String: *e.IdempotencyKey, Valid: true}
 		}
 		occurred[i], received[i], hashes[i], retention[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash, int64(e.RetentionDays)
+	}
+	query := unkeyed
+	for _, e := range es {
+		if e.IdempotencyKey != nil {
+			query = keyed
+			break
+		}
 	}
 	var inserted []uuid.UUID
 	err := sqlx.SelectContext(ctx, q, &inserted, query, pq.Array(ids), pq.Array(tenants), pq.Array(types),
