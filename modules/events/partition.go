@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"regexp"
 	"slices"
@@ -155,7 +156,7 @@ func (s *Service) EnsurePartitions(ctx context.Context, now time.Time) ([]string
 		return nil, err
 	}
 	if len(created) > 0 {
-		s.logger.InfoContext(ctx, "events partitions created", "tables", created)
+		s.logger.InfoContext(ctx, "events partitions created", slog.Any("tables", created))
 	}
 	return created, nil
 }
@@ -290,7 +291,7 @@ func (s *Service) dropExpired(ctx context.Context, conn *sqlx.Conn, now time.Tim
 		dropped = append(dropped, t.Name)
 	}
 	if len(dropped) > 0 {
-		s.logger.InfoContext(ctx, "expired events partitions dropped", "tables", dropped)
+		s.logger.InfoContext(ctx, "expired events partitions dropped", slog.Any("tables", dropped))
 	}
 	return dropped, nil
 }
