@@ -93,6 +93,8 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	}, logger)
 	s.rules = rules.New(pool, s.events.Service, s.notify.Service, s.billing.Service, logger)
 	s.events.AddRelated(s.rules.Service.RelatedMatches, s.relatedDeliveries)
+	// Matches and deliveries go when their events' partitions are dropped.
+	s.events.Service.AddExpiry(s.rules.Service.DeleteExpired, s.notify.Service.DeleteExpired)
 	s.metrics = metrics.New()
 	s.events.SetMetrics(s.metrics.EventsIngested)
 	s.notify.SetMetrics(s.metrics)
@@ -109,12 +111,14 @@ func (s *system) close() { _ = s.db.Close() }
 
 func queueConfig(cfg config.Config) queue.Config {
 	return queue.Config{
-		Queues:             map[string]int{events.QueueEvents: cfg.Queue.EventWorkers, notify.QueueNotify: cfg.Notify.Workers},
+		Queues: map[string]int{events.QueueEvents: cfg.Queue.EventWorkers, notify.QueueNotify: cfg.Notify.Workers,
+			events.QueueMaintenance: 1},
 		FetchCooldown:      cfg.Queue.FetchCooldown,
 		FetchPollInterval:  cfg.Queue.FetchPollInterval,
 		JobTimeout:         cfg.Queue.JobTimeout,
 		RescueAfter:        cfg.Queue.RescueAfter,
 		DiscardedRetention: cfg.Queue.DiscardedRetention,
+		PeriodicJobs:       events.PeriodicJobs(),
 	}
 }
 
@@ -122,7 +126,7 @@ func queueConfig(cfg config.Config) queue.Config {
 // insert-only client cannot check that a worker exists for a kind; the
 // wiring test does, against this list.
 func publishedJobs() []river.JobArgs {
-	return []river.JobArgs{events.ProcessArgs{}, notify.DeliverArgs{}}
+	return []river.JobArgs{events.ProcessArgs{}, events.PartitionsArgs{}, notify.DeliverArgs{}}
 }
 
 // workers registers every module's workers. run serves their group
@@ -130,6 +134,7 @@ func publishedJobs() []river.JobArgs {
 // context, wait for it to return) after the client stopped.
 func (s *system) workers() (w *river.Workers, run func(context.Context)) {
 	w = river.NewWorkers()
+	s.events.AddWorkers(w)
 	g := pg.GroupOptions{Committers: s.cfg.Queue.Committers, MaxBatch: s.cfg.Queue.GroupMax, TxTimeout: s.cfg.Queue.JobTimeout}
 	runs := []func(context.Context){s.rules.AddWorkers(w, g), s.notify.AddWorkers(w, g)}
 	return w, func(ctx context.Context) {

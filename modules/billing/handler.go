@@ -36,10 +36,11 @@ type EventUsage struct {
 
 // History returns the last `months` periods, newest first.
 func (s *Service) History(ctx context.Context, tenantID uuid.UUID, months int) ([]PeriodUsage, error) {
-	soft, hard, err := s.limitsOf(ctx, tenantID)
+	l, err := s.limitsOf(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
+	soft, hard := l.soft, l.hard
 	now := PeriodOf(s.now())
 	from := now.AddDate(0, -(months - 1), 0)
 	totals, err := s.repo.Totals(ctx, s.db, tenantID, from, now)

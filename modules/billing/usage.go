@@ -64,8 +64,9 @@ type cachedUsage struct {
 }
 
 type cachedLimits struct {
-	soft, hard *int64
-	until      time.Time
+	soft, hard    *int64
+	retentionDays int
+	until         time.Time
 }
 
 // NewService returns the billing Service.
@@ -92,6 +93,9 @@ type Quota struct {
 	// notice); WarnSoft: usage after it is past the soft limit.
 	CrossesSoft bool
 	WarnSoft    bool
+	// RetentionDays is how long the tenant's plan keeps these events (and
+	// what they caused): the events module stores it on each event.
+	RetentionDays int
 }
 
 // Remaining is what the hard limit leaves after this request (nil: unlimited).
@@ -103,30 +107,30 @@ func (q Quota) Remaining() *int64 {
 	return &r
 }
 
-func (s *Service) limitsOf(ctx context.Context, tenantID uuid.UUID) (soft, hard *int64, err error) {
+func (s *Service) limitsOf(ctx context.Context, tenantID uuid.UUID) (cachedLimits, error) {
 	now := s.now()
 	s.mu.Lock()
 	c, ok := s.limits[tenantID]
 	s.mu.Unlock()
 	if ok && now.Before(c.until) {
-		return c.soft, c.hard, nil
+		return c, nil
 	}
 	t, err := s.auth.GetTenant(ctx, tenantID)
 	if err != nil {
-		return nil, nil, err
+		return cachedLimits{}, err
 	}
 	p := s.plans.Plan(t.Plan)
-	soft, hard = p.SoftLimit, p.HardLimit
+	c = cachedLimits{soft: p.SoftLimit, hard: p.HardLimit, retentionDays: p.RetentionDays, until: now.Add(limitTTL)}
 	if t.SoftLimit != nil {
-		soft = t.SoftLimit
+		c.soft = t.SoftLimit
 	}
 	if t.HardLimit != nil {
-		hard = t.HardLimit
+		c.hard = t.HardLimit
 	}
 	s.mu.Lock()
-	s.limits[tenantID] = cachedLimits{soft: soft, hard: hard, until: now.Add(limitTTL)}
+	s.limits[tenantID] = c
 	s.mu.Unlock()
-	return soft, hard, nil
+	return c, nil
 }
 
 // Admit checks n more events against the tenant's hard limit: 429
@@ -135,10 +139,11 @@ func (s *Service) Admit(ctx context.Context, tenantID uuid.UUID, n int64) (Quota
 	now := s.now()
 	q := Quota{Period: PeriodOf(now), Added: n}
 	q.Reset = q.Period.AddDate(0, 1, 0)
-	var err error
-	if q.Soft, q.Hard, err = s.limitsOf(ctx, tenantID); err != nil {
+	l, err := s.limitsOf(ctx, tenantID)
+	if err != nil {
 		return q, err
 	}
+	q.Soft, q.Hard, q.RetentionDays = l.soft, l.hard, l.retentionDays
 	if q.Soft == nil && q.Hard == nil {
 		return q, nil // unlimited: nothing to count against
 	}
@@ -239,3 +244,6 @@ func (s *Service) Committed(tenantID uuid.UUID, q Quota, recorded bool) {
 			slog.Int64("count", q.Used+q.Added), slog.Any("soft_limit", *q.Soft))
 	}
 }
+
+// RetentionClasses returns every plan's retention in days, ascending.
+func (s *Service) RetentionClasses() []int { return s.plans.RetentionClasses() }

@@ -14,7 +14,6 @@ import (
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
-	"github.com/signalops/signalops/platform/pg"
 )
 
 // Batch limits.
@@ -136,12 +135,12 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 			}
 			firstByKey[in.IdempotencyKey] = i
 		}
-		e := newEvent(tenantID, *in, now)
+		e := newEvent(tenantID, *in, now, retentionOf(q))
 		items[i].event = &e
 		rows = append(rows, e)
 	}
 	var noted bool
-	err = pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if len(rows) == 0 {
 			return nil
 		}
@@ -157,12 +156,12 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 		}
 		prior := map[string]Event{}
 		if len(keys) > 0 {
-			found, err := s.repo.GetByIdempotencyKeys(ctx, tx, tenantID, keys)
+			found, err := s.repo.GetKeys(ctx, tx, tenantID, keys)
 			if err != nil {
 				return err
 			}
-			for _, e := range found {
-				prior[*e.IdempotencyKey] = e
+			for _, k := range found {
+				prior[k.Key] = k.event()
 			}
 		}
 		params := make([]river.InsertManyParams, 0, len(inserted))

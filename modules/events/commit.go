@@ -157,7 +157,8 @@ func (s *Service) commitGroup(ctx context.Context, batch []*pending) {
 
 func (s *Service) commitGroupTx(ctx context.Context, live []*pending) ([]committed, error) {
 	results := make([]committed, len(live))
-	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		clear(results)
 		rows := make([]Event, len(live))
 		for i, p := range live {
 			rows[i] = p.e
@@ -186,7 +187,7 @@ func (s *Service) commitGroupTx(ctx context.Context, live []*pending) ([]committ
 			case !bytes.Equal(pr.RequestHash, p.e.RequestHash):
 				results[i].err = errKeyReused
 			default:
-				results[i].res = IngestResult{Event: pr, Replayed: true}
+				results[i].res = IngestResult{Event: pr.event(), Replayed: true}
 			}
 		}
 		if len(params) > 0 {
@@ -237,23 +238,23 @@ type priorKey struct {
 var errKeyReused = apperr.Invalid("idempotency_key_reused",
 	"This idempotency key was already used with a different request body.")
 
-// priorsOf loads the stored events behind the idempotency keys that did not
-// insert (stored earlier, or by an earlier request of this same batch).
-func (s *Service) priorsOf(ctx context.Context, tx *sqlx.Tx, live []*pending, inserted map[uuid.UUID]bool) (map[priorKey]Event, error) {
+// priorsOf loads the stored idempotency keys behind the requests that did
+// not insert (stored earlier, or by an earlier request of this same batch).
+func (s *Service) priorsOf(ctx context.Context, tx *sqlx.Tx, live []*pending, inserted map[uuid.UUID]bool) (map[priorKey]storedKey, error) {
 	keys := map[uuid.UUID][]string{}
 	for _, p := range live {
 		if !inserted[p.e.ID] {
 			keys[p.e.TenantID] = append(keys[p.e.TenantID], p.in.IdempotencyKey)
 		}
 	}
-	out := map[priorKey]Event{}
+	out := map[priorKey]storedKey{}
 	for tenantID, ks := range keys {
-		found, err := s.repo.GetByIdempotencyKeys(ctx, tx, tenantID, ks)
+		found, err := s.repo.GetKeys(ctx, tx, tenantID, ks)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range found {
-			out[priorKey{tenantID, *e.IdempotencyKey}] = e
+		for _, k := range found {
+			out[priorKey{tenantID, k.Key}] = k
 		}
 	}
 	return out, nil

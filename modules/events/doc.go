@@ -2,11 +2,15 @@
 // exactly once (idempotency keys), asks billing for quota and counts usage,
 // and, in the same transaction, enqueues the event.process job that the
 // rules module works. Single-event requests are group-committed (commit.go);
-// batches are one transaction (batch.go).
+// batches are one transaction (batch.go). The events table is partitioned
+// by retention and time, and kept by the events.partitions job
+// (partition.go, docs/storage.md).
 //
-// Tables: events.
+// Tables: events (and its partitions events_r<days>[_p<date>]),
+// event_idempotency.
 // Routes: POST /api/events, POST /api/events/batch, GET /api/events,
 // GET /api/events/{id}.
-// Jobs: publishes event.process (ProcessArgs); works none.
+// Jobs: publishes event.process (ProcessArgs); works events.partitions
+// (PartitionsArgs, periodic).
 // Imports: auth (principal, scopes), billing (quota, usage), platform.
 package events

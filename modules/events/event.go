@@ -45,6 +45,9 @@ type Event struct {
 	ProcessedAt    *time.Time      `db:"processed_at"`
 	IdempotencyKey *string         `db:"idempotency_key"`
 	RequestHash    []byte          `db:"request_hash"`
+	// RetentionDays is how long the event is kept: its tenant's plan's
+	// retention when it was received (the partition branch it lives in).
+	RetentionDays int `db:"retention_days"`
 }
 
 var typeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)

@@ -55,6 +55,11 @@ type RelatedFunc func(ctx context.Context, tenantID, eventID uuid.UUID, r *Relat
 // AddRelated registers providers of related records for GET /api/events/{id}.
 func (m *Module) AddRelated(fns ...RelatedFunc) { m.related = append(m.related, fns...) }
 
+// AddWorkers registers the jobs events works: events.partitions.
+func (m *Module) AddWorkers(w *river.Workers) {
+	river.AddWorker(w, &PartitionsWorker{svc: m.Service, logger: m.Service.logger})
+}
+
 // New builds the events module; jobs is the process's insert-only River client.
 func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Module {
 	return &Module{Service: NewService(db, jobs, bill, logger.With("module", "events"))}

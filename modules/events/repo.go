@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -16,39 +17,45 @@ import (
 	"github.com/signalops/signalops/platform/pg"
 )
 
-// repo holds the SQL of the events table.
+// repo holds the SQL of the events and event_idempotency tables (and, in
+// partition.go, the DDL of events' partitions).
 type repo struct{}
 
 const eventColumns = `id, tenant_id, type, source, payload, occurred_at, received_at, status,
-	processed_at, idempotency_key, request_hash`
+	processed_at, idempotency_key, request_hash, retention_days`
 
 var errNotFound = apperr.NotFound("event_not_found", "No such event.")
 
-// Insert stores e. With an idempotency key it inserts only if the key is new
-// for the tenant and reports inserted=false otherwise; a concurrent insert of
-// the same key makes this statement wait for that transaction to finish.
-func (repo) Insert(ctx context.Context, q pg.Querier, e *Event) (inserted bool, err error) {
-	const query = `
-		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
-	res, err := q.ExecContext(ctx, query, e.ID, e.TenantID, e.Type, e.Source, []byte(e.Payload),
-		e.OccurredAt, e.ReceivedAt, e.IdempotencyKey, e.RequestHash)
-	if err != nil {
-		return false, fmt.Errorf("insert event: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("insert event: %w", err)
-	}
-	return n == 1, nil
+// storedKey is an idempotency key as stored: the event it made and that
+// request's fingerprint.
+type storedKey struct {
+	TenantID    uuid.UUID `db:"tenant_id"`
+	Key         string    `db:"idempotency_key"`
+	EventID     uuid.UUID `db:"event_id"`
+	RequestHash []byte    `db:"request_hash"`
 }
 
-func (repo) GetByIdempotencyKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, key string) (Event, error) {
-	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND idempotency_key = $2`
-	var e Event
-	err := pg.GetOne(ctx, q, &e, errNotFound, "get event by idempotency key", query, tenantID, key)
-	return e, err
+// event is the stored event as a replay knows it: its id, key and
+// fingerprint (the rest is not read).
+func (k storedKey) event() Event {
+	key := k.Key
+	return Event{ID: k.EventID, TenantID: k.TenantID, IdempotencyKey: &key, RequestHash: k.RequestHash}
+}
+
+// Insert stores e, as InsertMany does.
+func (r repo) Insert(ctx context.Context, q pg.Querier, e *Event) (inserted bool, err error) {
+	ids, err := r.InsertMany(ctx, q, []Event{*e})
+	return ids[e.ID], err
+}
+
+// GetKey returns the tenant's stored idempotency key.
+func (repo) GetKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, key string) (storedKey, error) {
+	const query = `
+		SELECT tenant_id, idempotency_key, event_id, request_hash FROM event_idempotency
+		WHERE tenant_id = $1 AND idempotency_key = $2`
+	var k storedKey
+	err := pg.GetOne(ctx, q, &k, errNotFound, "get idempotency key", query, tenantID, key)
+	return k, err
 }
 
 func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Event, error) {
@@ -67,25 +74,67 @@ type ListFilter struct {
 	Limit  int
 }
 
-// List returns the tenant's events newest first.
+// listWindows are the widths of the id ranges List reads one after the
+// other, newest first, before one last open-ended read.
+var listWindows = []time.Duration{7 * day, 28 * day, 112 * day}
+
+// List returns the tenant's events newest first. A query plans every
+// partition its id bounds cannot exclude, so instead of one query over the
+// whole table, List reads windows of growing width back from the cursor
+// (the first one reaches to the Monday a week before it), and stops as
+// soon as the page is full: a busy tenant's first page plans the last
+// week's partitions only. The windows split the id range without overlap,
+// so the rows and their order are the single query's.
+//
+// Since also bounds ids: an event's id is made after its received_at is
+// read, so received_at >= since implies id >= the floor of since's
+// millisecond.
 func (repo) List(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f ListFilter) ([]Event, error) {
-	w := pg.TenantFilter(tenantID)
-	if f.Type != "" {
-		w.Add("type = ?", f.Type)
-	}
+	var floor uuid.UUID
 	if !f.Since.IsZero() {
-		w.Add("received_at >= ?", f.Since)
+		floor = pg.UUIDv7Floor(f.Since)
 	}
-	if !f.Until.IsZero() {
-		w.Add("received_at < ?", f.Until)
+	hi := f.Before
+	from := time.Now()
+	if hi != uuid.Nil {
+		from = pg.UUIDv7Time(hi)
 	}
-	where, args := w.Page(f.Before, f.Limit)
-	query := `SELECT ` + eventColumns + ` FROM events` + where
+	lo := partitionStart(from, 7*day)
 	var out []Event
-	if err := sqlx.SelectContext(ctx, q, &out, query, args...); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
+	for i := 0; ; i++ {
+		last := i == len(listWindows)
+		var loID uuid.UUID
+		if !last {
+			lo = lo.Add(-listWindows[i])
+			loID = pg.UUIDv7Floor(lo)
+		}
+		if floor != uuid.Nil && bytes.Compare(loID[:], floor[:]) <= 0 {
+			loID, last = floor, true
+		}
+		w := pg.TenantFilter(tenantID)
+		if f.Type != "" {
+			w.Add("type = ?", f.Type)
+		}
+		if !f.Since.IsZero() {
+			w.Add("received_at >= ?", f.Since)
+		}
+		if !f.Until.IsZero() {
+			w.Add("received_at < ?", f.Until)
+		}
+		if loID != uuid.Nil {
+			w.Add("id >= ?", loID)
+		}
+		where, args := w.Page(hi, f.Limit-len(out))
+		var page []Event
+		if err := sqlx.SelectContext(ctx, q, &page, `SELECT `+eventColumns+` FROM events`+where, args...); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		out = append(out, page...)
+		if last || len(out) >= f.Limit {
+			return out, nil
+		}
+		hi = loID
 	}
-	return out, nil
 }
 
 // MarkProcessed records that the event went through processing.
@@ -105,32 +154,56 @@ func (repo) MarkProcessed(ctx context.Context, q pg.Querier, tenantID, id uuid.U
 
 // Scan returns up to limit of the tenant's events received in [since, until)
 // with ids after the given one, oldest first: a stable cursor for replays.
+// Ids below since's millisecond cannot qualify (see List), which keeps
+// older partitions out of the plan.
 func (repo) Scan(ctx context.Context, q pg.Querier, tenantID uuid.UUID, since, until time.Time, after uuid.UUID, limit int) ([]Event, error) {
 	const query = `SELECT ` + eventColumns + ` FROM events
-		WHERE tenant_id = $1 AND received_at >= $2 AND received_at < $3 AND id > $4
-		ORDER BY id LIMIT $5`
+		WHERE tenant_id = $1 AND received_at >= $2 AND received_at < $3 AND id > $4 AND id >= $5
+		ORDER BY id LIMIT $6`
 	var out []Event
-	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, since, until, after, limit); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, since, until, after, pg.UUIDv7Floor(since), limit); err != nil {
 		return nil, fmt.Errorf("scan events: %w", err)
 	}
 	return out, nil
 }
 
-// InsertMany stores events with one statement; rows whose idempotency key
-// already exists for the tenant are skipped. It returns the ids inserted.
+// InsertMany stores events with one statement. A row with an idempotency
+// key is stored only if its key is new for the tenant: the keys go into
+// event_idempotency first (ON CONFLICT DO NOTHING), and only the rows whose
+// key went in, plus the rows without a key, go into events. A key another
+// transaction is inserting makes the statement wait for that transaction,
+// then skip the row if it committed. Rows without any key skip the CTE.
+// It returns the ids stored.
 func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.UUID]bool, error) {
-	const query = `
-		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key, request_hash)
+	const unkeyed = `
+		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key,
+			request_hash, retention_days)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
-			$7::timestamptz[], $8::text[], $9::bytea[])
-		ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])
+		RETURNING id`
+	const keyed = `
+		WITH rows AS (
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
+				$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])
+				AS r(id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key, request_hash, retention_days)
+		), keyed AS (
+			INSERT INTO event_idempotency (tenant_id, idempotency_key, event_id, request_hash, retention_days)
+			SELECT tenant_id, idempotency_key, id, request_hash, retention_days FROM rows
+			WHERE idempotency_key IS NOT NULL
+			ORDER BY tenant_id, idempotency_key -- one lock order for every transaction
+			ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+			RETURNING event_id
+		)
+		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key,
+			request_hash, retention_days)
+		SELECT * FROM rows WHERE idempotency_key IS NULL OR id IN (SELECT event_id FROM keyed)
 		RETURNING id`
 	n := len(es)
 	ids, tenants := make([]string, n), make([]string, n)
 	types, payloads := make([]string, n), make([]string, n)
 	sources, keys := make([]sql.NullString, n), make([]sql.NullString, n)
 	occurred, received := make([]time.Time, n), make([]time.Time, n)
-	hashes := make([][]byte, n)
+	hashes, retention := make([][]byte, n), make([]int64, n)
 	for i, e := range es {
 		ids[i], tenants[i], types[i], payloads[i] = e.ID.String(), e.TenantID.String(), e.Type, string(e.Payload)
 		if e.Source != nil {
@@ -139,12 +212,19 @@ func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.
 		if e.IdempotencyKey != nil {
 			keys[i] = sql.NullString{String: *e.IdempotencyKey, Valid: true}
 		}
-		occurred[i], received[i], hashes[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash
+		occurred[i], received[i], hashes[i], retention[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash, int64(e.RetentionDays)
+	}
+	query := unkeyed
+	for _, e := range es {
+		if e.IdempotencyKey != nil {
+			query = keyed
+			break
+		}
 	}
 	var inserted []uuid.UUID
 	err := sqlx.SelectContext(ctx, q, &inserted, query, pq.Array(ids), pq.Array(tenants), pq.Array(types),
 		pq.GenericArray{A: sources}, pq.Array(payloads), pq.GenericArray{A: occurred}, pq.GenericArray{A: received},
-		pq.GenericArray{A: keys}, pq.ByteaArray(hashes))
+		pq.GenericArray{A: keys}, pq.ByteaArray(hashes), pq.Array(retention))
 	if err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
@@ -155,12 +235,14 @@ func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.
 	return out, nil
 }
 
-// GetByIdempotencyKeys returns the tenant's events with the given keys.
-func (repo) GetByIdempotencyKeys(ctx context.Context, q pg.Querier, tenantID uuid.UUID, keys []string) ([]Event, error) {
-	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND idempotency_key = ANY($2::text[])`
-	var out []Event
+// GetKeys returns the tenant's stored idempotency keys among keys.
+func (repo) GetKeys(ctx context.Context, q pg.Querier, tenantID uuid.UUID, keys []string) ([]storedKey, error) {
+	const query = `
+		SELECT tenant_id, idempotency_key, event_id, request_hash FROM event_idempotency
+		WHERE tenant_id = $1 AND idempotency_key = ANY($2::text[])`
+	var out []storedKey
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, pq.Array(keys)); err != nil {
-		return nil, fmt.Errorf("get events by idempotency keys: %w", err)
+		return nil, fmt.Errorf("get idempotency keys: %w", err)
 	}
 	return out, nil
 }

@@ -28,6 +28,7 @@ type Service struct {
 	billing *billing.Service       // nil: no quotas (tests of this module alone)
 	repo    repo
 	queue   atomic.Pointer[chan *pending] // set while RunCommitters runs
+	expire  []ExpireFunc                  // other modules' rows of expired events (AddExpiry)
 	logger  *slog.Logger
 }
 
@@ -37,7 +38,8 @@ func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service,
 }
 
 // IngestResult is a stored event and whether it was stored by an earlier
-// request with the same idempotency key.
+// request with the same idempotency key. A replay's Event holds the
+// original's ID, TenantID, IdempotencyKey and RequestHash only.
 type IngestResult struct {
 	Event    Event
 	Replayed bool
@@ -53,14 +55,14 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	if apperr.IsKind(err, apperr.KindRateLimited) && in.IdempotencyKey != "" {
 		// Over quota, but a retry of an event stored earlier still gets its
 		// original answer.
-		if prior, perr := s.repo.GetByIdempotencyKey(ctx, s.db, tenantID, in.IdempotencyKey); perr == nil && bytes.Equal(prior.RequestHash, in.hash[:]) {
-			return IngestResult{Event: prior, Replayed: true, Quota: q}, nil
+		if prior, perr := s.repo.GetKey(ctx, s.db, tenantID, in.IdempotencyKey); perr == nil && bytes.Equal(prior.RequestHash, in.hash[:]) {
+			return IngestResult{Event: prior.event(), Replayed: true, Quota: q}, nil
 		}
 	}
 	if err != nil {
 		return IngestResult{}, err
 	}
-	e := newEvent(tenantID, in, time.Now().UTC())
+	e := newEvent(tenantID, in, time.Now().UTC(), retentionOf(q))
 	var res IngestResult
 	var noted bool
 	if c, ok := s.enqueue(ctx, &pending{ctx: ctx, in: in, e: e, q: q, done: make(chan committed, 1)}); ok {
@@ -85,20 +87,21 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 func (s *Service) ingestOne(ctx context.Context, e Event, in Input, q billing.Quota) (IngestResult, bool, error) {
 	var res IngestResult
 	var noted bool
-	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		noted = false
 		inserted, err := s.repo.Insert(ctx, tx, &e)
 		if err != nil {
 			return err
 		}
 		if !inserted {
-			prior, err := s.repo.GetByIdempotencyKey(ctx, tx, e.TenantID, in.IdempotencyKey)
+			prior, err := s.repo.GetKey(ctx, tx, e.TenantID, in.IdempotencyKey)
 			if err != nil {
 				return err
 			}
 			if !bytes.Equal(prior.RequestHash, e.RequestHash) {
 				return errKeyReused
 			}
-			res = IngestResult{Event: prior, Replayed: true}
+			res = IngestResult{Event: prior.event(), Replayed: true}
 			return nil
 		}
 		if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: e.TenantID, EventID: e.ID}, nil); err != nil {
@@ -152,7 +155,7 @@ func (s *Service) noticeTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID,
 	src := "signalops"
 	now := time.Now().UTC()
 	notice := Event{ID: uuid.Must(uuid.NewV7()), TenantID: tenantID, Type: SoftLimitEventType, Source: &src,
-		Payload: payload, OccurredAt: now, ReceivedAt: now, Status: StatusAccepted}
+		Payload: payload, OccurredAt: now, ReceivedAt: now, Status: StatusAccepted, RetentionDays: retentionOf(q)}
 	if _, err := s.repo.Insert(ctx, tx, &notice); err != nil {
 		return false, err
 	}
@@ -168,17 +171,30 @@ func (s *Service) committed(tenantID uuid.UUID, q billing.Quota, noted bool) {
 	}
 }
 
-// newEvent makes the row for one validated input received at now.
-func newEvent(tenantID uuid.UUID, in Input, now time.Time) Event {
+// retentionOf is the retention of events admitted with q: the tenant's
+// plan's, or without billing (tests of this module alone) the longest, so
+// nothing is dropped early.
+func retentionOf(q billing.Quota) int {
+	if q.RetentionDays > 0 {
+		return q.RetentionDays
+	}
+	return billing.RetentionEnterprise
+}
+
+// newEvent makes the row for one validated input received at now. The id
+// is made after now was read, so its millisecond is never before
+// received_at's: List and Scan rely on it.
+func newEvent(tenantID uuid.UUID, in Input, now time.Time, retentionDays int) Event {
 	e := Event{
-		ID:         uuid.Must(uuid.NewV7()),
-		TenantID:   tenantID,
-		Type:       in.Type,
-		Source:     in.Source,
-		Payload:    in.Payload,
-		OccurredAt: now,
-		ReceivedAt: now,
-		Status:     StatusAccepted,
+		ID:            uuid.Must(uuid.NewV7()),
+		TenantID:      tenantID,
+		Type:          in.Type,
+		Source:        in.Source,
+		Payload:       in.Payload,
+		OccurredAt:    now,
+		ReceivedAt:    now,
+		Status:        StatusAccepted,
+		RetentionDays: retentionDays,
 	}
 	if in.OccurredAt != nil {
 		e.OccurredAt = *in.OccurredAt

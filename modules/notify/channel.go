@@ -46,6 +46,8 @@ type Delivery struct {
 	CreatedAt         time.Time       `db:"created_at"`
 	UpdatedAt         time.Time       `db:"updated_at"`
 	DeliveredAt       *time.Time      `db:"delivered_at"`
+	// RetentionDays is its event's: the delivery is deleted with the event.
+	RetentionDays int `db:"retention_days"`
 }
 
 // Attempt is one try of a delivery.
@@ -80,6 +82,9 @@ type NewDelivery struct {
 	ChannelID   uuid.UUID
 	Message     string
 	Event       EventSnapshot
+	// RetentionDays is the event's retention (events.Event.RetentionDays):
+	// the delivery is deleted when the event is (DeleteExpired).
+	RetentionDays int
 }
 
 // webhookBody is the JSON a webhook delivery POSTs (SPEC §3).

@@ -97,10 +97,11 @@ const deliveryColumns = `id, tenant_id, event_id, rule_id, rule_version, channel
 
 func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error {
 	const query = `
-		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id,
+			retention_days)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	if _, err := q.ExecContext(ctx, query, d.ID, d.TenantID, d.EventID, d.RuleID, d.RuleVersion, d.ChannelID,
-		d.EventType, d.Message, []byte(d.Body), d.JobID); err != nil {
+		d.EventType, d.Message, []byte(d.Body), d.JobID, d.RetentionDays); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
 	return nil
@@ -112,15 +113,18 @@ func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) e
 		return repo{}.InsertDelivery(ctx, q, &ds[0])
 	}
 	const query = `
-		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id)
+		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id,
+			retention_days)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::uuid[], $7::text[],
-			$8::text[], $9::jsonb[], $10::bigint[])`
+			$8::text[], $9::jsonb[], $10::bigint[], $11::smallint[])`
 	n := len(ds)
 	ids, tenants, evs, channels := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n)
 	rules, versions, jobs := make(pg.Strings, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
 	types, messages, bodies := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
+	retention := make([]int64, n)
 	for i := range ds {
 		d := &ds[i]
+		retention[i] = int64(d.RetentionDays)
 		ids[i], tenants[i], evs[i], channels[i] = d.ID, d.TenantID, d.EventID, d.ChannelID
 		if d.RuleID != nil {
 			r := d.RuleID.String()
@@ -137,11 +141,29 @@ func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) e
 	}
 	if _, err := q.ExecContext(ctx, query, ids, tenants, evs, rules,
 		pq.GenericArray{A: versions}, channels, types, messages, bodies,
-		pq.GenericArray{A: jobs}); err != nil {
+		pq.GenericArray{A: jobs}, pq.Array(retention)); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return nil
 }
+
+// DeleteExpired deletes, in batches, the deliveries (and, by cascade, their
+// attempts) of events with the given retention whose ids are below before.
+// It serves every tenant: retention is per event, not per request.
+func (repo) DeleteExpired(ctx context.Context, q pg.Querier, retentionDays int, before uuid.UUID) (int64, error) {
+	const query = `
+		DELETE FROM deliveries WHERE id IN (
+			SELECT id FROM deliveries WHERE retention_days = $1 AND event_id < $2 LIMIT $3)`
+	n, err := pg.DeleteBatches(ctx, q, expireBatch, query, retentionDays, before)
+	if err != nil {
+		return n, fmt.Errorf("delete expired deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// expireBatch is the most deliveries one DELETE of expired rows removes
+// (their attempts go with them).
+const expireBatch = 2000
 
 func (repo) SetJobID(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, jobID int64) error {
 	const query = `UPDATE deliveries SET job_id = $3 WHERE tenant_id = $1 AND id = $2`

@@ -220,7 +220,8 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 	params := make([]river.InsertManyParams, len(in))
 	for i, n := range in {
 		d := Delivery{ID: uuid.Must(uuid.NewV7()), TenantID: n.TenantID, EventID: n.Event.ID, RuleID: &n.RuleID,
-			RuleVersion: &n.RuleVersion, ChannelID: n.ChannelID, EventType: n.Event.Type, Message: n.Message}
+			RuleVersion: &n.RuleVersion, ChannelID: n.ChannelID, EventType: n.Event.Type, Message: n.Message,
+			RetentionDays: n.RetentionDays}
 		body, err := json.Marshal(webhookBody{Type: n.Event.Type, Timestamp: time.Now().UTC(), Data: webhookData{
 			EventID: n.Event.ID, DeliveryID: d.ID, RuleID: d.RuleID, RuleVersion: d.RuleVersion, Message: n.Message, Event: n.Event}})
 		if err != nil {
@@ -265,6 +266,13 @@ func (s *Service) ListDeliveries(ctx context.Context, tenantID uuid.UUID, f Deli
 		byDelivery[a.DeliveryID] = append(byDelivery[a.DeliveryID], a)
 	}
 	return ds, byDelivery, nil
+}
+
+// DeleteExpired deletes the deliveries of events with the given retention
+// below the before id, and their attempts: the events module calls it when
+// it drops those events (events.Service.AddExpiry).
+func (s *Service) DeleteExpired(ctx context.Context, retentionDays int, before uuid.UUID) (int64, error) {
+	return s.repo.DeleteExpired(ctx, s.db, retentionDays, before)
 }
 
 // DeliveriesOfEvent lists an event's deliveries (for GET /api/events/{id}).

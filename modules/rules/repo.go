@@ -151,16 +151,32 @@ func (repo) ListActive(ctx context.Context, q pg.Querier, tenantID uuid.UUID) ([
 // recorded (the job is being worked again).
 func (repo) InsertMatch(ctx context.Context, q pg.Querier, m *Match) (bool, error) {
 	const query = `
-		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions,
+			retention_days)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING`
 	m.ID = uuid.Must(uuid.NewV7())
-	res, err := q.ExecContext(ctx, query, m.ID, m.TenantID, m.EventID, m.RuleID, m.RuleVersion, m.GroupKey, m.Fired, m.ReceivedAt, []byte(m.Actions))
+	res, err := q.ExecContext(ctx, query, m.ID, m.TenantID, m.EventID, m.RuleID, m.RuleVersion, m.GroupKey, m.Fired,
+		m.ReceivedAt, []byte(m.Actions), m.RetentionDays)
 	if err != nil {
 		return false, fmt.Errorf("insert rule match: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// DeleteExpired deletes, in batches, the matches of events with the given
+// retention whose ids are below before. It serves every tenant: retention
+// is per event, not per request.
+func (repo) DeleteExpired(ctx context.Context, q pg.Querier, retentionDays int, before uuid.UUID) (int64, error) {
+	const query = `
+		DELETE FROM rule_matches WHERE id IN (
+			SELECT id FROM rule_matches WHERE retention_days = $1 AND event_id < $2 LIMIT $3)`
+	n, err := pg.DeleteBatches(ctx, q, 5000, query, retentionDays, before)
+	if err != nil {
+		return n, fmt.Errorf("delete expired rule matches: %w", err)
+	}
+	return n, nil
 }
 
 // LockGroup takes the row lock of a rule's group, creating the row if
@@ -241,17 +257,19 @@ type matchKey struct{ event, rule uuid.UUID }
 // inserted (a match recorded before, when a job is worked again, is not).
 func (repo) InsertMatches(ctx context.Context, q pg.Querier, ms []Match) (map[matchKey]bool, error) {
 	const query = `
-		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions)
+		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions,
+			retention_days)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::bool[],
-			$8::timestamptz[], $9::jsonb[])
+			$8::timestamptz[], $9::jsonb[], $10::smallint[])
 		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING
 		RETURNING event_id, rule_id`
 	n := len(ms)
 	ids, tenants, evs, rules := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n)
 	versions, groups, fired := make([]int64, n), make(pg.Strings, n), make([]bool, n)
-	received, actions := make(pg.Times, n), make(pg.Strings, n)
+	received, actions, retention := make(pg.Times, n), make(pg.Strings, n), make([]int64, n)
 	for i := range ms {
 		m := &ms[i]
+		retention[i] = int64(m.RetentionDays)
 		m.ID = uuid.Must(uuid.NewV7())
 		ids[i], tenants[i], evs[i], rules[i] = m.ID, m.TenantID, m.EventID, m.RuleID
 		a := string(m.Actions)
@@ -262,7 +280,7 @@ func (repo) InsertMatches(ctx context.Context, q pg.Querier, ms []Match) (map[ma
 		RuleID  uuid.UUID `db:"rule_id"`
 	}
 	err := sqlx.SelectContext(ctx, q, &rows, query, ids, tenants, evs, rules,
-		pq.Array(versions), groups, pq.Array(fired), received, actions)
+		pq.Array(versions), groups, pq.Array(fired), received, actions, pq.Array(retention))
 	if err != nil {
 		return nil, fmt.Errorf("insert rule matches: %w", err)
 	}

@@ -42,6 +42,8 @@ type Match struct {
 	ReceivedAt  time.Time       `db:"received_at"`
 	Actions     json.RawMessage `db:"actions"`
 	CreatedAt   time.Time       `db:"created_at"`
+	// RetentionDays is the event's: the match is deleted with the event.
+	RetentionDays int `db:"retention_days"`
 }
 
 const maxNameLen = 200

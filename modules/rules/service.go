@@ -196,6 +196,13 @@ func (s *Service) MatchesOf(ctx context.Context, tenantID, eventID uuid.UUID) ([
 	return s.repo.MatchesOf(ctx, s.db, tenantID, eventID)
 }
 
+// DeleteExpired deletes the matches of events with the given retention
+// below the before id: the events module calls it when it drops those
+// events (events.Service.AddExpiry).
+func (s *Service) DeleteExpired(ctx context.Context, retentionDays int, before uuid.UUID) (int64, error) {
+	return s.repo.DeleteExpired(ctx, s.db, retentionDays, before)
+}
+
 // RelatedMatches adds an event's matches to its read view (wired into the
 // events module by cmd).
 func (s *Service) RelatedMatches(ctx context.Context, tenantID, eventID uuid.UUID, r *events.Related) error {
@@ -256,7 +263,7 @@ func (s *Service) HandleTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event)
 		for _, f := range fired[i] {
 			for _, a := range f.Actions {
 				ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
-					ChannelID: a.ChannelID, Message: a.Message, Event: snap})
+					ChannelID: a.ChannelID, Message: a.Message, Event: snap, RetentionDays: e.RetentionDays})
 			}
 		}
 	}
@@ -329,7 +336,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 			group := c.GroupKey(&ev)
 			def := c.Definition()
 			m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
-				GroupKey: group, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`)}
+				GroupKey: group, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`), RetentionDays: e.RetentionDays}
 			key := matchKey{e.ID, a.ID}
 			if def.Threshold == nil && def.Cooldown == 0 {
 				m.Fired = true

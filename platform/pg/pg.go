@@ -162,3 +162,26 @@ func NullUUID(id uuid.UUID) any {
 	}
 	return id
 }
+
+// DeleteBatches runs query, a DELETE of at most $n rows where $n is the
+// last placeholder (batch is appended to args), until a run deletes fewer
+// than batch rows or ctx ends. Each run is a transaction of its own, so no
+// lock is held for long and vacuum can follow. It returns the rows deleted.
+func DeleteBatches(ctx context.Context, q Querier, batch int, query string, args ...any) (int64, error) {
+	args = append(args, batch)
+	var total int64
+	for {
+		res, err := q.ExecContext(ctx, query, args...)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}

@@ -31,6 +31,9 @@ type Config struct {
 	JobTimeout         time.Duration
 	RescueAfter        time.Duration
 	DiscardedRetention time.Duration // 0 keeps discarded jobs (the DLQ) forever
+	// PeriodicJobs are enqueued by the working client that is River's
+	// leader (one across all processes), each with its own schedule.
+	PeriodicJobs []*river.PeriodicJob
 }
 
 // NewInsertOnly returns a client that can only insert jobs. FetchCooldown
@@ -70,6 +73,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 		RescueStuckJobsAfter:        cfg.RescueAfter,
 		DiscardedJobRetentionPeriod: retention,
 		CancelledJobRetentionPeriod: retention, // cancelled = permanent failures: also in the DLQ
+		PeriodicJobs:                cfg.PeriodicJobs,
 		Logger:                      logger,
 	})
 	if err != nil {
