@@ -199,19 +199,15 @@ func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.
 		SELECT * FROM rows WHERE idempotency_key IS NULL OR id IN (SELECT event_id FROM keyed)
 		RETURNING id`
 	n := len(es)
-	ids, tenants := make([]string, n), make([]string, n)
-	types, payloads := make([]string, n), make([]string, n)
-	sources, keys := make([]sql.NullString, n), make([]sql.NullString, n)
-	occurred, received := make([]time.Time, n), make([]time.Time, n)
+	ids, tenants := make(pg.UUIDs, n), make(pg.UUIDs, n)
+	types, payloads, sources, keys := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
+	occurred, received := make(pg.Times, n), make(pg.Times, n)
 	hashes, retention := make([][]byte, n), make([]int64, n)
-	for i, e := range es {
-		ids[i], tenants[i], types[i], payloads[i] = e.ID.String(), e.TenantID.String(), e.Type, string(e.Payload)
-		if e.Source != nil {
-			sources[i] = sql.NullString{String: *e.Source, Valid: true}
-		}
-		if e.IdempotencyKey != nil {
-			keys[i] = sql.NullString{String: *e.IdempotencyKey, Valid: true}
-		}
+	for i := range es {
+		e := &es[i]
+		payload := string(e.Payload)
+		ids[i], tenants[i], types[i], payloads[i] = e.ID, e.TenantID, &e.Type, &payload
+		sources[i], keys[i] = e.Source, e.IdempotencyKey
 		occurred[i], received[i], hashes[i], retention[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash, int64(e.RetentionDays)
 	}
 	query := unkeyed
@@ -222,9 +218,8 @@ func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.
 		}
 	}
 	var inserted []uuid.UUID
-	err := sqlx.SelectContext(ctx, q, &inserted, query, pq.Array(ids), pq.Array(tenants), pq.Array(types),
-		pq.GenericArray{A: sources}, pq.Array(payloads), pq.GenericArray{A: occurred}, pq.GenericArray{A: received},
-		pq.GenericArray{A: keys}, pq.ByteaArray(hashes), pq.Array(retention))
+	err := sqlx.SelectContext(ctx, q, &inserted, query, ids, tenants, types,
+		sources, payloads, occurred, received, keys, pq.ByteaArray(hashes), pq.Array(retention))
 	if err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
