@@ -59,12 +59,19 @@ done
 one=$(b ingest --key "$KEY" --concurrency 64 --duration "${DURATION}s")
 many=$(b ingest --keys "$keys" --concurrency 64 --duration "${DURATION}s")
 max_rate=$(python3 -c "import json,sys; print(int(max(json.loads(sys.argv[1])['events_per_s'], json.loads(sys.argv[2])['events_per_s'])))" "$one" "$many")
+
+# The runs above stored ~1M rows and left their event.process jobs queued:
+# drop them and let PostgreSQL settle (vacuum, checkpoint), so the latency
+# steps below measure the service, not the cleanup of the benchmark's own
+# rows.
+settle() {
+  psql "$DATABASE_URL" -Xq -c "TRUNCATE events, event_idempotency, rule_matches, deliveries, delivery_attempts, river_job" \
+    -c "VACUUM ANALYZE" -c "CHECKPOINT"
+}
+settle
 half=$(b ingest --key "$KEY" --rate $((max_rate / 2)) --concurrency 256 --duration "${DURATION}s")
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
-
-# The ingest runs left a backlog of event.process jobs no worker took:
-# drop it, so the next steps measure their own events only.
-psql "$DATABASE_URL" -Xqc "TRUNCATE events; DELETE FROM river_job;"
+settle
 
 echo "== end to end (serve + work)"
 start_work
