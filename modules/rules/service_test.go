@@ -311,3 +311,41 @@ func TestDryRunAndBacktest(t *testing.T) {
 	require.Equal(t, 4, bt.Fired, "every 5th match fires")
 	require.False(t, bt.Truncated)
 }
+
+// TestGroupOfEventsInOneTransaction: the worker evaluates a whole group of
+// events in one transaction (HandleTx). A stateless rule fires for each
+// event, once; a threshold rule counts the group's own earlier events, so
+// six events of one user with a threshold of two fire exactly three times.
+func TestGroupOfEventsInOneTransaction(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rec := b.call(t, "POST", "/api/rules", `{"name":"pairs","definition":`+def(0, `,"threshold":{"count":2,"within":"1h","groupBy":"payload.userId"}`)+`}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	var pairs struct{ ID string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &pairs))
+	rec = b.call(t, "POST", "/api/rules", `{"name":"every","definition":`+def(0, "")+`}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	var every struct{ ID string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &every))
+
+	evs := make([]events.Event, 6)
+	for i := range evs {
+		in, err := events.ParseInput([]byte(fmt.Sprintf(`{"type":"order.created","payload":{"userId":"u1","amount":%d}}`, i)), "")
+		require.NoError(t, err)
+		res, err := b.events.Ingest(t.Context(), b.tenant.ID, in)
+		require.NoError(t, err)
+		evs[i] = res.Event
+	}
+	require.NoError(t, pg.InTx(t.Context(), b.db, func(tx *sqlx.Tx) error { return b.rules.HandleTx(t.Context(), tx, evs) }))
+	// The same group again (a job worked twice): nothing new.
+	require.NoError(t, pg.InTx(t.Context(), b.db, func(tx *sqlx.Tx) error { return b.rules.HandleTx(t.Context(), tx, evs) }))
+
+	count := func(ruleID string, fired bool) int {
+		var n int
+		require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM rule_matches WHERE rule_id = $1 AND fired = $2`, ruleID, fired))
+		return n
+	}
+	require.Equal(t, 6, count(every.ID, true), "the stateless rule: one firing per event")
+	require.Equal(t, 3, count(pairs.ID, true), "the threshold rule: one firing per pair")
+	require.Equal(t, 3, count(pairs.ID, false))
+}
