@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signalops/signalops/config"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,7 +24,13 @@ const processedQ = `SELECT count(*) FROM events WHERE status = 'processed'`
 // notifyWorkers is NOTIFY_WORKERS' default: the most notify.deliver jobs one
 // work process runs at once, so the most sends whose outcome one fault can
 // leave unrecorded.
-const notifyWorkers = 50
+var notifyWorkers = func() int {
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Notify.Workers
+}()
 
 // TestKillServeUnderLoad: serve is killed with SIGKILL under load and
 // restarted on the same port. Every 202 was answered after its commit, so
