@@ -78,6 +78,34 @@ start_work
 e2e=$(b e2e --key "$KEY" --token "$TOKEN" --rate 200 --duration "${DURATION}s" --concurrency 64)
 stop_work
 
+echo "== workers keep up: 2,000 events/s for ${DURATION}s with 10 rules per event, serve and work running"
+settle
+api() { curl -fs -XPOST "$url/api/$1" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$2"; }
+channel=$(api channels '{"name":"keep-up","kind":"webhook","config":{"url":"http://127.0.0.1:9/hook"},"secrets":{}}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+rule_ids=()
+for k in $(seq 1 10); do # evaluated for every event, never true: no deliveries
+  rule_ids+=("$(api rules "{\"name\":\"keep-up $k\",\"definition\":{\"match\":{\"type\":\"bench.event\",\"all\":[{\"field\":\"payload.i\",\"op\":\"lt\",\"value\":-$k}]},\"actions\":[{\"channelId\":\"$channel\",\"template\":\"x\"}]}}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')")
+done
+start_work
+b ingest --key "$KEY" --rate 2000 --concurrency 256 --duration "${DURATION}s" >"$work/keepup.json" &
+load=$!
+peak=0
+while kill -0 "$load" 2>/dev/null; do
+  n=$(psql "$DATABASE_URL" -XAtc "SELECT count(*) FROM events WHERE status = 'accepted'")
+  [ "$n" -gt "$peak" ] && peak=$n
+  sleep 1
+done
+wait "$load"
+sleep 2
+keepup_final=$(psql "$DATABASE_URL" -XAtc "SELECT count(*) FROM events WHERE status = 'accepted'")
+keepup_total=$(psql "$DATABASE_URL" -XAtc "SELECT count(*) FROM events")
+keepup="{\"peak\":$peak,\"final\":$keepup_final,\"total\":$keepup_total}"
+stop_work
+for id in "${rule_ids[@]}"; do curl -fs -XDELETE "$url/api/rules/$id" -H "authorization: Bearer $TOKEN" >/dev/null; done
+settle
+
 echo "== worker throughput: a backlog loaded first, then work started"
 drain() {
   "$bin" bench drain --url "$url" --key "$KEY" --token "$TOKEN" --events "$1" --rules 10 --wait 5m --json "${@:2}" \
@@ -92,12 +120,12 @@ drain() {
 drain_eval=$(drain 50000)
 drain_deliver=$(drain 20000 --deliver)
 
-python3 - "$work" "$one" "$many" "$half" "$max_rate" "$rss_kb" "$e2e" "$drain_eval" "$drain_deliver" <<'PY'
+python3 - "$work" "$one" "$many" "$half" "$max_rate" "$rss_kb" "$e2e" "$drain_eval" "$drain_deliver" "$keepup" <<'PY'
 import json, os, re, sys
 work = sys.argv[1]
 one, many, half = (json.loads(x) for x in sys.argv[2:5])
 max_rate, rss_kb = int(sys.argv[5]), int(sys.argv[6])
-e2e, de, dd = (json.loads(x) for x in sys.argv[7:10])
+e2e, de, dd, ku = (json.loads(x) for x in sys.argv[7:11])
 rows = []
 for c in (32, 64):
     if not os.path.exists(f"{work}/ceiling-{c}.txt"):
@@ -115,6 +143,8 @@ rows.append((f"p99 at half the max rate ({max_rate//2:,}/s open loop)", f"p50 {h
              f"{half['events_per_s']:,.0f}/s served, {half['dropped']} dropped", "p99 < 25 ms"))
 rows.append(("e2e event → signed webhook at 200/s", f"p50 {e2e['p50_ms']} ms, p99 {e2e['p99_ms']} ms",
              f"{e2e['delivered']} delivered, {e2e['missing']} missing, {e2e['duplicates']} dup", "p50 < 30, p99 < 200 ms"))
+rows.append(("keep up: 2,000 events/s in, work running, 10 rules", f"backlog peak {ku['peak']}, {ku['final']} left 2 s after",
+             f"{ku['total']} events", "no backlog growth"))
 rows.append(("workers, 10 rules/event, no delivery", f"{de['processed_per_s']:,.0f} events/s", f"{de['processed']} of {de['events']}", "≥ 2,000/s"))
 rows.append(("workers, 10 rules + 1 webhook/event", f"{dd['processed_per_s']:,.0f} events/s, {dd['delivered_per_s']:,.0f} webhooks/s",
              f"{dd['delivered']} of {dd['events']} delivered", "(≥ 2,000/s)"))
