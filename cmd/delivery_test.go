@@ -231,3 +231,41 @@ func TestFailingReceiverToDLQAndBack(t *testing.T) {
 	require.Equal(t, 1, n)
 	require.False(t, dup)
 }
+
+// TestDeliveryToDeletedChannel: a rule whose channel was deleted still
+// fires, and its delivery fails permanently (no send, no retry), saying
+// why; the job is cancelled, not retried.
+func TestDeliveryToDeletedChannel(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+	rec := b.api(t, "GET", "/api/channels", "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var page struct{ Data []struct{ ID string } }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
+	require.Len(t, page.Data, 1)
+	rec = b.api(t, "DELETE", "/api/channels/"+page.Data[0].ID, "")
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+
+	eventID := b.ingest(t, `{"type":"order.created","payload":{"orderId":"A-2"}}`)
+	var got struct {
+		Data []struct {
+			Status    string
+			LastError *string
+		}
+	}
+	require.Eventually(t, func() bool {
+		rec := b.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
+		got.Data = nil
+		_ = json.Unmarshal(rec.Body.Bytes(), &got)
+		return len(got.Data) == 1 && got.Data[0].Status == "failed"
+	}, 10*time.Second, 20*time.Millisecond, "the delivery never failed: %+v", got)
+	require.NotNil(t, got.Data[0].LastError)
+	require.Contains(t, *got.Data[0].LastError, "was deleted")
+	n, _ := b.rx.delivered()
+	require.Zero(t, n, "nothing was sent")
+	require.Eventually(t, func() bool {
+		var state string
+		require.NoError(t, b.sys.db.Get(&state, `SELECT state FROM river_job WHERE kind = 'notify.deliver'`))
+		return state == "cancelled"
+	}, 5*time.Second, 20*time.Millisecond)
+}

@@ -252,25 +252,29 @@ func (repo) AttemptsOf(ctx context.Context, q pg.Querier, tenantID uuid.UUID, id
 	return out, nil
 }
 
-// GetDeliveryAndChannel reads a delivery and its live channel in one
-// query; ok is false when either is missing (the caller then finds out
-// which with GetDelivery and GetChannel).
-func (repo) GetDeliveryAndChannel(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (d Delivery, c Channel, ok bool, err error) {
+// deliveryWithChannel is one row of GetDeliveriesAndChannels.
+type deliveryWithChannel struct {
+	Delivery
+	Channel `db:"ch"`
+}
+
+// GetDeliveriesAndChannels is GetDeliveryAndChannel for many deliveries in
+// one query, by delivery id; a delivery missing from the result, or whose
+// channel is gone, is absent.
+func (repo) GetDeliveriesAndChannels(ctx context.Context, q pg.Querier, tenants, ids pg.UUIDs) (map[uuid.UUID]deliveryWithChannel, error) {
 	query := `SELECT ` + prefixed("d.", deliveryColumns) + `, ` + aliased("c.", "ch.", channelColumns) + `
-		FROM deliveries d JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL
-		WHERE d.tenant_id = $1 AND d.id = $2`
-	var row struct {
-		Delivery
-		Channel `db:"ch"`
+		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
+		JOIN deliveries d ON d.tenant_id = r.t AND d.id = r.i
+		JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL`
+	var rows []deliveryWithChannel
+	if err := sqlx.SelectContext(ctx, q, &rows, query, tenants, ids); err != nil {
+		return nil, fmt.Errorf("get deliveries and channels: %w", err)
 	}
-	err = sqlx.GetContext(ctx, q, &row, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, c, false, nil
+	out := make(map[uuid.UUID]deliveryWithChannel, len(rows))
+	for _, r := range rows {
+		out[r.Delivery.ID] = r
 	}
-	if err != nil {
-		return d, c, false, fmt.Errorf("get delivery and channel: %w", err)
-	}
-	return row.Delivery, row.Channel, true, nil
+	return out, nil
 }
 
 // RecordAttempts stores attempts and their deliveries' resulting states:
