@@ -67,7 +67,9 @@ type outcome struct {
 func newDeliverWorker(svc *Service, mx Metrics, opts pg.GroupOptions) *DeliverWorker {
 	w := &DeliverWorker{svc: svc, metrics: mx}
 	w.group = pg.NewGroup(svc.db, opts, w.recordTx)
-	w.reads = pg.NewGroup(svc.db, opts, readDeliveries(svc.repo))
+	reads := opts
+	reads.Committers = max(opts.Committers, 4) // a read holds a connection for one round trip
+	w.reads = pg.NewReadGroup(svc.db, reads, readDeliveries(svc.repo))
 	return w
 }
 
@@ -82,13 +84,13 @@ type deliveryRead struct {
 // query: concurrent jobs share it as they share the commits of their
 // outcomes (the read, one round trip per delivery before, was the largest
 // part of a delivery's CPU once the rest was grouped).
-func readDeliveries(r repo) func(context.Context, *sqlx.Tx, []*deliveryRead) error {
-	return func(ctx context.Context, tx *sqlx.Tx, items []*deliveryRead) error {
+func readDeliveries(r repo) func(context.Context, pg.Querier, []*deliveryRead) error {
+	return func(ctx context.Context, q pg.Querier, items []*deliveryRead) error {
 		tenants, ids := make(pg.UUIDs, len(items)), make(pg.UUIDs, len(items))
 		for i, it := range items {
 			tenants[i], ids[i] = it.tenantID, it.id
 		}
-		rows, err := r.GetDeliveriesAndChannels(ctx, tx, tenants, ids)
+		rows, err := r.GetDeliveriesAndChannels(ctx, q, tenants, ids)
 		if err != nil {
 			return err
 		}

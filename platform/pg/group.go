@@ -26,6 +26,7 @@ type Group[T any] struct {
 	db    *sqlx.DB
 	opts  GroupOptions
 	apply func(ctx context.Context, tx *sqlx.Tx, items []T) error
+	read  func(ctx context.Context, q Querier, items []T) error // NewReadGroup: no transaction
 	queue atomic.Pointer[chan *groupItem[T]]
 }
 
@@ -51,6 +52,24 @@ func NewGroup[T any](db *sqlx.DB, opts GroupOptions, apply func(ctx context.Cont
 		opts.TxTimeout = 30 * time.Second
 	}
 	return &Group[T]{db: db, opts: opts, apply: apply}
+}
+
+// NewReadGroup returns a Group whose items are read together: read runs on
+// the pool, outside any transaction (one statement, no BEGIN and COMMIT
+// round trips), so read must be a single query or tolerate its statements
+// seeing different snapshots.
+func NewReadGroup[T any](db *sqlx.DB, opts GroupOptions, read func(ctx context.Context, q Querier, items []T) error) *Group[T] {
+	g := NewGroup[T](db, opts, nil)
+	g.read = read
+	return g
+}
+
+// run applies items in one transaction, or reads them.
+func (g *Group[T]) run(ctx context.Context, items []T) error {
+	if g.read != nil {
+		return g.read(ctx, g.db, items)
+	}
+	return InTx(ctx, g.db, func(tx *sqlx.Tx) error { return g.apply(ctx, tx, items) })
 }
 
 // Do applies item, with others when a committer runs, and returns once its
@@ -147,7 +166,7 @@ func (g *Group[T]) commit(ctx context.Context, batch []*groupItem[T]) {
 		items[i] = gi.item
 	}
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.TxTimeout)
-	err := InTx(txCtx, g.db, func(tx *sqlx.Tx) error { return g.apply(txCtx, tx, items) })
+	err := g.run(txCtx, items)
 	cancel()
 	if err == nil {
 		for _, gi := range live {
@@ -169,5 +188,5 @@ func (g *Group[T]) alone(ctx context.Context, item T) error {
 	}
 	txCtx, cancel := context.WithTimeout(ctx, g.opts.TxTimeout)
 	defer cancel()
-	return InTx(txCtx, g.db, func(tx *sqlx.Tx) error { return g.apply(txCtx, tx, []T{item}) })
+	return g.run(txCtx, []T{item})
 }
