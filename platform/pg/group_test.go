@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/platform/pg"
@@ -41,7 +43,7 @@ func newGroupTable(t *testing.T, opts pg.GroupOptions) (*sqlx.DB, *pg.Group[*gro
 	return db, g
 }
 
-func runGroup(t *testing.T, g *pg.Group[*groupItem]) {
+func runGroup[T any](t *testing.T, g *pg.Group[T]) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -120,4 +122,55 @@ func TestGroupWithoutRunAppliesAlone(t *testing.T) {
 	require.NoError(t, db.Get(&txs, `SELECT count(DISTINCT tx) FROM group_items`))
 	require.Equal(t, 2, rows)
 	require.Equal(t, 2, txs)
+}
+
+// TestReadGroup: concurrent reads are answered together, each caller with
+// its own row, outside any transaction.
+func TestReadGroup(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	_, err := db.Exec(`CREATE TABLE read_items AS SELECT n, n * 10 AS v FROM generate_series(1, 300) AS n`)
+	require.NoError(t, err)
+	type read struct {
+		n, v  int
+		found bool
+	}
+	var queries atomic.Int64
+	g := pg.NewReadGroup(db, pg.GroupOptions{Committers: 2, MaxBatch: 64}, func(ctx context.Context, q pg.Querier, items []*read) error {
+		queries.Add(1)
+		ns := make([]int64, len(items))
+		for i, it := range items {
+			ns[i] = int64(it.n)
+		}
+		var rows []struct{ N, V int }
+		if err := sqlx.SelectContext(ctx, q, &rows, `SELECT n, v FROM read_items WHERE n = ANY($1)`, pq.Array(ns)); err != nil {
+			return err
+		}
+		byN := map[int]int{}
+		for _, r := range rows {
+			byN[r.N] = r.V
+		}
+		for _, it := range items {
+			it.v, it.found = byN[it.n]
+		}
+		return nil
+	})
+	runGroup(t, g)
+
+	const n = 400 // 1-300 exist, 301-400 do not
+	reads := make([]*read, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		reads[i] = &read{n: i + 1}
+		wg.Go(func() { require.NoError(t, g.Do(t.Context(), reads[i])) })
+	}
+	wg.Wait()
+	for _, r := range reads {
+		require.Equal(t, r.n <= 300, r.found, "row %d", r.n)
+		if r.found {
+			require.Equal(t, r.n*10, r.v)
+		}
+	}
+	require.Less(t, queries.Load(), int64(n), "no two reads shared a query")
+	t.Logf("%d reads in %d queries", n, queries.Load())
 }
