@@ -957,6 +957,26 @@ func (h *hookReceiver) delivered(accepted map[int64]struct{}) int {
 	return n
 }
 
+// startReceiver serves h on listen and returns the URL the server should
+// deliver to (hookURL, or http://<address>/hook) and how to stop it.
+func startReceiver(h http.Handler, listen, hookURL string) (string, func(), error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", nil, fmt.Errorf("webhook receiver: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	if hookURL == "" {
+		hookURL = "http://" + ln.Addr().String() + "/hook"
+	}
+	return hookURL, stop, nil
+}
+
 func (a *app) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions) (err error) {
 	client := newBenchClient(o.url, o.concurrency, o.timeout)
 	key := o.allKeys()[0]
@@ -965,22 +985,11 @@ func (a *app) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions) (e
 		return err
 	}
 	recv := newHookReceiver(secretKey)
-
-	ln, err := net.Listen("tcp", e.listen)
+	hookURL, stop, err := startReceiver(recv, e.listen, e.hookURL)
 	if err != nil {
-		return fmt.Errorf("webhook receiver: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: recv, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	hookURL := e.hookURL
-	if hookURL == "" {
-		hookURL = "http://" + ln.Addr().String() + "/hook"
-	}
+	defer stop()
 	fmt.Fprintf(a.stderr, "bench e2e: receiver listening on %s\n", hookURL)
 
 	// Setup and cleanup use their own deadline: Ctrl-C still cleans up.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -164,21 +163,11 @@ func (a *app) runBenchDrain(ctx context.Context, o *benchOptions, d drainOptions
 		return err
 	}
 	recv := &countingReceiver{key: secretKey}
-	ln, err := net.Listen("tcp", d.listen)
+	hookURL, stop, err := startReceiver(recv, d.listen, d.hookURL)
 	if err != nil {
-		return fmt.Errorf("webhook receiver: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: recv, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	hookURL := d.hookURL
-	if hookURL == "" {
-		hookURL = "http://" + ln.Addr().String() + "/hook"
-	}
+	defer stop()
 	mgmt := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	}

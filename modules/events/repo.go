@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -269,7 +268,7 @@ func (repo) MarkProcessedMany(ctx context.Context, q pg.Querier, refs []Ref) ([]
 		UPDATE events e SET status = 'processed', processed_at = now()
 		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
 		WHERE e.tenant_id = r.t AND e.id = r.i AND e.status <> 'processed'
-		RETURNING ` + prefixed("e.", eventColumns)
+		RETURNING ` + pg.Columns("e.", "", eventColumns)
 	tenants, ids := refArrays(refs)
 	var out []Event
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenants, ids); err != nil {
@@ -300,13 +299,4 @@ func refArrays(refs []Ref) (tenants, ids pg.UUIDs) {
 		tenants[i], ids[i] = r.TenantID, r.ID
 	}
 	return tenants, ids
-}
-
-// prefixed qualifies every column of a comma-separated list.
-func prefixed(prefix, columns string) string {
-	cols := strings.Split(columns, ",")
-	for i, c := range cols {
-		cols[i] = prefix + strings.TrimSpace(c)
-	}
-	return strings.Join(cols, ", ")
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -262,7 +261,7 @@ type deliveryWithChannel struct {
 // one query, by delivery id; a delivery missing from the result, or whose
 // channel is gone, is absent.
 func (repo) GetDeliveriesAndChannels(ctx context.Context, q pg.Querier, tenants, ids pg.UUIDs) (map[uuid.UUID]deliveryWithChannel, error) {
-	query := `SELECT ` + prefixed("d.", deliveryColumns) + `, ` + aliased("c.", "ch.", channelColumns) + `
+	query := `SELECT ` + pg.Columns("d.", "", deliveryColumns) + `, ` + pg.Columns("c.", "ch.", channelColumns) + `
 		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
 		JOIN deliveries d ON d.tenant_id = r.t AND d.id = r.i
 		JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL`
@@ -329,21 +328,4 @@ func (repo) RecordAttempts(ctx context.Context, q pg.Querier, ds []Delivery, as 
 		return fmt.Errorf("update deliveries: %w", err)
 	}
 	return nil
-}
-
-// prefixed qualifies every column of a comma-separated list.
-func prefixed(prefix, columns string) string { return aliased(prefix, "", columns) }
-
-// aliased qualifies every column and names it alias+column (sqlx's
-// notation for a field of a nested struct).
-func aliased(prefix, alias, columns string) string {
-	cols := strings.Split(columns, ",")
-	for i, c := range cols {
-		c = strings.TrimSpace(c)
-		cols[i] = prefix + c
-		if alias != "" {
-			cols[i] += ` AS "` + alias + c + `"`
-		}
-	}
-	return strings.Join(cols, ", ")
 }

@@ -35,3 +35,18 @@ func (f *Filter) Page(before uuid.UUID, limit int) (string, []any) {
 	f.args = append(f.args, limit)
 	return ` WHERE ` + strings.Join(f.conds, " AND ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(f.args)), f.args
 }
+
+// Columns qualifies every column of a comma-separated list with prefix
+// ("e." → "e.id, e.tenant_id, …"); with alias, each is also named
+// alias+column (`AS "ch.id"`: sqlx's notation for a nested struct's field).
+func Columns(prefix, alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		c = strings.TrimSpace(c)
+		cols[i] = prefix + c
+		if alias != "" {
+			cols[i] += ` AS "` + alias + c + `"`
+		}
+	}
+	return strings.Join(cols, ", ")
+}
