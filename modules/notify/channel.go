@@ -81,7 +81,11 @@ type NewDelivery struct {
 	RuleVersion int
 	ChannelID   uuid.UUID
 	Message     string
-	Event       EventSnapshot
+	// Failed, when set, is why the message could not be made (its
+	// template exceeded its budget): the delivery is recorded as failed
+	// with this error and never sent.
+	Failed string
+	Event  EventSnapshot
 	// RetentionDays is the event's retention (events.Event.RetentionDays):
 	// the delivery is deleted when the event is (DeleteExpired).
 	RetentionDays int

@@ -106,6 +106,18 @@ func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error
 	return nil
 }
 
+// FailUnsent records a delivery that is never sent: its message could not
+// be made.
+func (repo) FailUnsent(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, reason string) error {
+	const query = `
+		UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2`
+	if _, err := q.ExecContext(ctx, query, tenantID, id, reason); err != nil {
+		return fmt.Errorf("fail unsent delivery: %w", err)
+	}
+	return nil
+}
+
 // InsertDeliveries stores new deliveries with one statement.
 func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) error {
 	if len(ds) == 1 {

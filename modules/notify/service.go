@@ -263,7 +263,8 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 		return nil
 	}
 	ds := make([]Delivery, len(in))
-	params := make([]river.InsertManyParams, len(in))
+	params := make([]river.InsertManyParams, 0, len(in))
+	var failed []int // deliveries whose message could not be made: no job
 	for i, n := range in {
 		d := Delivery{ID: uuid.Must(uuid.NewV7()), TenantID: n.TenantID, EventID: n.Event.ID, RuleID: &n.RuleID,
 			RuleVersion: &n.RuleVersion, ChannelID: n.ChannelID, EventType: n.Event.Type, Message: n.Message,
@@ -275,17 +276,35 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 		}
 		d.Body = body
 		ds[i] = d
-		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()}
+		if n.Failed != "" {
+			failed = append(failed, i)
+			continue
+		}
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()})
 	}
 	// Jobs first: their ids go into the delivery rows, inserted together.
-	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
-	if err != nil {
-		return fmt.Errorf("enqueue notify.deliver: %w", err)
+	if len(params) > 0 {
+		res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
+		if err != nil {
+			return fmt.Errorf("enqueue notify.deliver: %w", err)
+		}
+		j := 0
+		for i := range ds {
+			if in[i].Failed == "" {
+				ds[i].JobID = &res[j].Job.ID
+				j++
+			}
+		}
 	}
-	for i := range ds {
-		ds[i].JobID = &res[i].Job.ID
+	if err := s.repo.InsertDeliveries(ctx, tx, ds); err != nil {
+		return err
 	}
-	return s.repo.InsertDeliveries(ctx, tx, ds)
+	for _, i := range failed {
+		if err := s.repo.FailUnsent(ctx, tx, ds[i].TenantID, ds[i].ID, in[i].Failed); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) insertOpts() *river.InsertOpts {
@@ -340,6 +359,10 @@ func (s *Service) RetryDelivery(ctx context.Context, tenantID, id uuid.UUID) (De
 			return apperr.Conflict("delivery_succeeded", "This delivery succeeded; it is never sent twice.")
 		case StatusPending:
 			return apperr.Conflict("delivery_pending", "This delivery is still being attempted.")
+		}
+		if d.JobID == nil && d.Attempts == 0 {
+			// Never sent: its message could not be made (EnqueueTx).
+			return apperr.Conflict("delivery_unsendable", "This delivery's message could not be rendered; fix the rule's template and send a new event.")
 		}
 		if err := s.repo.SetStatus(ctx, tx, tenantID, id, StatusPending); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -86,7 +87,7 @@ func BenchmarkEvaluateEvent(b *testing.B) {
 		for _, r := range rules {
 			if r.Match(&ev) {
 				r.GroupKey(&ev)
-				r.Render(&ev)
+				r.Render(context.Background(), &ev)
 			}
 		}
 	}
@@ -128,11 +129,11 @@ func BenchmarkRender(b *testing.B) {
 	c := mustCompile(b, `{"match": {}, "actions": [{"channelId": "`+testChannel+`",
 		"template": "Order {{.payload.orderId}} by {{.payload.userId}}: {{.payload.amount}} {{.payload.currency}}, ship to {{.payload.shipping.address.city}}{{if .payload.vip}} (VIP){{end}}"}]}`)
 	ev := mustEvent(b, "order.created", "shop", benchPayload)
-	if got := c.Render(ev)[0].Message; got != "Order o-48213 by u-1029: 1249.90 EUR, ship to Berlin (VIP)" {
+	if got := c.Render(context.Background(), ev)[0].Message; got != "Order o-48213 by u-1029: 1249.90 EUR, ship to Berlin (VIP)" {
 		b.Fatal(got)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		c.Render(ev)
+		c.Render(context.Background(), ev)
 	}
 }

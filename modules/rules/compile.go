@@ -76,6 +76,20 @@ func Compile(def Definition) (*Compiled, error) {
 	return out, nil
 }
 
+// CompileStored is Compile for a version that was valid when it was saved:
+// an action whose template a check added since refuses (a printf format
+// from the payload, say) compiles to an action that always fails,
+// explained, instead of failing the whole rule.
+func CompileStored(def Definition) (*Compiled, error) {
+	var p problems
+	c := compiler{p: &p, stored: true}
+	out := c.compile(&def)
+	if len(p.list) > 0 {
+		return nil, p.err()
+	}
+	return out, nil
+}
+
 // Definition returns the definition the rule was compiled from.
 func (c *Compiled) Definition() Definition { return c.def }
 
@@ -174,6 +188,10 @@ func keyText(v any) string {
 type compiler struct {
 	p     *problems
 	conds int
+	// stored compiles a version saved earlier: a template that a newer
+	// check refuses becomes an action that fails with the reason, so the
+	// rest of the rule (and every other rule) keeps working.
+	stored bool
 }
 
 func (c *compiler) fail(path, msg string) { c.p.add("definition."+path, msg) }
@@ -211,7 +229,10 @@ func (c *compiler) compile(def *Definition) *Compiled {
 			c.fail(at+".channelId", "is required")
 		}
 		act, msg := compileAction(a)
-		if msg != "" {
+		switch {
+		case msg != "" && c.stored:
+			act = &action{channelID: a.ChannelID, rejected: "template refused: " + msg}
+		case msg != "":
 			c.fail(at+".template", msg)
 		}
 		out.actions = append(out.actions, act)

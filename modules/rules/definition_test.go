@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -63,7 +64,7 @@ func TestParseDefinition(t *testing.T) {
 	ev := mustEvent(t, "order.created", "shop", `{"amount": 1500, "country": "US", "userId": "u1", "orderId": "o-9"}`)
 	require.True(t, c.Match(ev))
 	require.Equal(t, "u1", c.GroupKey(ev))
-	require.Equal(t, "Order o-9: 1500", c.Render(ev)[0].Message)
+	require.Equal(t, "Order o-9: 1500", c.Render(context.Background(), ev)[0].Message)
 }
 
 func TestParseDefinitionOptionalNulls(t *testing.T) {
@@ -316,7 +317,7 @@ func TestCompileHandBuilt(t *testing.T) {
 	require.NoError(t, err)
 	ev := &Event{Type: "a.b", Payload: map[string]any{"n": 2}}
 	require.True(t, c.Match(ev))
-	require.Equal(t, "n=2", c.Render(ev)[0].Message)
+	require.Equal(t, "n=2", c.Render(context.Background(), ev)[0].Message)
 }
 
 func TestParseDuration(t *testing.T) {
@@ -389,7 +390,7 @@ func FuzzParseDefinition(f *testing.F) {
 			t.Fatalf("Explain (%v, %q) disagrees with Match", matched, failed)
 		}
 		_ = c.GroupKey(ev)
-		for _, r := range c.Render(ev) {
+		for _, r := range c.Render(context.Background(), ev) {
 			if len(r.Message) > MaxMessageBytes {
 				t.Fatalf("message of %d bytes", len(r.Message))
 			}

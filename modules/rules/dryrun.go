@@ -70,7 +70,7 @@ func (s *Service) Test(ctx context.Context, tenantID uuid.UUID, raw json.RawMess
 	res.Matched, res.Failed = c.Explain(&ev)
 	if res.Matched {
 		res.GroupKey = c.GroupKey(&ev)
-		res.Actions = c.Render(&ev)
+		res.Actions = c.Render(ctx, &ev)
 		if d := c.Definition(); d.Threshold != nil || d.Cooldown > 0 {
 			res.Note = "threshold and cooldown are not applied to a single test event"
 		}
@@ -155,7 +155,7 @@ func (s *Service) Backtest(ctx context.Context, tenantID uuid.UUID, in BacktestI
 			res.Fired++
 			if len(res.Samples) < backtestMaxSamples {
 				res.Samples = append(res.Samples, BacktestSample{EventID: e.ID, Type: e.Type,
-					ReceivedAt: e.ReceivedAt.UTC(), GroupKey: group, Actions: c.Render(&ev)})
+					ReceivedAt: e.ReceivedAt.UTC(), GroupKey: group, Actions: c.Render(ctx, &ev)})
 			}
 		}
 		if len(page) == 0 {

@@ -229,7 +229,7 @@ func (s *Service) compiled(ctx context.Context, q pg.Querier, tenantID uuid.UUID
 	if err != nil {
 		return nil, fmt.Errorf("stored rule %s v%d no longer parses: %w", k.rule, k.version, err)
 	}
-	c, err := Compile(def)
+	c, err := CompileStored(def)
 	if err != nil {
 		return nil, fmt.Errorf("compile rule %s v%d: %w", k.rule, k.version, err)
 	}
@@ -263,7 +263,7 @@ func (s *Service) HandleTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event)
 		for _, f := range fired[i] {
 			for _, a := range f.Actions {
 				ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
-					ChannelID: a.ChannelID, Message: a.Message, Event: snap, RetentionDays: e.RetentionDays})
+					ChannelID: a.ChannelID, Message: a.Message, Failed: a.Error, Event: snap, RetentionDays: e.RetentionDays})
 			}
 		}
 	}
@@ -340,7 +340,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 			key := matchKey{e.ID, a.ID}
 			if def.Threshold == nil && def.Cooldown == 0 {
 				m.Fired = true
-				rendered := c.Render(&ev)
+				rendered := c.Render(ctx, &ev)
 				if m.Actions, err = json.Marshal(rendered); err != nil {
 					return nil, fmt.Errorf("encode rendered actions: %w", err)
 				}
@@ -354,7 +354,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 			}
 			var rendered []Rendered
 			if m.Fired {
-				rendered = c.Render(&ev)
+				rendered = c.Render(ctx, &ev)
 				if m.Actions, err = json.Marshal(rendered); err != nil {
 					return nil, fmt.Errorf("encode rendered actions: %w", err)
 				}

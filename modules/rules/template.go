@@ -2,12 +2,12 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -20,17 +20,18 @@ import (
 	"github.com/google/uuid"
 )
 
-// Limits of rendering one action's message.
-const (
-	MaxMessageBytes    = 4096    // longer output is cut and ends with "…"
-	maxRangeIterations = 10_000  // range iterations per render, all ranges together
-	maxFormatBytes     = 1 << 20 // bytes formatted by printing and helper funcs per render
-)
+// MaxMessageBytes caps a rendered message; longer output is cut and ends
+// with "…". The budget of rendering is in tmplbudget.go.
+const MaxMessageBytes = 4096
 
 // Rendered is one action's message for one event.
 type Rendered struct {
 	ChannelID uuid.UUID `json:"channelId"`
 	Message   string    `json:"message"`
+	// Error says why the action cannot be sent: its template ran out of
+	// budget or time for this event, or was refused when loaded. Message
+	// is empty then, and the worker fails the action's delivery at once.
+	Error string `json:"error,omitempty"`
 }
 
 // Render executes every action's template over ev and returns one message
@@ -56,17 +57,24 @@ type Rendered struct {
 //     missing argument as <missing>. Added: json (compact JSON of a value),
 //     upper and lower. Keys that are not identifiers need index:
 //     {{index .payload "order-id"}}.
-//   - define, block and template are not accepted (no recursion), range
-//     runs at most 10,000 iterations per message and formatting at most
-//     1 MiB, so a message costs bounded time whatever the payload.
+//   - define, block and template are not accepted (no recursion); printf
+//     takes its format from the template only; range runs at most 10,000
+//     iterations per message, and every function charges what it will
+//     produce or touch before it runs, so a message costs bounded time and
+//     memory whatever the payload (tmplbudget.go).
 //   - Output is capped at 4096 bytes, cut on a UTF-8 boundary and ended
 //     with "…". An execution error (a bad index type, comparing a string
 //     with a number) keeps the output so far and appends "<error: …>".
-func (c *Compiled) Render(ev *Event) []Rendered {
+//
+// Rendering is bounded by a budget charged before the work is done
+// (tmplbudget.go) and by ctx: an action that exceeds either gets Error and
+// no message.
+func (c *Compiled) Render(ctx context.Context, ev *Event) []Rendered {
 	data := templateData(ev)
 	out := make([]Rendered, len(c.actions))
 	for i, a := range c.actions {
-		out[i] = Rendered{ChannelID: a.channelID, Message: a.render(data)}
+		out[i] = Rendered{ChannelID: a.channelID}
+		out[i].Message, out[i].Error = a.render(ctx.Done(), data)
 	}
 	return out
 }
@@ -93,6 +101,9 @@ type action struct {
 	channelID uuid.UUID
 	tree      *parse.Tree
 	pool      sync.Pool // *instance
+	// rejected is why a stored template no longer compiles (a check added
+	// after it was saved): it renders as an error, never runs.
+	rejected string
 }
 
 type instance struct {
@@ -113,6 +124,9 @@ func compileAction(a Action) (*action, string) {
 	}
 	if len(t.Templates()) != 1 || t.Tree == nil || hasTemplateCall(t.Tree.Root) {
 		return nil, "invalid template: define, block and template are not supported"
+	}
+	if err := checkFormats(t.Tree.Root); err != nil {
+		return nil, "invalid template: " + err.Error()
 	}
 	rewriteList(t.Tree.Root)
 	act := &action{channelID: a.ChannelID, tree: t.Tree}
@@ -170,18 +184,27 @@ func (a *action) newInstance() (*instance, error) {
 	return &instance{tmpl: t, st: st}, nil
 }
 
-func (a *action) render(data map[string]any) string {
+// render returns the message, or why the action cannot be sent: a budget
+// or deadline error fails the whole action rather than sending part of it.
+// Other execution errors keep the output so far and append "<error: …>".
+func (a *action) render(done <-chan struct{}, data map[string]any) (msg, failed string) {
+	if a.rejected != "" {
+		return "", a.rejected
+	}
 	inst, ok := a.pool.Get().(*instance)
 	if !ok {
 		var err error
 		if inst, err = a.newInstance(); err != nil {
-			return "<error: " + err.Error() + ">"
+			return "", "template: " + err.Error()
 		}
 	}
 	defer a.pool.Put(inst)
-	inst.st.reset()
+	inst.st.reset(done)
 	w := &capWriter{limit: MaxMessageBytes}
 	err := execute(inst.tmpl, w, data)
+	if be := (*budgetError)(nil); errors.As(err, &be) {
+		return "", be.reason
+	}
 	out := string(w.buf)
 	switch {
 	case w.full:
@@ -189,7 +212,7 @@ func (a *action) render(data map[string]any) string {
 	case err != nil:
 		out += "<error: " + execReason(err) + ">"
 	}
-	return truncate(clean(out), MaxMessageBytes)
+	return truncate(clean(out), MaxMessageBytes), ""
 }
 
 // clean makes a message valid UTF-8 without NUL bytes, which a template can
@@ -284,6 +307,7 @@ func rewriteList(l *parse.ListNode) {
 			rewriteBranch(&n.BranchNode)
 		case *parse.RangeNode:
 			rewriteBranch(&n.BranchNode)
+			n.Pipe.Cmds = append(n.Pipe.Cmds, command(n.Pos, identifier("_iter", n.Pos)))
 			tick := &parse.ActionNode{NodeType: parse.NodeAction, Pos: n.Pos, Line: n.Line,
 				Pipe: pipe(n.Pos, command(n.Pos, identifier("_tick", n.Pos)))}
 			if n.List == nil {
@@ -378,51 +402,6 @@ func markMissing(args []any) []any {
 	return args
 }
 
-// renderState is the budget of one render; the functions of one pooled
-// template instance close over it.
-type renderState struct {
-	iterations int
-	formatted  int
-}
-
-func (st *renderState) reset() { *st = renderState{} }
-
-var errBudget = errors.New("the template exceeded its execution budget")
-
-func (st *renderState) charge(s string) (string, error) {
-	st.formatted += len(s)
-	if st.formatted > maxFormatBytes {
-		return "", errBudget
-	}
-	return s, nil
-}
-
-func (st *renderState) funcs() template.FuncMap {
-	return template.FuncMap{
-		"_get":  tmplGet,
-		"_show": st.show,
-		"_tick": st.tick,
-		"index": tmplIndex,
-		"eq":    tmplEq,
-		"ne":    tmplNe,
-		"lt":    func(a, b any) (bool, error) { return tmplOrder(a, b, opLt) },
-		"le":    func(a, b any) (bool, error) { return tmplOrder(a, b, opLte) },
-		"gt":    func(a, b any) (bool, error) { return tmplOrder(a, b, opGt) },
-		"ge":    func(a, b any) (bool, error) { return tmplOrder(a, b, opGte) },
-		"json":  st.json,
-		"upper": func(v any) (any, error) { return st.mapText(v, strings.ToUpper) },
-		"lower": func(v any) (any, error) { return st.mapText(v, strings.ToLower) },
-		"print": func(args ...any) (string, error) { return st.charge(fmt.Sprint(markMissing(args)...)) },
-		"printf": func(format string, args ...any) (string, error) {
-			return st.charge(fmt.Sprintf(format, markMissing(args)...))
-		},
-		"println":  func(args ...any) (string, error) { return st.charge(fmt.Sprintln(markMissing(args)...)) },
-		"html":     func(args ...any) (string, error) { return st.charge(template.HTMLEscapeString(argText(args))) },
-		"js":       func(args ...any) (string, error) { return st.charge(template.JSEscapeString(argText(args))) },
-		"urlquery": func(args ...any) (string, error) { return st.charge(url.QueryEscape(argText(args))) },
-	}
-}
-
 // tmplGet walks keys from recv. It returns nil when a key is absent or a
 // value on the way is not an object, and jsonNull for a JSON null.
 func tmplGet(recv any, keys ...string) any {
@@ -487,36 +466,6 @@ func indexOf(k any) (int64, bool) {
 		return d.int64()
 	}
 	return intOf(k)
-}
-
-func (st *renderState) tick() (string, error) {
-	st.iterations++
-	if st.iterations > maxRangeIterations {
-		return "", errBudget
-	}
-	return "", nil
-}
-
-// show is the last command of every printing action.
-func (st *renderState) show(name string, v any) (string, error) {
-	if v == nil {
-		return "<missing: " + name + ">", nil
-	}
-	return st.charge(text(v))
-}
-
-func (st *renderState) json(v any) (any, error) {
-	if v == nil {
-		return nil, nil // stays missing, so the action prints a marker
-	}
-	return st.charge(compactJSON(v))
-}
-
-func (st *renderState) mapText(v any, f func(string) string) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	return st.charge(f(text(v)))
 }
 
 // text is how a value prints: strings and numbers as they are, objects and

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,9 +19,12 @@ func render(t testing.TB, tmpl, payload string) string {
 	t.Helper()
 	c, err := Compile(Definition{Actions: []Action{{ChannelID: uuid.MustParse(testChannel), Template: tmpl}}})
 	require.NoError(t, err)
-	out := c.Render(mustEvent(t, "order.created", "shop", payload))
+	out := c.Render(context.Background(), mustEvent(t, "order.created", "shop", payload))
 	require.Len(t, out, 1)
 	require.Equal(t, uuid.MustParse(testChannel), out[0].ChannelID)
+	if out[0].Error != "" {
+		return "FAILED: " + out[0].Error
+	}
 	return out[0].Message
 }
 
@@ -110,7 +114,7 @@ func TestRenderSeveralActions(t *testing.T) {
 		{"channelId": "`+testChannel+`", "template": "a {{.payload.x}}"},
 		{"channelId": "0190a3c2-7b1e-7cc0-9f4a-000000000002", "template": "b {{.payload.y}}"}
 	]}`)
-	out := c.Render(mustEvent(t, "t", "", `{"x": 1}`))
+	out := c.Render(context.Background(), mustEvent(t, "t", "", `{"x": 1}`))
 	require.Equal(t, []Rendered{
 		{ChannelID: uuid.MustParse(testChannel), Message: "a 1"},
 		{ChannelID: uuid.MustParse("0190a3c2-7b1e-7cc0-9f4a-000000000002"), Message: "b <missing: .payload.y>"},
@@ -126,7 +130,7 @@ func TestRenderNilPayload(t *testing.T) {
 
 	c, err := Compile(Definition{Actions: []Action{{ChannelID: uuid.MustParse(testChannel), Template: "{{.payload}} {{.payload.a}} {{.source}}|"}}})
 	require.NoError(t, err)
-	require.Equal(t, "{} <missing: .payload.a> |", c.Render(&Event{Type: "t"})[0].Message)
+	require.Equal(t, "{} <missing: .payload.a> |", c.Render(context.Background(), &Event{Type: "t"})[0].Message)
 }
 
 func TestRenderCap(t *testing.T) {
@@ -158,7 +162,7 @@ func TestRenderBudget(t *testing.T) {
 
 	// Loops that print nothing cannot run forever...
 	got := render(t, "a{{range 100000000}}{{end}}b", `{}`)
-	require.Equal(t, "a<error: _tick: the template exceeded its execution budget>", got)
+	require.Equal(t, "FAILED: the template exceeded its execution budget", got)
 
 	// ...nor nested loops over the payload...
 	items := `[` + strings.Repeat(`1,`, 999) + `1]`
@@ -198,7 +202,7 @@ func TestRenderConcurrently(t *testing.T) {
 		wg.Go(func() {
 			for j := range 50 {
 				ev := mustEvent(t, "t", "", fmt.Sprintf(`{"items": [1, 2], "n": %d}`, i*100+j))
-				require.Equal(t, fmt.Sprintf("12 %d", i*100+j), c.Render(ev)[0].Message)
+				require.Equal(t, fmt.Sprintf("12 %d", i*100+j), c.Render(context.Background(), ev)[0].Message)
 			}
 		})
 	}
@@ -217,6 +221,10 @@ func FuzzRender(f *testing.F) {
 		{"{{with $x := .payload.a.b}}{{$x.c}}{{end}}", `{"a": {"b": {"c": true}}}`},
 		{"{{(index .payload.a 0).b}} {{slice .payload.s 1 2}}", `{"a": [{"b": 2}], "s": "abc"}`},
 		{"{{call .payload.f}}", `{"f": 1}`},
+		{`{{printf "%.2f %d %x %q" .payload.a .payload.a .payload.s .payload.s}}`, `{"a": 12.345, "s": "\u0001"}`},
+		{`{{fixed 2 .payload.a}} {{thousands .payload.a}} {{truncate 3 .payload.s}} {{default "x" .payload.n}}`, `{"a": 1e30, "s": "abcdef"}`},
+		{`{{date "2006-01-02" .occurredAt "UTC"}} {{date "Mon" .payload.t}} {{upper .payload.s}} {{html .payload.s}}`, `{"t": 0, "s": "<é>"}`},
+		{`{{range .payload.a}}{{js $.payload.s}}{{urlquery $.payload.s}}{{if lt $.payload.s "z"}}{{end}}{{end}}`, `{"a": [1, 2], "s": "x y"}`},
 	} {
 		f.Add(seed.tmpl, seed.payload)
 	}
@@ -236,7 +244,16 @@ func FuzzRender(f *testing.F) {
 			ev = Event{Type: "fuzz.event"}
 		}
 		start := time.Now()
-		got := act.render(templateData(&ev))
+		var got, failed string
+		if n := allocated(func() { got, failed = act.render(nil, templateData(&ev)) }); n > maxRenderAlloc {
+			t.Fatalf("render allocated %d bytes", n)
+		}
+		if failed != "" {
+			if got != "" {
+				t.Fatalf("failed (%s) with a message", failed)
+			}
+			return
+		}
 		if d := time.Since(start); d > time.Second {
 			t.Fatalf("render took %v", d)
 		}
@@ -247,4 +264,47 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("rendered <no value>: %q", got)
 		}
 	})
+}
+
+// TestFormatHelpers: numbers format exactly (printf and the helpers), and
+// the helpers users expect in messages work on payload values.
+func TestFormatHelpers(t *testing.T) {
+	t.Parallel()
+
+	const payload = `{"amount": 12.345, "neg": -0.004, "big": 1234567.5, "int": 1234567, "str": "9876.5",
+		"exp": 1.5e3, "n": 42, "customer": "ann", "total": 1234567.5, "note": "leave at the back door", "ts": 1714564800, "name": "Ann", "empty": "", "nothing": null, "long": "abcdefghij"}`
+	for _, tt := range []struct{ name, tmpl, want string }{
+		{"PrintfFixed", `{{printf "%.2f" .payload.amount}}`, "12.35"},
+		{"PrintfFixedDefault", `{{printf "%f" .payload.n}}`, "42.000000"},
+		{"PrintfFixedNegativeZero", `{{printf "%.2f" .payload.neg}}`, "0.00"},
+		{"PrintfWidthFlags", `[{{printf "%8.1f|%-8.1f|%08.1f|%+.1f" .payload.amount .payload.amount .payload.amount .payload.amount}}]`, "[    12.3|12.3    |000012.3|+12.3]"},
+		{"PrintfInt", `{{printf "%d %5d %x %o %b %c" .payload.n .payload.n .payload.n .payload.n .payload.n .payload.n}}`, "42    42 2a 52 101010 *"},
+		{"PrintfIntFromExponent", `{{printf "%d" .payload.exp}}`, "1500"},
+		{"PrintfIntOfFraction", `{{printf "%d" .payload.amount}}`, "%!d(number=12.345)"},
+		{"PrintfExp", `{{printf "%.3e %g" .payload.big .payload.amount}}`, "1.235e+06 12.345"},
+		{"PrintfLiteral", `{{printf "%.2f %d" 3 7}}`, "3.00 7"},
+		{"PrintfV", `{{printf "%v %s" .payload.amount .payload.exp}}`, "12.345 1.5e3"},
+		{"Fixed", `{{fixed 2 .payload.amount}} {{.payload.amount | fixed 0}} {{fixed 1 .payload.str}}`, "12.35 12 9876.5"},
+		{"FixedRoundsUp", `{{fixed 1 9.96}} {{fixed 2 .payload.neg}}`, "10.0 0.00"},
+		{"FixedNotANumber", `{{fixed 2 .payload.name}}`, "<error: fixed: a string is not a number>"},
+		{"Thousands", `{{thousands .payload.big}} {{thousands .payload.int}} {{thousands .payload.exp}} {{thousands -1234}}`, "1,234,567.5 1,234,567 1,500 -1,234"},
+		{"ThousandsOfFixed", `{{.payload.big | fixed 2 | thousands}}`, "1,234,567.50"},
+		{"Date", `{{date "2006-01-02 15:04" .occurredAt}}`, "2024-05-01 12:00"},
+		{"DateUnix", `{{date "Jan 2, 2006" .payload.ts}}`, "May 1, 2024"},
+		{"DateZone", `{{date "15:04 MST" .occurredAt "Europe/Berlin"}}`, "14:00 CEST"},
+		{"DateNotATime", `{{date "2006" .payload.name}}`, "<error: date: not an RFC 3339 time>"},
+		{"Default", `{{default "n/a" .payload.nope}} {{default "n/a" .payload.empty}} {{default "n/a" .payload.nothing}} {{.payload.name | default "n/a"}}`, "n/a n/a n/a Ann"},
+		{"Upper", `{{upper .payload.name}} {{lower "ÀB"}}`, "ANN àb"},
+		{"Truncate", `{{truncate 5 .payload.long}} {{truncate 20 .payload.long}} {{.payload.long | truncate 1}}`, "abcd… abcdefghij …"},
+		{"TruncateMissing", `{{truncate 5 .payload.nope}}`, "<missing: truncate 5 .payload.nope>"},
+		{"JSON", `{{json .payload.long}}`, `"abcdefghij"`},
+		{"DocsExample", `{{.payload.customer | upper}}: {{.payload.total | fixed 2 | thousands}} EUR on {{date "Jan 2, 2006 15:04" .occurredAt "Europe/Berlin"}} ({{.payload.coupon | default "no coupon"}}) {{truncate 12 .payload.note}}`,
+			"ANN: 1,234,567.50 EUR on May 1, 2024 14:00 (no coupon) leave at th…"},
+		{"ComparisonsStayExact", `{{if eq .payload.amount 12.345}}exact{{end}}`, "exact"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, render(t, tt.tmpl, payload))
+		})
+	}
 }
