@@ -192,6 +192,9 @@ func (p *emailProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secrets
 	res.Latency = time.Since(start)
 	if err != nil {
 		permanent, code := classifySMTP(err)
+		if code == 0 {
+			err = netFailure(err) // never the resolved address of the mail server
+		}
 		res.StatusCode = code
 		res.Response = truncateUTF8(scrub(err.Error(), set.pass), maxResponseSummary)
 		return res, &SendError{

@@ -531,11 +531,13 @@ func TestEmail(t *testing.T) {
 		prov := NewProviders(Options{SMTPFrom: "alerts@signalops.test", HTTPTimeout: 5 * time.Second}).email // strict
 		cfg, sec := emailChannel(t, `{"to":["ops@example.com"],"smtpUrl":"smtp://`+addr+`"}`, `{}`)
 
-		_, err := prov.Send(t.Context(), cfg, sec, msg)
+		res, err := prov.Send(t.Context(), cfg, sec, msg)
 		require.Error(t, err)
 		require.True(t, IsPermanent(err), err.Error())
 		require.ErrorIs(t, err, ErrDestinationNotAllowed)
 		require.Empty(t, be.got())
+		require.NotContains(t, err.Error(), "127.0.0.1", "the class of failure, not the address")
+		require.NotContains(t, res.Response, "127.0.0.1")
 	})
 
 	t.Run("ConnectionRefusedIsTransient", func(t *testing.T) {

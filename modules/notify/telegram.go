@@ -77,7 +77,7 @@ func (p *telegramProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secr
 	resp, err := p.client.Do(req)
 	if err != nil {
 		res.Latency = time.Since(start)
-		return res, Transient(redact("call telegram", err, token), 0)
+		return res, Transient(redact("call telegram", netFailure(err), token), 0)
 	}
 	defer resp.Body.Close()
 	raw, _ := readCapped(resp.Body)

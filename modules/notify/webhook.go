@@ -183,14 +183,55 @@ func (p *webhookProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secre
 // destinations are permanent, everything else (DNS, connect, TLS, timeout)
 // transient. The *url.Error layer, which quotes the URL, is dropped.
 func classifyTransportError(op string, err error) error {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
+	err = netFailure(err)
 	if errors.Is(err, ErrDestinationNotAllowed) {
 		return Permanent(fmt.Errorf("%s: %w", op, err))
 	}
 	return Transient(fmt.Errorf("%s: %w", op, err), 0)
+}
+
+// netFailure describes a failure to reach a receiver by its class only
+// ("destination address is not allowed", "DNS lookup of h failed: no such
+// host", "connection refused", "timed out"): the address a name resolved
+// to, the resolver's address and local ports never reach the tenant, who
+// could otherwise map internal names through channel tests. Errors above
+// the network (TLS, HTTP) are returned as they are.
+func netFailure(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, ErrDestinationNotAllowed):
+		return ErrDestinationNotAllowed
+	case errors.As(err, &dnsErr):
+		switch {
+		case dnsErr.IsNotFound:
+			return fmt.Errorf("DNS lookup of %s failed: no such host", dnsErr.Name)
+		case dnsErr.IsTimeout:
+			return fmt.Errorf("DNS lookup of %s failed: timed out", dnsErr.Name)
+		}
+		return fmt.Errorf("DNS lookup of %s failed", dnsErr.Name)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("timed out: %w", context.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		return context.Canceled
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return errors.New("timed out")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New("connection refused")
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return errors.New("connection reset")
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return errors.New("host unreachable")
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return fmt.Errorf("network error (%s)", opErr.Op)
+	}
+	return err
 }
 
 // blockedPrefixes are non-public ranges netip's predicates do not cover.

@@ -136,7 +136,7 @@ func (p *whatsAppProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secr
 	resp, err := p.client.Do(req)
 	if err != nil {
 		res.Latency = time.Since(start)
-		return res, Transient(redact("call whatsapp", err, token), 0)
+		return res, Transient(redact("call whatsapp", netFailure(err), token), 0)
 	}
 	defer resp.Body.Close()
 	raw, _ := readCapped(resp.Body)
