@@ -74,7 +74,8 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	}
 	s := &system{cfg: cfg, logger: logger, db: pool, jobs: jobs, limiter: ratelimit.New()}
 	s.plans = billing.NewCatalog(billing.RateOverride{IngestRate: cfg.RateLimit.IngestRate, IngestBurst: cfg.RateLimit.IngestBurst})
-	s.auth = auth.New(pool, logger, auth.Options{JWTSecret: []byte(cfg.JWTSecret), AdminToken: cfg.AdminToken})
+	s.auth = auth.New(pool, logger, auth.Options{JWTSecret: []byte(cfg.JWTSecret), AdminToken: cfg.AdminToken,
+		Limiter: s.limiter})
 	s.billing = billing.New(pool, s.auth.Service, s.plans, logger)
 	s.events = events.New(pool, jobs, s.billing.Service, logger)
 	box, err := secretBox(cfg)
@@ -201,10 +202,11 @@ func (s *system) relatedDeliveries(ctx context.Context, tenantID, eventID uuid.U
 	return nil
 }
 
-// loginLimitKey slows password guessing: 10 attempts per client address,
-// then one every 6 s.
+// loginLimitKey slows password guessing: 10 attempts per client address
+// (an IPv6 client by its /64), then one every 6 s. auth.Service.Login adds
+// a limit per account.
 func loginLimitKey(c echo.Context) (string, float64, int, bool) {
-	return "login:" + c.RealIP(), 1.0 / 6, 10, true
+	return "login:" + ratelimit.AddrKey(c.RealIP()), 1.0 / 6, 10, true
 }
 
 // ready answers 200 when the database answers and its schema is the one this

@@ -1,8 +1,11 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
 	"math/big"
 	"slices"
 	"time"
@@ -25,7 +28,12 @@ var AllScopes = []string{ScopeEventsWrite, ScopeEventsRead}
 const (
 	keyRandomBytes = 32
 	keyBodyLen     = 43 // base62 digits of a 256-bit number
+	keyCheckLen    = 6  // base62 digits of the key's MAC (35 bits)
 	displayLen     = len(KeyPrefix) + 6
+	// Keys issued before the MAC was added have no check digits; they keep
+	// working, looked up in the database as before.
+	legacyKeyLen = len(KeyPrefix) + keyBodyLen
+	keyLen       = legacyKeyLen + keyCheckLen
 )
 
 // APIKey is a stored key: never the key itself, only its digest.
@@ -47,8 +55,11 @@ func (k APIKey) HasScope(scope string) bool { return slices.Contains(k.Scopes, s
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// newKey returns a fresh key, its digest and its display prefix.
-func newKey() (key string, digest [32]byte, prefix string) {
+// newKey returns a fresh key, its digest and its display prefix. The key
+// ends with keyCheckLen base62 digits of an HMAC of the rest under mac (the
+// api_key_mac secret in the database): a key that does not carry a valid
+// MAC cannot exist, and is refused without a lookup.
+func newKey(mac []byte) (key string, digest [32]byte, prefix string) {
 	b := make([]byte, keyRandomBytes)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	n := new(big.Int).SetBytes(b)
@@ -59,12 +70,33 @@ func newKey() (key string, digest [32]byte, prefix string) {
 		body[i] = base62[mod.Int64()]
 	}
 	key = KeyPrefix + string(body)
+	key += keyCheck(mac, key)
 	return key, sha256.Sum256([]byte(key)), key[:displayLen]
+}
+
+// keyCheck is the MAC part of a key: base62 of HMAC-SHA256(mac, head).
+func keyCheck(mac []byte, head string) string {
+	h := hmac.New(sha256.New, mac)
+	h.Write([]byte(head))
+	v := binary.BigEndian.Uint64(h.Sum(nil))
+	out := make([]byte, keyCheckLen)
+	for i := keyCheckLen - 1; i >= 0; i-- {
+		out[i] = base62[v%62]
+		v /= 62
+	}
+	return string(out)
+}
+
+// validKeyMAC reports, in constant time, whether a key of the current
+// format carries the MAC of its random part.
+func validKeyMAC(mac []byte, key string) bool {
+	want := keyCheck(mac, key[:legacyKeyLen])
+	return subtle.ConstantTimeCompare([]byte(want), []byte(key[legacyKeyLen:])) == 1
 }
 
 // wellFormedKey rejects garbage before it costs a database lookup.
 func wellFormedKey(key string) bool {
-	if len(key) != len(KeyPrefix)+keyBodyLen || key[:len(KeyPrefix)] != KeyPrefix {
+	if (len(key) != keyLen && len(key) != legacyKeyLen) || key[:len(KeyPrefix)] != KeyPrefix {
 		return false
 	}
 	for i := len(KeyPrefix); i < len(key); i++ {

@@ -14,12 +14,12 @@ func BenchmarkAuthenticateKey(b *testing.B) {
 	pool := testdb.New(b)
 	tenant := authtest.CreateTenant(b.Context(), b, pool, nil)
 	svc := authtest.Service(pool)
-	if _, err := svc.AuthenticateKey(b.Context(), tenant.APIKey); err != nil {
+	if _, err := svc.AuthenticateKey(b.Context(), tenant.APIKey, "192.0.2.1"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := svc.AuthenticateKey(b.Context(), tenant.APIKey); err != nil {
+		if _, err := svc.AuthenticateKey(b.Context(), tenant.APIKey, "192.0.2.1"); err != nil {
 			b.Fatal(err)
 		}
 	}

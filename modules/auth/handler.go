@@ -18,6 +18,9 @@ type handler struct{ svc *Service }
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// Tenant is a tenant's slug: needed only when the address and password
+	// belong to users of several tenants (409 tenant_required).
+	Tenant string `json:"tenant,omitempty"`
 }
 
 type loginResponse struct {
@@ -31,10 +34,11 @@ func (h handler) login(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Email == "" || req.Password == "" || len(req.Password) > 1024 {
+	if req.Email == "" || req.Password == "" || len(req.Password) > 1024 || len(req.Tenant) > 64 {
 		return errBadCredentials
 	}
-	token, err := h.svc.Login(c.Request().Context(), req.Email, req.Password)
+	token, err := h.svc.Login(c.Request().Context(), LoginInput{Email: req.Email, Password: req.Password,
+		Tenant: req.Tenant, Addr: c.RealIP()})
 	if err != nil {
 		return err
 	}

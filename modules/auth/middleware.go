@@ -40,7 +40,7 @@ func (m *Module) authenticate(keys, tokens bool) echo.MiddlewareFunc {
 				if len(apiKeys) > 1 {
 					return apperr.Unauthorized("invalid_api_key", "Send exactly one x-api-key header.")
 				}
-				p, err = m.Service.AuthenticateKey(req.Context(), apiKeys[0])
+				p, err = m.Service.AuthenticateKey(req.Context(), apiKeys[0], c.RealIP())
 			case tokens && req.Header.Get(echo.HeaderAuthorization) != "":
 				raw, ok := bearer(req)
 				if !ok {

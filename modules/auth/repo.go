@@ -106,8 +106,8 @@ func (repo) InsertUser(ctx context.Context, q pg.Querier, u *User) error {
 		RETURNING created_at`
 	u.ID = uuid.Must(uuid.NewV7())
 	err := sqlx.GetContext(ctx, q, u, query, u.ID, u.TenantID, u.Email, u.PasswordHash, u.Role)
-	if pg.IsUniqueViolation(err, "users_email_key") {
-		return apperr.Conflict("email_taken", "A user with this email already exists.")
+	if pg.IsUniqueViolation(err, "users_tenant_email_key") {
+		return apperr.Conflict("email_taken", "A user with this email already exists in this tenant.")
 	}
 	if err != nil {
 		return fmt.Errorf("insert user: %w", err)
@@ -181,12 +181,26 @@ func (repo) TouchAPIKeys(ctx context.Context, q pg.Querier, ids []uuid.UUID, at 
 
 const userColumns = `id, tenant_id, email, password_hash, role, created_at`
 
-// GetUserByEmail is for login only: emails are unique across tenants.
-func (repo) GetUserByEmail(ctx context.Context, q pg.Querier, email string) (User, error) {
-	const query = `SELECT ` + userColumns + ` FROM users WHERE lower(email) = lower($1)`
-	var u User
-	err := pg.GetOne(ctx, q, &u, apperr.NotFound("user_not_found", "No such user."), "get user by email", query, email)
-	return u, err
+// ListUsersByEmail is for login only: the users an e-mail address names,
+// in every tenant or in the one whose slug is given, oldest first.
+func (repo) ListUsersByEmail(ctx context.Context, q pg.Querier, email, tenantSlug string, limit int) ([]User, error) {
+	const query = `SELECT ` + userColumns + ` FROM users
+		WHERE lower(email) = lower($1)
+		AND ($2 = '' OR tenant_id = (SELECT id FROM tenants WHERE slug = $2))
+		ORDER BY created_at, id LIMIT $3`
+	var us []User
+	if err := sqlx.SelectContext(ctx, q, &us, query, email, tenantSlug, limit); err != nil {
+		return nil, fmt.Errorf("list users by email: %w", err)
+	}
+	return us, nil
+}
+
+// GetSecret reads one of auth's own secrets (auth_secrets).
+func (repo) GetSecret(ctx context.Context, q pg.Querier, name string) ([]byte, error) {
+	const query = `SELECT secret FROM auth_secrets WHERE name = $1`
+	var secret []byte
+	err := pg.GetOne(ctx, q, &secret, apperr.NotFound("secret_not_found", "No such secret."), "get secret", query, name)
+	return secret, err
 }
 
 func (repo) GetUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (User, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/ratelimit"
 )
 
 // keyCacheTTL bounds how long a verified key is trusted without asking the
@@ -24,13 +25,30 @@ import (
 // within this time.
 const keyCacheTTL = 2 * time.Second
 
-// keyCacheMax caps the cache; when full it is emptied rather than grown.
+// keyCacheMax caps each key cache (verified keys; misses); when one is
+// full it is emptied rather than grown. Misses have their own cache, so a
+// flood of unknown keys can never evict the real ones.
 const keyCacheMax = 100_000
+
+// Limits that slow guessing (docs/security.md). Only failures are charged.
+const (
+	// Failed API-key authentications per client address (/64 for IPv6):
+	// 20, then 2 per second. Beyond it keys are refused before any lookup.
+	keyFailRate, keyFailBurst = 2.0, 20
+	// Failed logins per account (e-mail address), from any address: 10,
+	// then 1 every 30 s. A client address that has signed in to the account
+	// before is not held by this limit, so guesses from elsewhere slow the
+	// attacker without locking the owner out.
+	loginFailRate, loginFailBurst = 1.0 / 30, 10
+	knownAddrTTL                  = 30 * 24 * time.Hour
+)
 
 // Options configures the auth Service.
 type Options struct {
 	JWTSecret  []byte // HS256 key for management tokens
 	AdminToken string // operator token; "" disables the operator API
+	// Limiter holds the failure limits above; nil makes a private one.
+	Limiter *ratelimit.Limiter
 }
 
 // Service is the auth use cases: tenants, keys, users, authentication.
@@ -44,8 +62,16 @@ type Service struct {
 	// emails cost the same bcrypt time as wrong passwords. Made on first use.
 	dummyHash func() []byte
 
-	mu    sync.Mutex
-	cache map[[32]byte]cachedKey
+	mu     sync.Mutex
+	cache  map[[32]byte]cachedKey
+	misses map[[32]byte]time.Time // unknown keys → until when to trust that
+
+	macMu sync.Mutex
+	mac   []byte // api_key_mac, loaded on first use
+
+	limiter *ratelimit.Limiter
+	knownMu sync.Mutex
+	known   map[string]time.Time // email + "|" + AddrKey → last sign-in there
 
 	usedMu sync.Mutex
 	used   map[uuid.UUID]time.Time // key id → last use, flushed in batches
@@ -66,9 +92,15 @@ func NewService(db *sqlx.DB, logger *slog.Logger, opts Options) *Service {
 			h, _ := bcrypt.GenerateFromPassword([]byte("not a real password, only timing"), bcryptCost)
 			return h
 		}),
-		tokens: tokens{secret: opts.JWTSecret, now: time.Now},
-		cache:  make(map[[32]byte]cachedKey),
-		used:   make(map[uuid.UUID]time.Time),
+		tokens:  tokens{secret: opts.JWTSecret, now: time.Now},
+		cache:   make(map[[32]byte]cachedKey),
+		misses:  make(map[[32]byte]time.Time),
+		used:    make(map[uuid.UUID]time.Time),
+		limiter: opts.Limiter,
+		known:   make(map[string]time.Time),
+	}
+	if s.limiter == nil {
+		s.limiter = ratelimit.New()
 	}
 	if opts.AdminToken != "" {
 		s.admin = sha256.Sum256([]byte(opts.AdminToken))
@@ -216,7 +248,11 @@ func (s *Service) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, label st
 }
 
 func (s *Service) createAPIKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, label string, scopes []string, expiresAt *time.Time) (APIKey, string, error) {
-	raw, digest, prefix := newKey()
+	mac, err := s.keyMAC(ctx)
+	if err != nil {
+		return APIKey{}, "", err
+	}
+	raw, digest, prefix := newKey(mac)
 	k := APIKey{TenantID: tenantID, Label: label, Prefix: prefix, Digest: digest[:], Scopes: scopes, ExpiresAt: expiresAt}
 	if err := s.repo.InsertAPIKey(ctx, q, &k); err != nil {
 		return APIKey{}, "", err
@@ -240,19 +276,57 @@ var errInvalidKey = apperr.Unauthorized("invalid_api_key", "The API key is unkno
 // AuthenticateKey verifies a raw API key and returns its principal. A
 // verified key is cached for keyCacheTTL, so the ingestion hot path costs one
 // SHA-256 and a map lookup, not a database round trip.
-func (s *Service) AuthenticateKey(ctx context.Context, raw string) (Principal, error) {
+//
+// A key of the current format that does not carry the MAC of its random
+// part cannot exist and is refused without a lookup; an unknown key of the
+// older format costs one lookup per keyCacheTTL (misses are cached apart
+// from real keys).
+//
+// addr is the client's address. Refused keys are charged to it; once it has
+// failed keyFailBurst times, keys without a valid MAC (older keys, and
+// guesses) are refused with 429 before any lookup, while keys that carry a
+// valid MAC still go through, so a producer is not locked out by a
+// neighbour behind the same address.
+func (s *Service) AuthenticateKey(ctx context.Context, raw, addr string) (Principal, error) {
+	p, err := s.authenticateKey(ctx, raw, addr)
+	if apperr.IsKind(err, apperr.KindUnauthorized) {
+		s.limiter.Allow("key-fail:"+ratelimit.AddrKey(addr), keyFailRate, keyFailBurst)
+	}
+	return p, err
+}
+
+func (s *Service) authenticateKey(ctx context.Context, raw, addr string) (Principal, error) {
 	if !wellFormedKey(raw) {
 		return Principal{}, errInvalidKey
+	}
+	proven := false
+	if len(raw) == keyLen {
+		mac, err := s.keyMAC(ctx)
+		if err != nil {
+			return Principal{}, err
+		}
+		if !validKeyMAC(mac, raw) {
+			return Principal{}, errInvalidKey
+		}
+		proven = true
+	}
+	if !proven {
+		if d := s.limiter.Peek("key-fail:"+ratelimit.AddrKey(addr), keyFailRate, keyFailBurst); !d.Allowed {
+			return Principal{}, ratelimit.Refused(d)
+		}
 	}
 	digest := sha256.Sum256([]byte(raw))
 	now := time.Now()
 	c, ok := s.cached(digest, now)
 	if !ok {
+		if s.missed(digest, now) {
+			return Principal{}, errInvalidKey
+		}
 		k, err := s.repo.GetAPIKeyByDigest(ctx, s.db, digest[:])
 		if apperr.IsKind(err, apperr.KindNotFound) {
 			// Remember the miss too, so a flood of well-formed unknown keys
 			// costs one query per key per TTL, not one per request.
-			s.store(digest, cachedKey{until: now.Add(keyCacheTTL)})
+			s.storeMiss(digest, now.Add(keyCacheTTL))
 			return Principal{}, errInvalidKey
 		}
 		if err != nil {
@@ -295,6 +369,36 @@ func (s *Service) store(digest [32]byte, c cachedKey) {
 		clear(s.cache)
 	}
 	s.cache[digest] = c
+}
+
+func (s *Service) missed(digest [32]byte, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.misses[digest]
+	return ok && now.Before(until)
+}
+
+func (s *Service) storeMiss(digest [32]byte, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.misses) >= keyCacheMax {
+		clear(s.misses)
+	}
+	s.misses[digest] = until
+}
+
+// keyMAC returns the secret that signs API keys, read once per process.
+func (s *Service) keyMAC(ctx context.Context) ([]byte, error) {
+	s.macMu.Lock()
+	defer s.macMu.Unlock()
+	if s.mac == nil {
+		mac, err := s.repo.GetSecret(ctx, s.db, "api_key_mac")
+		if err != nil {
+			return nil, err
+		}
+		s.mac = mac
+	}
+	return s.mac, nil
 }
 
 func (s *Service) markUsed(id uuid.UUID, at time.Time) {
@@ -347,19 +451,37 @@ var errBadCredentials = apperr.Unauthorized("invalid_credentials", "The email or
 
 // Login checks a user's password and returns a signed token. Unknown emails
 // and wrong passwords take the same bcrypt time and give the same answer.
-func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
-	u, err := s.repo.GetUserByEmail(ctx, s.db, normalizeEmail(email))
-	notFound := apperr.IsKind(err, apperr.KindNotFound)
-	if err != nil && !notFound {
+func (s *Service) Login(ctx context.Context, in LoginInput) (string, error) {
+	email := normalizeEmail(in.Email)
+	account := "login-fail:" + email
+	place := email + "|" + ratelimit.AddrKey(in.Addr)
+	if d := s.limiter.Peek(account, loginFailRate, loginFailBurst); !d.Allowed && !s.knownPlace(place) {
+		return "", ratelimit.Refused(d)
+	}
+	users, err := s.repo.ListUsersByEmail(ctx, s.db, email, in.Tenant, maxLoginCandidates)
+	if err != nil {
 		return "", err
 	}
-	hash := s.dummyHash()
-	if !notFound {
-		hash = []byte(u.PasswordHash)
+	// Every candidate costs one bcrypt comparison; none costs one too, so
+	// an unknown address answers as slowly as a wrong password.
+	var matched []User
+	if len(users) == 0 {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(in.Password))
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || notFound {
+	for _, u := range users {
+		if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(in.Password)) == nil {
+			matched = append(matched, u)
+		}
+	}
+	switch {
+	case len(matched) == 0:
+		s.limiter.Allow(account, loginFailRate, loginFailBurst)
 		return "", errBadCredentials
+	case len(matched) > 1:
+		return "", apperr.Conflict("tenant_required",
+			"This e-mail address and password belong to users of several tenants: send tenant with the slug of the one to sign in to.")
 	}
+	u := matched[0]
 	t, err := s.repo.GetTenant(ctx, s.db, u.TenantID)
 	if err != nil {
 		return "", err
@@ -367,7 +489,35 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, er
 	if t.Status != StatusActive {
 		return "", errSuspended
 	}
+	s.rememberPlace(place)
 	return s.tokens.issue(u)
+}
+
+// maxLoginCandidates bounds the bcrypt comparisons of one login: an address
+// in more tenants than this must name the tenant.
+const maxLoginCandidates = 5
+
+// LoginInput is a sign-in attempt. Tenant (a slug) is needed only when the
+// address and password belong to users of several tenants; Addr is the
+// client address, for the per-account limit.
+type LoginInput struct {
+	Email, Password, Tenant, Addr string
+}
+
+func (s *Service) knownPlace(place string) bool {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	at, ok := s.known[place]
+	return ok && time.Since(at) < knownAddrTTL
+}
+
+func (s *Service) rememberPlace(place string) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	if len(s.known) >= keyCacheMax {
+		clear(s.known)
+	}
+	s.known[place] = time.Now()
 }
 
 var errInvalidToken = apperr.Unauthorized("invalid_token", "The bearer token is invalid or expired.")

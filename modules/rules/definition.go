@@ -93,6 +93,17 @@ type Action struct {
 // duplicate keys are problems too, so a typo such as "feild" cannot silently
 // turn a condition off.
 func ParseDefinition(raw json.RawMessage) (Definition, error) {
+	return parseDefinition(raw, false)
+}
+
+// ParseStoredDefinition is ParseDefinition for a version saved earlier:
+// templates that a check added since refuses do not fail it (see
+// CompileStored).
+func ParseStoredDefinition(raw json.RawMessage) (Definition, error) {
+	return parseDefinition(raw, true)
+}
+
+func parseDefinition(raw json.RawMessage, stored bool) (Definition, error) {
 	var p problems
 	switch {
 	case len(raw) > MaxDefinitionBytes:
@@ -116,7 +127,7 @@ func ParseDefinition(raw json.RawMessage) (Definition, error) {
 	d.definition(raw, &def)
 	// The compiler checks what the decoder could read; problems at or under a
 	// path the decoder already reported are dropped, so each is said once.
-	c := compiler{p: &p}
+	c := compiler{p: &p, stored: stored}
 	c.compile(&def)
 	if len(p.list) > 0 {
 		return Definition{}, p.err()

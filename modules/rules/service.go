@@ -225,7 +225,7 @@ func (s *Service) compiled(ctx context.Context, q pg.Querier, tenantID uuid.UUID
 	if err != nil {
 		return nil, err
 	}
-	def, err := ParseDefinition(v.Definition)
+	def, err := ParseStoredDefinition(v.Definition)
 	if err != nil {
 		return nil, fmt.Errorf("stored rule %s v%d no longer parses: %w", k.rule, k.version, err)
 	}

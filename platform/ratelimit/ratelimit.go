@@ -6,6 +6,7 @@ package ratelimit
 
 import (
 	"math"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -76,6 +77,48 @@ func (l *Limiter) Allow(key string, rate float64, burst int) Decision {
 	return d
 }
 
+// Peek reports whether key's bucket has a token, without taking it: for
+// limits that charge only failures (check first, Allow after a failure).
+func (l *Limiter) Peek(key string, rate float64, burst int) Decision {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := Decision{Limit: burst, Allowed: true, Remaining: burst}
+	b, ok := l.buckets[key]
+	if !ok {
+		return d
+	}
+	tokens := math.Min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
+	d.Remaining = int(tokens)
+	d.Reset = seconds((float64(burst) - tokens) / rate)
+	if tokens < 1 {
+		d.Allowed = false
+		d.RetryAfter = seconds((1 - tokens) / rate)
+	}
+	return d
+}
+
+// AddrKey names a client address for limiting: an IPv4 address as it is,
+// an IPv6 address by its /64, which one subscriber usually holds whole (so
+// rotating addresses inside it gains nothing).
+func AddrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
+// Refused is the 429 answer for a decision that was not allowed.
+func Refused(d Decision) error {
+	return apperr.RateLimited("rate_limited", "Too many requests; slow down.", time.Duration(max(1, ceilSeconds(d.RetryAfter)))*time.Second)
+}
+
 func (l *Limiter) sweep(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.last).Seconds()*b.rate >= b.burst {
@@ -111,7 +154,7 @@ func Middleware(l *Limiter, key KeyFunc) echo.MiddlewareFunc {
 			h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 			h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset)))
 			if !d.Allowed {
-				return apperr.RateLimited("rate_limited", "Too many requests; slow down.", time.Duration(max(1, ceilSeconds(d.RetryAfter)))*time.Second)
+				return Refused(d)
 			}
 			return next(c)
 		}

@@ -48,3 +48,37 @@ func TestSweepDropsOnlyFullBuckets(t *testing.T) {
 	require.Contains(t, l.buckets, "busy")
 	require.NotContains(t, l.buckets, "idle")
 }
+
+func TestPeekDoesNotTake(t *testing.T) {
+	t.Parallel()
+
+	l := New()
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	require.True(t, l.Peek("k", 1, 2).Allowed, "an unknown key has a full bucket")
+	require.True(t, l.Allow("k", 1, 2).Allowed)
+	require.True(t, l.Allow("k", 1, 2).Allowed)
+	for range 3 {
+		d := l.Peek("k", 1, 2)
+		require.False(t, d.Allowed, "peeking takes nothing and gives nothing")
+		require.Equal(t, time.Second, d.RetryAfter)
+	}
+	now = now.Add(time.Second)
+	require.True(t, l.Peek("k", 1, 2).Allowed)
+}
+
+func TestAddrKey(t *testing.T) {
+	t.Parallel()
+
+	for in, want := range map[string]string{
+		"203.0.113.7":             "203.0.113.7",
+		"::ffff:203.0.113.7":      "203.0.113.7",
+		"2001:db8:1:2:aaaa::1":    "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:1:2:3": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":         "2001:db8:1:3::/64",
+		"fe80::1%eth0":            "fe80::/64",
+		"not an address":          "not an address",
+	} {
+		require.Equal(t, want, AddrKey(in), in)
+	}
+}

@@ -78,7 +78,7 @@ func CreateUser(ctx context.Context, t testing.TB, db *sqlx.DB, tenant Tenant, r
 // Token logs the user in and returns a bearer token.
 func Token(ctx context.Context, t testing.TB, db *sqlx.DB, email string) string {
 	t.Helper()
-	tok, err := Service(db).Login(ctx, email, Password)
+	tok, err := Service(db).Login(ctx, auth.LoginInput{Email: email, Password: Password})
 	if err != nil {
 		t.Fatalf("authtest: login %s: %v", email, err)
 	}

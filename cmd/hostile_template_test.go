@@ -1,0 +1,162 @@
+package cmd
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/modules/auth/authtest"
+)
+
+// TestHostileTemplateInWorker: a tenant whose rule's template exhausts its
+// budget on its own events, and whose older rule takes its printf format
+// from the payload, gets those actions failed — explained, not sent, not
+// retried — while its other actions and every other tenant's events are
+// delivered by the same worker.
+func TestHostileTemplateInWorker(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t) // tenant A: a webhook rule on order.*
+	ctx := t.Context()
+
+	evil := authtest.CreateTenant(ctx, t, b.sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
+	token := authtest.Token(ctx, t, b.sys.db, evil.OwnerEmail)
+	api := func(method, path, body string) *httpResponse {
+		rec := serveReq(b.router, method, path, body, "Authorization", "Bearer "+token)
+		return &httpResponse{code: rec.Code, body: rec.Body.String()}
+	}
+	rec := api("POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+b.url+`/evil"},
+		"secrets":{"signingSecret":"whsec_`+base64.StdEncoding.EncodeToString(b.rx.secret)+`"}}`)
+	require.Equal(t, http.StatusCreated, rec.code, rec.body)
+	var ch struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(rec.body), &ch))
+
+	// The attack of issue 12 is refused when saved...
+	rec = api("POST", "/api/rules", `{"name":"crash","definition":{"match":{"type":"attack"},
+		"actions":[{"channelId":"`+ch.ID+`","template":"{{printf .payload.f 1}}"}]}}`)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.code, rec.body)
+	require.Contains(t, rec.body, "printf needs a format string in the template")
+	rec = api("POST", "/api/rules/test", `{"definition":{"match":{},"actions":[{"channelId":"`+ch.ID+`",
+		"template":"{{printf \"`+strings.Repeat(`%9999999[1]d`, 340)+`\" 1}}"}]},"event":{"type":"x","payload":{}}}`)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.code, rec.body)
+
+	// ...so plant it as a version saved before the check existed.
+	rec = api("POST", "/api/rules", `{"name":"legacy","definition":{"match":{"type":"attack"},
+		"actions":[{"channelId":"`+ch.ID+`","template":"harmless"}]}}`)
+	require.Equal(t, http.StatusCreated, rec.code, rec.body)
+	var legacy struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(rec.body), &legacy))
+	_, err := b.sys.db.Exec(`UPDATE rule_versions SET definition = jsonb_set(definition, '{actions,0,template}', '"{{printf .payload.f 1}}"')
+		WHERE rule_id = $1`, legacy.ID)
+	require.NoError(t, err)
+
+	// A template that passes every static check but exhausts its budget on
+	// the payload sent with it, next to an action that is fine.
+	rec = api("POST", "/api/rules", `{"name":"slow","definition":{"match":{"type":"attack"},"actions":[
+		{"channelId":"`+ch.ID+`","template":"{{range .payload.list}}{{if eq $.payload.a $.payload.b}}{{end}}{{end}}done"},
+		{"channelId":"`+ch.ID+`","template":"fine {{.payload.n}}"}]}}`)
+	require.Equal(t, http.StatusCreated, rec.code, rec.body)
+
+	a := strings.Repeat("x", 60_000)
+	payload := `{"n": 7, "f": "` + strings.Repeat(`%9999999[1]d`, 300) + `", "a": "` + a + `", "b": "` + a[1:] + `y",
+		"list": [` + strings.Repeat("1,", 9_999) + `1]}`
+	r := serveReq(b.router, "POST", "/api/events", `{"type":"attack","payload":`+payload+`}`, "x-api-key", evil.APIKey)
+	require.Equal(t, http.StatusAccepted, r.Code, r.Body.String())
+	var attack struct{ ID string }
+	require.NoError(t, json.Unmarshal(r.Body.Bytes(), &attack))
+
+	// Other tenants' events flow through the same worker meanwhile.
+	var normal []string
+	for i := range 5 {
+		normal = append(normal, b.ingest(t, `{"type":"order.created","payload":{"orderId":"N-`+string(rune('0'+i))+`"}}`))
+	}
+
+	type delivery struct {
+		Status    string
+		LastError *string
+		Message   string
+	}
+	deliveriesOf := func(eventID string) []delivery {
+		rec := api("GET", "/api/deliveries?eventId="+eventID, "")
+		require.Equal(t, http.StatusOK, rec.code, rec.body)
+		var page struct{ Data []delivery }
+		require.NoError(t, json.Unmarshal([]byte(rec.body), &page))
+		return page.Data
+	}
+	var got []delivery
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("jobs: %v", jobErrors(t, b))
+		}
+	})
+	require.Eventually(t, func() bool {
+		got = deliveriesOf(attack.ID)
+		if len(got) != 3 {
+			return false
+		}
+		for _, d := range got {
+			if d.Status == "pending" {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 50*time.Millisecond, "deliveries: %+v", &got)
+	reasons := map[string]string{}
+	for _, d := range got {
+		reason := ""
+		if d.LastError != nil {
+			reason = *d.LastError
+		}
+		reasons[d.Status+":"+d.Message] = reason
+	}
+	require.Contains(t, reasons, "succeeded:fine 7")
+	var failed []string
+	for _, d := range got {
+		if d.Status == "failed" {
+			require.Empty(t, d.Message, "nothing partial is sent")
+			failed = append(failed, *d.LastError)
+		}
+	}
+	require.Len(t, failed, 2)
+	require.Contains(t, strings.Join(failed, "|"), "the template exceeded its execution budget")
+	require.Contains(t, strings.Join(failed, "|"), "template refused: invalid template: printf needs a format string")
+
+	// The event itself is processed, not failed: only its actions failed.
+	ev := serveReq(b.router, "GET", "/api/events/"+attack.ID, "", "x-api-key", evil.APIKey)
+	require.Contains(t, ev.Body.String(), `"status":"processed"`)
+
+	// A failed, never-sent delivery is not retried into a loop.
+	rec = api("GET", "/api/deliveries?eventId="+attack.ID+"&status=failed", "")
+	var page struct{ Data []struct{ ID string } }
+	require.NoError(t, json.Unmarshal([]byte(rec.body), &page))
+	require.NotEmpty(t, page.Data)
+	rec = api("POST", "/api/deliveries/"+page.Data[0].ID+"/retry", "")
+	require.Equal(t, http.StatusConflict, rec.code, rec.body)
+	require.Contains(t, rec.body, "delivery_unsendable")
+
+	// Every other tenant's event was delivered.
+	require.Eventually(t, func() bool {
+		for _, id := range normal {
+			ds := b.deliveries(t, id)
+			if len(ds) != 1 || ds[0].Status != "succeeded" {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 50*time.Millisecond)
+}
+
+type httpResponse struct {
+	code int
+	body string
+}
+
+func jobErrors(t *testing.T, b *deliveryBundle) []string {
+	var errs []string
+	require.NoError(t, b.sys.db.Select(&errs, `SELECT kind || ' ' || state || ' ' || coalesce(errors::text, '') FROM river_job`))
+	return errs
+}
