@@ -85,7 +85,7 @@ func TestMigrations(t *testing.T) {
 		require.NoError(t, db.Up(t.Context(), d, logger))
 		st, err := db.Version(t.Context(), d, logger)
 		require.NoError(t, err)
-		above := int(st.AppLatest) - 5 // migrations after 0005
+		above := int(st.AppLatest) - 5                                    // migrations after 0005
 		require.NoError(t, db.Down(t.Context(), d, logger, above, false)) // back to 0005: one plain events table
 
 		exec := func(q string, args ...any) {
