@@ -197,7 +197,7 @@ func (c *compiler) leaf(path string, cond *Condition) *node {
 // timeOps are the operators occurredAt supports.
 var timeOps = map[opcode]bool{opEq: true, opNe: true, opGt: true, opGte: true, opLt: true, opLte: true, opExists: true}
 
-// decodeValue decodes an operand the way NewEvent decodes payloads, with
+// decodeValue decodes an operand the way NewSubject decodes payloads, with
 // numbers as json.Number.
 func decodeValue(raw json.RawMessage) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))

@@ -36,21 +36,21 @@ func Compile(def Definition) (*Compiled, error) {
 // Definition returns the definition the rule was compiled from.
 func (c *Compiled) Definition() Definition { return c.def }
 
-// Match reports whether ev matches the rule's match section. It does not
+// Match reports whether subj matches the rule's match section. It does not
 // allocate, except inside regexp when a pattern first needs more state.
-func (c *Compiled) Match(ev *Event) bool {
-	return c.typ.match(ev.Type) && c.root.eval(ev)
+func (c *Compiled) Match(subj *Subject) bool {
+	return c.typ.match(subj.Type) && c.root.eval(subj)
 }
 
-// Explain is Match for a dry run. When ev does not match, failed is the path
+// Explain is Match for a dry run. When subj does not match, failed is the path
 // of the first condition that failed and why, such as
 // `match.all[0]: payload.amount gte 1000: got 20`. A failed "any" group
 // lists why each of its conditions failed.
-func (c *Compiled) Explain(ev *Event) (matched bool, failed string) {
-	if !c.typ.match(ev.Type) {
-		return false, fmt.Sprintf("match.type: type %q does not match %q", ev.Type, c.def.Match.Type)
+func (c *Compiled) Explain(subj *Subject) (matched bool, failed string) {
+	if !c.typ.match(subj.Type) {
+		return false, fmt.Sprintf("match.type: type %q does not match %q", subj.Type, c.def.Match.Type)
 	}
-	return c.root.explain(ev)
+	return c.root.explain(subj)
 }
 
 // MissingGroup is the group key of an event whose groupBy field is absent,
@@ -60,29 +60,29 @@ const MissingGroup = "<missing>"
 // maxGroupKeyBytes bounds group keys; longer values are replaced by a hash.
 const maxGroupKeyBytes = 200
 
-// GroupKey is the value of threshold.groupBy in ev, as a string: "" when the
+// GroupKey is the value of threshold.groupBy in subj, as a string: "" when the
 // rule has no groupBy, MissingGroup when the field is absent, null or the
 // empty string (as source is when a producer sends none). Strings
 // are used as they are, numbers in one canonical spelling per value (5, 5.0
 // and 5e0 group together), booleans as true/false, objects and arrays as compact JSON with
 // sorted keys, occurredAt as RFC 3339. A key longer than 200 bytes becomes
 // "sha256:" and the hex digest of the value, so keys stay cheap to store.
-func (c *Compiled) GroupKey(ev *Event) string {
+func (c *Compiled) GroupKey(subj *Subject) string {
 	if c.groupBy == nil {
 		return ""
 	}
 	var s string
 	switch c.groupBy.kind {
 	case fieldType:
-		s = ev.Type
+		s = subj.Type
 	case fieldSource:
-		s = ev.Source
+		s = subj.Source
 	case fieldOccurredAt:
-		if !ev.OccurredAt.IsZero() {
-			s = ev.OccurredAt.UTC().Format(time.RFC3339Nano)
+		if !subj.OccurredAt.IsZero() {
+			s = subj.OccurredAt.UTC().Format(time.RFC3339Nano)
 		}
 	default:
-		v, ok := c.groupBy.lookup(ev.Payload)
+		v, ok := c.groupBy.lookup(subj.Payload)
 		if !ok || v == nil {
 			return MissingGroup
 		}

@@ -82,42 +82,42 @@ func (n *node) add(kid *node) {
 	}
 }
 
-func (n *node) eval(ev *Event) bool {
+func (n *node) eval(subj *Subject) bool {
 	switch n.kind {
 	case nodeLeaf:
-		return n.leaf.eval(ev)
+		return n.leaf.eval(subj)
 	case nodeAll:
 		for _, k := range n.kids {
-			if !k.eval(ev) {
+			if !k.eval(subj) {
 				return false
 			}
 		}
 		return true
 	case nodeAny:
 		for _, k := range n.kids {
-			if k.eval(ev) {
+			if k.eval(subj) {
 				return true
 			}
 		}
 		return false
 	case nodeNot:
-		return !n.kids[0].eval(ev)
+		return !n.kids[0].eval(subj)
 	}
 	return false
 }
 
 // explain evaluates like eval and, on failure, says where and why. It must
 // agree with eval on every event.
-func (n *node) explain(ev *Event) (bool, string) {
+func (n *node) explain(subj *Subject) (bool, string) {
 	switch n.kind {
 	case nodeLeaf:
-		if n.leaf.eval(ev) {
+		if n.leaf.eval(subj) {
 			return true, ""
 		}
-		return false, n.path + ": " + n.leaf.desc + ": " + n.leaf.got(ev)
+		return false, n.path + ": " + n.leaf.desc + ": " + n.leaf.got(subj)
 	case nodeAll:
 		for _, k := range n.kids {
-			if ok, why := k.explain(ev); !ok {
+			if ok, why := k.explain(subj); !ok {
 				return false, why
 			}
 		}
@@ -125,7 +125,7 @@ func (n *node) explain(ev *Event) (bool, string) {
 	case nodeAny:
 		whys := make([]string, 0, len(n.kids))
 		for _, k := range n.kids {
-			ok, why := k.explain(ev)
+			ok, why := k.explain(subj)
 			if ok {
 				return true, ""
 			}
@@ -133,7 +133,7 @@ func (n *node) explain(ev *Event) (bool, string) {
 		}
 		return false, fmt.Sprintf("%s: none of %d conditions matched (%s)", n.path, len(n.kids), strings.Join(whys, "; "))
 	case nodeNot:
-		if !n.kids[0].eval(ev) {
+		if !n.kids[0].eval(subj) {
 			return true, ""
 		}
 		return false, fmt.Sprintf("%s: not: %s matched", n.path, n.kids[0].summary())
@@ -197,25 +197,25 @@ type leaf struct {
 //   - startsWith/endsWith/regex apply to strings only; regex is RE2 and
 //     unanchored (use ^ and $).
 //   - exists: true when the field is present and not null.
-func (l *leaf) eval(ev *Event) bool {
+func (l *leaf) eval(subj *Subject) bool {
 	switch l.field.kind {
 	case fieldType:
-		if ev.Type == "" {
+		if subj.Type == "" {
 			return l.missing()
 		}
-		return l.evalString(ev.Type)
+		return l.evalString(subj.Type)
 	case fieldSource:
-		if ev.Source == "" {
+		if subj.Source == "" {
 			return l.missing()
 		}
-		return l.evalString(ev.Source)
+		return l.evalString(subj.Source)
 	case fieldOccurredAt:
-		if ev.OccurredAt.IsZero() {
+		if subj.OccurredAt.IsZero() {
 			return l.missing()
 		}
-		return l.evalTime(ev.OccurredAt)
+		return l.evalTime(subj.OccurredAt)
 	}
-	v, ok := l.field.lookup(ev.Payload)
+	v, ok := l.field.lookup(subj.Payload)
 	if !ok {
 		return l.missing()
 	}
@@ -323,22 +323,22 @@ func (l *leaf) evalTime(t time.Time) bool {
 }
 
 // got describes the event's value of l's field, for Explain.
-func (l *leaf) got(ev *Event) string {
+func (l *leaf) got(subj *Subject) string {
 	switch l.field.kind {
 	case fieldType:
-		return "got " + strconv.Quote(truncate(ev.Type, 64))
+		return "got " + strconv.Quote(truncate(subj.Type, 64))
 	case fieldSource:
-		if ev.Source == "" {
+		if subj.Source == "" {
 			return "source is missing"
 		}
-		return "got " + strconv.Quote(truncate(ev.Source, 64))
+		return "got " + strconv.Quote(truncate(subj.Source, 64))
 	case fieldOccurredAt:
-		if ev.OccurredAt.IsZero() {
+		if subj.OccurredAt.IsZero() {
 			return "occurredAt is missing"
 		}
-		return "got " + ev.OccurredAt.UTC().Format(time.RFC3339Nano)
+		return "got " + subj.OccurredAt.UTC().Format(time.RFC3339Nano)
 	}
-	v, ok := l.field.lookup(ev.Payload)
+	v, ok := l.field.lookup(subj.Payload)
 	if !ok {
 		return l.field.name + " is missing"
 	}

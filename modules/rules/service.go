@@ -321,7 +321,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 		if e.Source != nil {
 			source = *e.Source
 		}
-		ev, err := NewEvent(e.Type, source, e.OccurredAt, e.Payload)
+		subj, err := NewSubject(e.Type, source, e.OccurredAt, e.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("decode payload of event %s: %w", e.ID, err)
 		}
@@ -330,17 +330,17 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 			if err != nil {
 				return nil, err
 			}
-			if !c.Match(&ev) {
+			if !c.Match(&subj) {
 				continue
 			}
-			group := c.GroupKey(&ev)
+			group := c.GroupKey(&subj)
 			def := c.Definition()
 			m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
 				GroupKey: group, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`), RetentionDays: e.RetentionDays}
 			key := matchKey{e.ID, a.ID}
 			if def.Threshold == nil && def.Cooldown == 0 {
 				m.Fired = true
-				rendered := c.Render(&ev)
+				rendered := c.Render(&subj)
 				if m.Actions, err = json.Marshal(rendered); err != nil {
 					return nil, fmt.Errorf("encode rendered actions: %w", err)
 				}
@@ -354,7 +354,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 			}
 			var rendered []Rendered
 			if m.Fired {
-				rendered = c.Render(&ev)
+				rendered = c.Render(&subj)
 				if m.Actions, err = json.Marshal(rendered); err != nil {
 					return nil, fmt.Errorf("encode rendered actions: %w", err)
 				}
