@@ -27,14 +27,20 @@ type Service struct {
 	jobs    *river.Client[*sql.Tx] // insert-only
 	billing *billing.Service       // nil: no quotas (tests of this module alone)
 	repo    repo
-	queue   atomic.Pointer[chan *pending] // set while RunCommitters runs
-	expire  []ExpireFunc                  // other modules' rows of expired events (AddExpiry)
-	logger  *slog.Logger
+	// Single-event ingestion goes through a pg.Group (commit.go): direct
+	// applies each request alone; committers groups them while
+	// RunCommitters runs.
+	direct     *pg.Group[*pending]
+	committers atomic.Pointer[pg.Group[*pending]]
+	expire     []ExpireFunc // other modules' rows of expired events (AddExpiry)
+	logger     *slog.Logger
 }
 
 // NewService returns the events Service.
 func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Service {
-	return &Service{db: db, jobs: jobs, billing: bill, logger: logger}
+	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger}
+	s.direct = pg.NewGroup(db, pg.GroupOptions{TxTimeout: ingestTxTimeout}, s.ingestTx)
+	return s
 }
 
 // IngestResult is a stored event and whether it was stored by an earlier
@@ -62,17 +68,15 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	if err != nil {
 		return IngestResult{}, err
 	}
-	e := newEvent(tenantID, in, time.Now().UTC(), retentionOf(q))
-	var res IngestResult
-	var noted bool
-	if c, ok := s.enqueue(ctx, &pending{ctx: ctx, in: in, e: e, q: q, done: make(chan committed, 1)}); ok {
-		res, noted, err = c.res, c.noted, c.err
-	} else {
-		res, noted, err = s.ingestOne(ctx, e, in, q)
+	p := &pending{in: in, e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q}
+	err = s.withPartitions(ctx, func() error { return s.ingestGroup().Do(ctx, p) })
+	if err == nil {
+		err = p.err
 	}
 	if err != nil {
 		return IngestResult{}, err
 	}
+	res, noted := p.res, p.noted
 	if res.Replayed {
 		q.Added, q.CrossesSoft = 0, false
 		q.WarnSoft = q.Soft != nil && q.Used > *q.Soft
@@ -80,38 +84,6 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	s.committed(tenantID, q, noted)
 	res.Quota = q
 	return res, nil
-}
-
-// ingestOne stores one event in a transaction of its own (no committers
-// running: tests, or a request racing shutdown).
-func (s *Service) ingestOne(ctx context.Context, e Event, in Input, q billing.Quota) (IngestResult, bool, error) {
-	var res IngestResult
-	var noted bool
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		noted = false
-		inserted, err := s.repo.Insert(ctx, tx, &e)
-		if err != nil {
-			return err
-		}
-		if !inserted {
-			prior, err := s.repo.GetKey(ctx, tx, e.TenantID, in.IdempotencyKey)
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(prior.RequestHash, e.RequestHash) {
-				return errKeyReused
-			}
-			res = IngestResult{Event: prior.event(), Replayed: true}
-			return nil
-		}
-		if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: e.TenantID, EventID: e.ID}, nil); err != nil {
-			return fmt.Errorf("enqueue event.process: %w", err)
-		}
-		res = IngestResult{Event: e}
-		noted, err = s.countTx(ctx, tx, e.TenantID, q, 1)
-		return err
-	})
-	return res, noted, err
 }
 
 // SoftLimitEventType is the event SignalOps records, once per period, when a
