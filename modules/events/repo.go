@@ -3,8 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -239,24 +237,6 @@ func (repo) GetKeys(ctx context.Context, q pg.Querier, tenantID uuid.UUID, keys 
 		return nil, fmt.Errorf("get idempotency keys: %w", err)
 	}
 	return out, nil
-}
-
-// MarkProcessedReturning sets the event processed unless it already was and
-// returns it: the worker's read and write of the event in one statement.
-// ok is false when the event was processed before (or is gone).
-func (repo) MarkProcessedReturning(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (e Event, ok bool, err error) {
-	const query = `
-		UPDATE events SET status = 'processed', processed_at = now()
-		WHERE tenant_id = $1 AND id = $2 AND status <> 'processed'
-		RETURNING ` + eventColumns
-	err = sqlx.GetContext(ctx, q, &e, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, false, nil
-	}
-	if err != nil {
-		return e, false, fmt.Errorf("mark event processed: %w", err)
-	}
-	return e, true, nil
 }
 
 // MarkProcessedMany sets the given events processed unless they already

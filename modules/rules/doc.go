@@ -7,7 +7,8 @@
 // with immutable versions, and the event.process worker, which evaluates
 // the tenant's enabled rules against each stored event, records matches,
 // decides thresholds and cooldowns under a per-group row lock, and hands
-// firings to notify — all in the transaction that completes the job.
+// firings to notify — all in one transaction (shared by a group of jobs,
+// see jobs.go); River completes the jobs after it committed.
 //
 // Tables: rules, rule_versions, rule_matches, rule_groups.
 // Routes: /api/rules, /api/rules/{id}, /api/rules/{id}/versions,

@@ -272,7 +272,7 @@ func (s *Service) HandleTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event)
 
 // EvaluateTx evaluates the tenant's enabled rules against one stored event
 // and records every match in tx (HandleTx without the deliveries).
-func (s *Service) EvaluateTx(ctx context.Context, tx pg.Querier, e events.Event) ([]Fired, error) {
+func (s *Service) EvaluateTx(ctx context.Context, tx *sqlx.Tx, e events.Event) ([]Fired, error) {
 	fired, err := s.evaluateTx(ctx, tx, []events.Event{e})
 	if err != nil {
 		return nil, err
@@ -296,7 +296,7 @@ type candidate struct {
 // the next event of the same group, in this group or a concurrent one,
 // counts it: concurrent events of one group can neither both fire nor
 // both be missed.
-func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Event) ([][]Fired, error) {
+func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event) ([][]Fired, error) {
 	fired := make([][]Fired, len(evs))
 	tenants := make([]uuid.UUID, 0, 1)
 	for _, e := range evs {
