@@ -141,8 +141,6 @@ func (h handler) createKey(c echo.Context) error {
 	}{toKeyView(k), raw})
 }
 
-var errKeyNotFound = apperr.NotFound("api_key_not_found", "No such API key.")
-
 func (h handler) revokeKey(c echo.Context) error {
 	id, err := httpx.PathID(c, errKeyNotFound)
 	if err != nil {
@@ -188,8 +186,6 @@ func (h handler) createUser(c echo.Context) error {
 	}
 	return c.JSON(http.StatusCreated, toUserView(u))
 }
-
-var errUserNotFound = apperr.NotFound("user_not_found", "No such user.")
 
 func (h handler) deleteUser(c echo.Context) error {
 	id, err := httpx.PathID(c, errUserNotFound)
@@ -256,8 +252,6 @@ func (h handler) listTenants(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(t Tenant) uuid.UUID { return t.ID }, toTenantView))
 }
-
-var errTenantNotFound = apperr.NotFound("tenant_not_found", "No such tenant.")
 
 func (h handler) getTenant(c echo.Context) error {
 	id, err := httpx.PathID(c, errTenantNotFound)

@@ -103,7 +103,7 @@ func toResponse(e Event) eventResponse {
 }
 
 func (h handler) get(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errEventNotFound)
 	if err != nil {
 		return err
 	}

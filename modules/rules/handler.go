@@ -28,7 +28,7 @@ type ruleView struct {
 	UpdatedBy  *uuid.UUID      `json:"updatedBy"`
 }
 
-func toView(r Rule) ruleView {
+func toRuleView(r Rule) ruleView {
 	return ruleView{ID: r.ID, Name: r.Name, Enabled: r.Enabled, Version: r.Version, Definition: r.Definition,
 		CreatedAt: r.CreatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt.UTC(), UpdatedBy: r.UpdatedBy}
 }
@@ -54,7 +54,7 @@ func (h handler) create(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/rules/"+r.ID.String())
-	return c.JSON(http.StatusCreated, toView(r))
+	return c.JSON(http.StatusCreated, toRuleView(r))
 }
 
 func (h handler) list(c echo.Context) error {
@@ -68,11 +68,11 @@ func (h handler) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(r Rule) uuid.UUID { return r.ID }, toView))
+	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(r Rule) uuid.UUID { return r.ID }, toRuleView))
 }
 
 func (h handler) get(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -81,11 +81,11 @@ func (h handler) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toView(r))
+	return c.JSON(http.StatusOK, toRuleView(r))
 }
 
 func (h handler) update(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -97,11 +97,11 @@ func (h handler) update(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toView(r))
+	return c.JSON(http.StatusOK, toRuleView(r))
 }
 
 func (h handler) delete(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ type versionView struct {
 }
 
 func (h handler) versions(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (h handler) versions(c echo.Context) error {
 }
 
 func (h handler) rollback(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (h handler) rollback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toView(r))
+	return c.JSON(http.StatusOK, toRuleView(r))
 }
 
 type testRequest struct {
