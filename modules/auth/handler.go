@@ -72,7 +72,7 @@ func toTenantView(t Tenant) tenantView {
 
 func (h handler) me(c echo.Context) error {
 	ctx := c.Request().Context()
-	p, _ := PrincipalFrom(ctx)
+	p := MustPrincipal(ctx)
 	u, t, err := h.svc.Me(ctx, p)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func (h handler) createUser(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	p, _ := PrincipalFrom(ctx)
+	p := MustPrincipal(ctx)
 	u, err := h.svc.CreateUser(ctx, p, req.Email, req.Password, req.Role)
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func (h handler) deleteUser(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	p, _ := PrincipalFrom(ctx)
+	p := MustPrincipal(ctx)
 	if id == p.UserID {
 		return apperr.Conflict("cannot_delete_self", "You cannot delete your own user.")
 	}

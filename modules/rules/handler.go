@@ -39,17 +39,13 @@ type ruleRequest struct {
 	Definition json.RawMessage `json:"definition"`
 }
 
-func principal(c echo.Context) auth.Principal {
-	p, _ := auth.PrincipalFrom(c.Request().Context())
-	return p
-}
-
 func (h handler) create(c echo.Context) error {
 	var req ruleRequest
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := h.svc.Create(c.Request().Context(), principal(c), Input(req))
+	ctx := c.Request().Context()
+	r, err := h.svc.Create(ctx, auth.MustPrincipal(ctx), Input(req))
 	if err != nil {
 		return err
 	}
@@ -93,7 +89,8 @@ func (h handler) update(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := h.svc.Update(c.Request().Context(), principal(c), id, Input(req))
+	ctx := c.Request().Context()
+	r, err := h.svc.Update(ctx, auth.MustPrincipal(ctx), id, Input(req))
 	if err != nil {
 		return err
 	}
@@ -105,7 +102,8 @@ func (h handler) delete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.svc.Delete(c.Request().Context(), principal(c), id); err != nil {
+	ctx := c.Request().Context()
+	if err := h.svc.Delete(ctx, auth.MustPrincipal(ctx), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -150,7 +148,8 @@ func (h handler) rollback(c echo.Context) error {
 		return apperr.Invalid("validation_failed", "Name the version to roll back to.",
 			apperr.FieldError{Field: "version", Message: "must be a version number ≥ 1"})
 	}
-	r, err := h.svc.Rollback(c.Request().Context(), principal(c), id, req.Version)
+	ctx := c.Request().Context()
+	r, err := h.svc.Rollback(ctx, auth.MustPrincipal(ctx), id, req.Version)
 	if err != nil {
 		return err
 	}
