@@ -61,7 +61,7 @@ func (h handler) create(c echo.Context) error {
 		return err
 	}
 	usageHeaders(c, res.Quota)
-	c.Response().Header().Set(echo.HeaderLocation, "/api/events/"+res.Event.ID.String())
+	httpx.SetLocation(c, res.Event.ID)
 	out := acceptedResponse{ID: res.Event.ID, Status: StatusAccepted}
 	if res.Replayed {
 		result = ItemReplayed

@@ -45,7 +45,7 @@ func (h handler) createChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/api/channels/"+ch.ID.String())
+	httpx.SetLocation(c, ch.ID)
 	if generated == "" {
 		return c.JSON(http.StatusCreated, toChannelView(ch))
 	}

@@ -49,7 +49,7 @@ func (h handler) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/api/rules/"+r.ID.String())
+	httpx.SetLocation(c, r.ID)
 	return c.JSON(http.StatusCreated, toRuleView(r))
 }
 

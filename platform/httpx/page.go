@@ -74,6 +74,13 @@ func NewList[R, T any](rows []R, limit int, idOf func(R) uuid.UUID, view func(R)
 	return out
 }
 
+// SetLocation sets the Location of a resource a POST to its collection
+// created: the route's own path (with the prefix the router was mounted
+// under) followed by id, so no module spells the API's prefix.
+func SetLocation(c echo.Context, id uuid.UUID) {
+	c.Response().Header().Set(echo.HeaderLocation, c.Path()+"/"+id.String())
+}
+
 // PathID reads the :id path parameter as a UUID. A malformed id names no
 // resource: it answers notFound, like an id of another tenant.
 func PathID(c echo.Context, notFound error) (uuid.UUID, error) {
