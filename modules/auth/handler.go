@@ -105,9 +105,8 @@ func utc(t *time.Time) *time.Time {
 }
 
 func (h handler) listKeys(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -154,9 +153,8 @@ func (h handler) revokeKey(c echo.Context) error {
 }
 
 func (h handler) listUsers(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -241,9 +239,8 @@ func (h handler) createTenant(c echo.Context) error {
 }
 
 func (h handler) listTenants(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	rows, err := h.svc.ListTenants(c.Request().Context(), page.Before, page.Limit)

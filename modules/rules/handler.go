@@ -54,9 +54,8 @@ func (h handler) create(c echo.Context) error {
 }
 
 func (h handler) list(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
