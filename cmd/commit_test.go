@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 // TestGroupCommitManyTenants: groups mixing tenants update each tenant's
@@ -23,7 +23,7 @@ func TestGroupCommitManyTenants(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sys.events.Service.RunCommitters(ctx, events.GroupCommit{Committers: 4, MaxBatch: 32})
+		sys.events.Service.RunCommitters(ctx, pg.GroupOptions{Committers: 4, MaxBatch: 32})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signalops/signalops/cmd/bench"
 	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/platform/logx"
 )
@@ -59,7 +60,7 @@ func newRootCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(newServeCmd(a), newWorkCmd(a), newMigrateCmd(a), newSeedCmd(a), newDevCmd(a), newDLQCmd(a), newBenchCmd(a))
+	root.AddCommand(newServeCmd(a), newWorkCmd(a), newMigrateCmd(a), newSeedCmd(a), newDevCmd(a), newDLQCmd(a), bench.NewCommand())
 	return root
 }
 

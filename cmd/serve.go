@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -72,7 +72,7 @@ func runServe(ctx context.Context, sys *system) error {
 	committers := make(chan struct{})
 	go func() {
 		defer close(committers)
-		sys.events.Service.RunCommitters(commitCtx, events.GroupCommit{
+		sys.events.Service.RunCommitters(commitCtx, pg.GroupOptions{
 			Committers: sys.cfg.Ingest.Committers, MaxBatch: sys.cfg.Ingest.MaxBatch})
 	}()
 	defer func() { stopCommit(); <-committers }()

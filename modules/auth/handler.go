@@ -76,7 +76,7 @@ func toTenantView(t Tenant) tenantView {
 
 func (h handler) me(c echo.Context) error {
 	ctx := c.Request().Context()
-	p, _ := PrincipalFrom(ctx)
+	p := MustPrincipal(ctx)
 	u, t, err := h.svc.Me(ctx, p)
 	if err != nil {
 		return err
@@ -109,9 +109,8 @@ func utc(t *time.Time) *time.Time {
 }
 
 func (h handler) listKeys(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -145,8 +144,6 @@ func (h handler) createKey(c echo.Context) error {
 	}{toKeyView(k), raw})
 }
 
-var errKeyNotFound = apperr.NotFound("api_key_not_found", "No such API key.")
-
 func (h handler) revokeKey(c echo.Context) error {
 	id, err := httpx.PathID(c, errKeyNotFound)
 	if err != nil {
@@ -160,9 +157,8 @@ func (h handler) revokeKey(c echo.Context) error {
 }
 
 func (h handler) listUsers(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -185,7 +181,7 @@ func (h handler) createUser(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	p, _ := PrincipalFrom(ctx)
+	p := MustPrincipal(ctx)
 	u, err := h.svc.CreateUser(ctx, p, req.Email, req.Password, req.Role)
 	if err != nil {
 		return err
@@ -193,15 +189,13 @@ func (h handler) createUser(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toUserView(u))
 }
 
-var errUserNotFound = apperr.NotFound("user_not_found", "No such user.")
-
 func (h handler) deleteUser(c echo.Context) error {
 	id, err := httpx.PathID(c, errUserNotFound)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	p, _ := PrincipalFrom(ctx)
+	p := MustPrincipal(ctx)
 	if id == p.UserID {
 		return apperr.Conflict("cannot_delete_self", "You cannot delete your own user.")
 	}
@@ -249,9 +243,8 @@ func (h handler) createTenant(c echo.Context) error {
 }
 
 func (h handler) listTenants(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	rows, err := h.svc.ListTenants(c.Request().Context(), page.Before, page.Limit)
@@ -260,8 +253,6 @@ func (h handler) listTenants(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(t Tenant) uuid.UUID { return t.ID }, toTenantView))
 }
-
-var errTenantNotFound = apperr.NotFound("tenant_not_found", "No such tenant.")
 
 func (h handler) getTenant(c echo.Context) error {
 	id, err := httpx.PathID(c, errTenantNotFound)

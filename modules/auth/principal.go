@@ -48,12 +48,17 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// TenantID returns the caller's tenant. It panics when the route was mounted
-// without authentication: that is a wiring bug, caught by the route tests.
-func TenantID(ctx context.Context) uuid.UUID {
+// MustPrincipal returns the authenticated caller in ctx, for handlers of
+// authenticated routes. It panics when the route was mounted without
+// authentication: that is a wiring bug, caught by the route tests, never a
+// request to serve as nobody.
+func MustPrincipal(ctx context.Context) Principal {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
-		panic("auth.TenantID: no principal in context; route mounted without auth middleware")
+		panic("auth: no principal in context; route mounted without auth middleware")
 	}
-	return p.TenantID
+	return p
 }
+
+// TenantID returns the caller's tenant; it panics as MustPrincipal does.
+func TenantID(ctx context.Context) uuid.UUID { return MustPrincipal(ctx).TenantID }

@@ -18,6 +18,12 @@ import (
 // repo holds the SQL of the tenants, api_keys and users tables.
 type repo struct{}
 
+var (
+	errTenantNotFound = apperr.NotFound("tenant_not_found", "No such tenant.")
+	errKeyNotFound    = apperr.NotFound("api_key_not_found", "No such API key.")
+	errUserNotFound   = apperr.NotFound("user_not_found", "No such user.")
+)
+
 func (repo) InsertTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 	const query = `
 		INSERT INTO tenants (id, slug, name, plan, soft_limit, hard_limit)
@@ -39,7 +45,7 @@ func (repo) GetTenant(ctx context.Context, q pg.Querier, id uuid.UUID) (Tenant, 
 		SELECT id, slug, name, plan, status, soft_limit, hard_limit, created_at, updated_at
 		FROM tenants WHERE id = $1`
 	var t Tenant
-	err := pg.GetOne(ctx, q, &t, apperr.NotFound("tenant_not_found", "No such tenant."), "get tenant", query, id)
+	err := pg.GetOne(ctx, q, &t, errTenantNotFound, "get tenant", query, id)
 	return t, err
 }
 
@@ -76,7 +82,7 @@ func (repo) GetAPIKeyByDigest(ctx context.Context, q pg.Querier, digest []byte) 
 	var k keyWithTenant
 	err := sqlx.GetContext(ctx, q, &k, query, digest)
 	if errors.Is(err, sql.ErrNoRows) {
-		return k, apperr.NotFound("api_key_not_found", "No such API key.")
+		return k, errKeyNotFound
 	}
 	if err != nil {
 		return k, fmt.Errorf("get api key: %w", err)
@@ -94,7 +100,7 @@ func (repo) RevokeAPIKey(ctx context.Context, q pg.Querier, tenantID, id uuid.UU
 		return fmt.Errorf("revoke api key: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.NotFound("api_key_not_found", "No such API key.")
+		return errKeyNotFound
 	}
 	return nil
 }
@@ -136,7 +142,7 @@ func (repo) UpdateTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 		RETURNING updated_at`
 	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit)
 	if errors.Is(err, sql.ErrNoRows) {
-		return apperr.NotFound("tenant_not_found", "No such tenant.")
+		return errTenantNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("update tenant: %w", err)
@@ -206,7 +212,7 @@ func (repo) GetSecret(ctx context.Context, q pg.Querier, name string) ([]byte, e
 func (repo) GetUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (User, error) {
 	const query = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND id = $2`
 	var u User
-	err := pg.GetOne(ctx, q, &u, apperr.NotFound("user_not_found", "No such user."), "get user", query, tenantID, id)
+	err := pg.GetOne(ctx, q, &u, errUserNotFound, "get user", query, tenantID, id)
 	return u, err
 }
 
@@ -238,7 +244,7 @@ func (repo) DeleteUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID
 		return fmt.Errorf("delete user: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.NotFound("user_not_found", "No such user.")
+		return errUserNotFound
 	}
 	return nil
 }

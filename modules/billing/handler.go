@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -11,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/signalops/signalops/modules/auth"
-	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
 )
 
 // PeriodUsage is one month of a tenant's usage.
@@ -102,14 +101,10 @@ func (h handler) usage(c echo.Context) error {
 }
 
 func (h handler) history(c echo.Context) error {
-	months := 12
-	if v := c.QueryParam("months"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 36 {
-			return apperr.BadRequest("invalid_query", "The query parameters are invalid.",
-				apperr.FieldError{Field: "months", Message: "must be an integer from 1 to 36"})
-		}
-		months = n
+	q := httpx.ReadQuery(c)
+	months := q.Int("months", 12, 1, 36)
+	if err := q.Err(); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	ps, err := h.svc.History(ctx, auth.TenantID(ctx), months)

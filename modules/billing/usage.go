@@ -13,7 +13,6 @@ import (
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/platform/apperr"
-	"github.com/signalops/signalops/platform/pg"
 )
 
 // Metrics counted per tenant and month.
@@ -199,16 +198,16 @@ func (s *Service) softNoted(tenantID uuid.UUID, period time.Time) bool {
 
 // CountTx adds n to a metric of the current period in the caller's
 // transaction, on a random shard.
-func (s *Service) CountTx(ctx context.Context, tx pg.Querier, tenantID uuid.UUID, metric string, n int64) error {
+func (s *Service) CountTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, metric string, n int64) error {
 	if n == 0 {
 		return nil
 	}
 	return s.repo.Add(ctx, tx, tenantID, PeriodOf(s.now()), metric, rand.IntN(shards), n)
 }
 
-// CountManyTx adds ns[i] events to tenants[i] in one statement; tenants
-// must be sorted (see repo.AddMany).
-func (s *Service) CountManyTx(ctx context.Context, tx pg.Querier, tenants []uuid.UUID, metric string, ns []int64) error {
+// CountManyTx adds ns[i] to a metric of tenants[i] in one statement, in
+// the caller's transaction; tenants must be sorted (see repo.AddMany).
+func (s *Service) CountManyTx(ctx context.Context, tx *sqlx.Tx, tenants []uuid.UUID, metric string, ns []int64) error {
 	sh := make([]int, len(tenants))
 	for i := range sh {
 		sh[i] = rand.IntN(shards)
@@ -219,7 +218,7 @@ func (s *Service) CountManyTx(ctx context.Context, tx pg.Querier, tenants []uuid
 // RecordSoftLimitTx records the soft-limit notice of q's period; true only
 // for the one transaction that recorded it (exactly once per period, across
 // processes: a primary key decides).
-func (s *Service) RecordSoftLimitTx(ctx context.Context, tx pg.Querier, tenantID uuid.UUID, q Quota) (bool, error) {
+func (s *Service) RecordSoftLimitTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, q Quota) (bool, error) {
 	return s.repo.InsertNotice(ctx, tx, tenantID, q.Period, NoticeSoftLimit, map[string]any{
 		"count": q.Used + q.Added, "softLimit": q.Soft, "hardLimit": q.Hard})
 }

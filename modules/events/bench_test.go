@@ -12,6 +12,7 @@ import (
 
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -34,7 +35,7 @@ func BenchmarkIngest(b *testing.B) {
 			svc := events.New(pool, jobs, nil, logger).Service
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
-			go func() { defer close(done); svc.RunCommitters(ctx, events.GroupCommit{Committers: 4, MaxBatch: 256}) }()
+			go func() { defer close(done); svc.RunCommitters(ctx, pg.GroupOptions{Committers: 4, MaxBatch: 256}) }()
 			defer func() { cancel(); <-done }()
 			tenant := authtest.CreateTenant(ctx, b, pool, nil)
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/billing"
-	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
@@ -61,7 +60,7 @@ func (h handler) create(c echo.Context) error {
 		return err
 	}
 	usageHeaders(c, res.Quota)
-	c.Response().Header().Set(echo.HeaderLocation, "/api/events/"+res.Event.ID.String())
+	httpx.SetLocation(c, res.Event.ID)
 	out := acceptedResponse{ID: res.Event.ID, Status: StatusAccepted}
 	if res.Replayed {
 		result = ItemReplayed
@@ -103,7 +102,7 @@ func toResponse(e Event) eventResponse {
 }
 
 func (h handler) get(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errEventNotFound)
 	if err != nil {
 		return err
 	}
@@ -136,26 +135,14 @@ func (h handler) list(c echo.Context) error {
 }
 
 func parseListFilter(c echo.Context) (ListFilter, error) {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	f := ListFilter{Limit: page.Limit, Before: page.Before, Type: c.QueryParam("type")}
+	q := httpx.ReadQuery(c)
+	page := q.Page()
+	f := ListFilter{Limit: page.Limit, Before: page.Before, Type: q.String("type")}
 	if f.Type != "" && !typeRE.MatchString(f.Type) {
-		fields = append(fields, apperr.FieldError{Field: "type", Message: "must be an event type"})
+		q.Fail("type", "must be an event type")
 	}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := c.QueryParam(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				fields = append(fields, apperr.FieldError{Field: p.name, Message: "must be an RFC 3339 timestamp"})
-			} else {
-				*p.dst = t
-			}
-		}
-	}
-	return f, httpx.InvalidQuery(fields)
+	f.Since, f.Until = q.Time("since"), q.Time("until")
+	return f, q.Err()
 }
 
 type batchResponse struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -36,14 +37,21 @@ type testBundle struct {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	b, _ := setupCommitters(t, pg.GroupOptions{Committers: 2, MaxBatch: 64})
+	return b
+}
+
+// setupCommitters is setup with the group commit tuned by opts.
+func setupCommitters(t *testing.T, opts pg.GroupOptions) (*testBundle, *events.Service) {
+	t.Helper()
 	pool := testdb.New(t)
 	router, svc := newRouterWithService(t, pool)
 	// Group commit, as serve runs it.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.RunCommitters(ctx, events.GroupCommit{Committers: 2, MaxBatch: 64}) }()
+	go func() { defer close(done); svc.RunCommitters(ctx, opts) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &testBundle{db: pool, router: router, tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}
+	return &testBundle{db: pool, router: router, tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}, svc
 }
 
 // newRouter is the production router with the auth and events modules.

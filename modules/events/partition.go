@@ -305,11 +305,18 @@ func isMissingPartition(err error) bool {
 		strings.HasPrefix(pqErr.Table, "events")
 }
 
-// inTx runs fn in a transaction. If an insert finds no partition for its
-// row (the events.partitions job has not run for weeks, or a plan has a new
-// retention), the partitions are created and fn runs once more.
+// inTx runs fn in a transaction, creating missing partitions as
+// withPartitions does.
 func (s *Service) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	err := pg.InTx(ctx, s.db, fn)
+	return s.withPartitions(ctx, func() error { return pg.InTx(ctx, s.db, fn) })
+}
+
+// withPartitions runs store, a transaction that inserts events. If an
+// insert finds no partition for its row (the events.partitions job has not
+// run for weeks, or a plan has a new retention), the partitions are created
+// and store runs once more.
+func (s *Service) withPartitions(ctx context.Context, store func() error) error {
+	err := store()
 	if !isMissingPartition(err) {
 		return err
 	}
@@ -317,7 +324,7 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return fmt.Errorf("%w; creating partitions: %w", err, perr)
 	}
 	s.logger.WarnContext(ctx, "an insert found no events partition and created it: is the events.partitions job running?")
-	return pg.InTx(ctx, s.db, fn)
+	return store()
 }
 
 // PartitionTables reads the events hierarchy from the catalog: every table

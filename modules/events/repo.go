@@ -3,8 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -23,7 +21,7 @@ type repo struct{}
 const eventColumns = `id, tenant_id, type, source, payload, occurred_at, received_at, status,
 	processed_at, idempotency_key, request_hash, retention_days`
 
-var errNotFound = apperr.NotFound("event_not_found", "No such event.")
+var errEventNotFound = apperr.NotFound("event_not_found", "No such event.")
 
 // storedKey is an idempotency key as stored: the event it made and that
 // request's fingerprint.
@@ -53,14 +51,14 @@ func (repo) GetKey(ctx context.Context, q pg.Querier, tenantID uuid.UUID, key st
 		SELECT tenant_id, idempotency_key, event_id, request_hash FROM event_idempotency
 		WHERE tenant_id = $1 AND idempotency_key = $2`
 	var k storedKey
-	err := pg.GetOne(ctx, q, &k, errNotFound, "get idempotency key", query, tenantID, key)
+	err := pg.GetOne(ctx, q, &k, errEventNotFound, "get idempotency key", query, tenantID, key)
 	return k, err
 }
 
 func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Event, error) {
 	const query = `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1 AND id = $2`
 	var e Event
-	err := pg.GetOne(ctx, q, &e, errNotFound, "get event", query, tenantID, id)
+	err := pg.GetOne(ctx, q, &e, errEventNotFound, "get event", query, tenantID, id)
 	return e, err
 }
 
@@ -146,7 +144,7 @@ func (repo) MarkProcessed(ctx context.Context, q pg.Querier, tenantID, id uuid.U
 		return fmt.Errorf("mark event processed: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errNotFound
+		return errEventNotFound
 	}
 	return nil
 }
@@ -239,24 +237,6 @@ func (repo) GetKeys(ctx context.Context, q pg.Querier, tenantID uuid.UUID, keys 
 		return nil, fmt.Errorf("get idempotency keys: %w", err)
 	}
 	return out, nil
-}
-
-// MarkProcessedReturning sets the event processed unless it already was and
-// returns it: the worker's read and write of the event in one statement.
-// ok is false when the event was processed before (or is gone).
-func (repo) MarkProcessedReturning(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (e Event, ok bool, err error) {
-	const query = `
-		UPDATE events SET status = 'processed', processed_at = now()
-		WHERE tenant_id = $1 AND id = $2 AND status <> 'processed'
-		RETURNING ` + eventColumns
-	err = sqlx.GetContext(ctx, q, &e, query, tenantID, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, false, nil
-	}
-	if err != nil {
-		return e, false, fmt.Errorf("mark event processed: %w", err)
-	}
-	return e, true, nil
 }
 
 // MarkProcessedMany sets the given events processed unless they already

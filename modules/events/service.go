@@ -21,20 +21,27 @@ import (
 )
 
 // Service is the events use cases. Each method is its own transaction
-// boundary unless it takes a Querier.
+// boundary unless it takes one: a …Tx method runs in the caller's
+// *sqlx.Tx, a method that takes a pg.Querier runs on what it is given.
 type Service struct {
 	db      *sqlx.DB
 	jobs    *river.Client[*sql.Tx] // insert-only
 	billing *billing.Service       // nil: no quotas (tests of this module alone)
 	repo    repo
-	queue   atomic.Pointer[chan *pending] // set while RunCommitters runs
-	expire  []ExpireFunc                  // other modules' rows of expired events (AddExpiry)
-	logger  *slog.Logger
+	// Single-event ingestion goes through a pg.Group (commit.go): direct
+	// applies each request alone; committers groups them while
+	// RunCommitters runs.
+	direct     *pg.Group[*pending]
+	committers atomic.Pointer[pg.Group[*pending]]
+	expire     []ExpireFunc // other modules' rows of expired events (AddExpiry)
+	logger     *slog.Logger
 }
 
 // NewService returns the events Service.
 func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Service {
-	return &Service{db: db, jobs: jobs, billing: bill, logger: logger}
+	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger}
+	s.direct = pg.NewGroup(db, pg.GroupOptions{TxTimeout: ingestTxTimeout}, s.ingestTx)
+	return s
 }
 
 // IngestResult is a stored event and whether it was stored by an earlier
@@ -62,17 +69,15 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	if err != nil {
 		return IngestResult{}, err
 	}
-	e := newEvent(tenantID, in, time.Now().UTC(), retentionOf(q))
-	var res IngestResult
-	var noted bool
-	if c, ok := s.enqueue(ctx, &pending{ctx: ctx, in: in, e: e, q: q, done: make(chan committed, 1)}); ok {
-		res, noted, err = c.res, c.noted, c.err
-	} else {
-		res, noted, err = s.ingestOne(ctx, e, in, q)
+	p := &pending{in: in, e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q}
+	err = s.withPartitions(ctx, func() error { return s.ingestGroup().Do(ctx, p) })
+	if err == nil {
+		err = p.err
 	}
 	if err != nil {
 		return IngestResult{}, err
 	}
+	res, noted := p.res, p.noted
 	if res.Replayed {
 		q.Added, q.CrossesSoft = 0, false
 		q.WarnSoft = q.Soft != nil && q.Used > *q.Soft
@@ -80,38 +85,6 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	s.committed(tenantID, q, noted)
 	res.Quota = q
 	return res, nil
-}
-
-// ingestOne stores one event in a transaction of its own (no committers
-// running: tests, or a request racing shutdown).
-func (s *Service) ingestOne(ctx context.Context, e Event, in Input, q billing.Quota) (IngestResult, bool, error) {
-	var res IngestResult
-	var noted bool
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		noted = false
-		inserted, err := s.repo.Insert(ctx, tx, &e)
-		if err != nil {
-			return err
-		}
-		if !inserted {
-			prior, err := s.repo.GetKey(ctx, tx, e.TenantID, in.IdempotencyKey)
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(prior.RequestHash, e.RequestHash) {
-				return errKeyReused
-			}
-			res = IngestResult{Event: prior.event(), Replayed: true}
-			return nil
-		}
-		if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: e.TenantID, EventID: e.ID}, nil); err != nil {
-			return fmt.Errorf("enqueue event.process: %w", err)
-		}
-		res = IngestResult{Event: e}
-		noted, err = s.countTx(ctx, tx, e.TenantID, q, 1)
-		return err
-	})
-	return res, noted, err
 }
 
 // SoftLimitEventType is the event SignalOps records, once per period, when a
@@ -212,11 +185,6 @@ func (s *Service) Get(ctx context.Context, tenantID, id uuid.UUID) (Event, error
 	return s.repo.Get(ctx, s.db, tenantID, id)
 }
 
-// GetTx is Get inside the caller's transaction (the event.process worker).
-func (s *Service) GetTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Event, error) {
-	return s.repo.Get(ctx, q, tenantID, id)
-}
-
 // List returns the tenant's events newest first: up to f.Limit+1 rows, the
 // extra one telling the caller that a next page exists.
 func (s *Service) List(ctx context.Context, tenantID uuid.UUID, f ListFilter) ([]Event, error) {
@@ -230,21 +198,10 @@ func (s *Service) Scan(ctx context.Context, tenantID uuid.UUID, since, until tim
 	return s.repo.Scan(ctx, s.db, tenantID, since, until, after, limit)
 }
 
-// ProcessTx marks the event processed in the caller's transaction (the one
-// that also records its effects and completes its job) and returns it.
-// fresh is false when it had been processed already; a missing event is
-// NotFound.
-func (s *Service) ProcessTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (e Event, fresh bool, err error) {
-	if e, fresh, err = s.repo.MarkProcessedReturning(ctx, q, tenantID, id); err != nil || fresh {
-		return e, fresh, err
-	}
-	e, err = s.repo.Get(ctx, q, tenantID, id)
-	return e, false, err
-}
-
-// MarkProcessedTx sets the event's final status inside the caller's
-// transaction, the one that also completes its job.
-func (s *Service) MarkProcessedTx(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, status string) error {
+// MarkProcessed sets the event's final status with q, the pool or a
+// transaction (the event.process worker marks an event failed on its job's
+// last attempt, outside any transaction).
+func (s *Service) MarkProcessed(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, status string) error {
 	return s.repo.MarkProcessed(ctx, q, tenantID, id, status)
 }
 
@@ -254,16 +211,16 @@ type Ref struct {
 	ID       uuid.UUID
 }
 
-// ProcessManyTx is ProcessTx for a group of events in one statement: it
-// marks them processed in the caller's transaction and returns those it
-// marked now (fresh), by id. gone lists the refs that are not stored at
-// all; the rest were processed before.
-func (s *Service) ProcessManyTx(ctx context.Context, q pg.Querier, refs []Ref) (fresh map[uuid.UUID]Event, gone map[uuid.UUID]bool, err error) {
+// ProcessManyTx marks a group of events processed in one statement, in the
+// caller's transaction (the one that also records their effects), and
+// returns those it marked now (fresh), by id. gone lists the refs that are
+// not stored at all; the rest were processed before.
+func (s *Service) ProcessManyTx(ctx context.Context, tx *sqlx.Tx, refs []Ref) (fresh map[uuid.UUID]Event, gone map[uuid.UUID]bool, err error) {
 	// One lock order for every group: two groups holding the same event (a
 	// rescued job beside its original) wait rather than deadlock.
 	refs = slices.Clone(refs)
 	slices.SortFunc(refs, func(a, b Ref) int { return bytes.Compare(a.ID[:], b.ID[:]) })
-	marked, err := s.repo.MarkProcessedMany(ctx, q, refs)
+	marked, err := s.repo.MarkProcessedMany(ctx, tx, refs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -280,7 +237,7 @@ func (s *Service) ProcessManyTx(ctx context.Context, q pg.Querier, refs []Ref) (
 	if len(rest) == 0 {
 		return fresh, nil, nil
 	}
-	found, err := s.repo.Existing(ctx, q, rest)
+	found, err := s.repo.Existing(ctx, tx, rest)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/signalops/signalops/modules/auth"
-	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
@@ -45,7 +44,7 @@ func (h handler) createChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/api/channels/"+ch.ID.String())
+	httpx.SetLocation(c, ch.ID)
 	if generated == "" {
 		return c.JSON(http.StatusCreated, toChannelView(ch))
 	}
@@ -58,9 +57,8 @@ func (h handler) createChannel(c echo.Context) error {
 }
 
 func (h handler) listChannels(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -167,27 +165,16 @@ func toDeliveryView(d Delivery, as []Attempt) deliveryView {
 }
 
 func (h handler) listDeliveries(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	f := DeliveryFilter{Before: page.Before, Limit: page.Limit, Status: c.QueryParam("status")}
+	q := httpx.ReadQuery(c)
+	page := q.Page()
+	f := DeliveryFilter{Before: page.Before, Limit: page.Limit, Status: q.String("status"),
+		EventID: q.UUID("eventId"), ChannelID: q.UUID("channelId")}
 	switch f.Status {
 	case "", StatusPending, StatusSucceeded, StatusFailed:
 	default:
-		fields = append(fields, apperr.FieldError{Field: "status", Message: "must be pending, succeeded or failed"})
+		q.Fail("status", "must be pending, succeeded or failed")
 	}
-	for _, p := range []struct {
-		name string
-		dst  *uuid.UUID
-	}{{"eventId", &f.EventID}, {"channelId", &f.ChannelID}} {
-		if v := c.QueryParam(p.name); v != "" {
-			id, err := uuid.Parse(v)
-			if err != nil {
-				fields = append(fields, apperr.FieldError{Field: p.name, Message: "must be a UUID"})
-			}
-			*p.dst = id
-		}
-	}
-	if err := httpx.InvalidQuery(fields); err != nil {
+	if err := q.Err(); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

@@ -80,7 +80,7 @@ func BenchmarkEvaluateEvent(b *testing.B) {
 	ev0 := mustEvent(b, "order.created", "shop", benchPayload)
 	b.ReportAllocs()
 	for b.Loop() {
-		ev, err := NewEvent("order.created", "shop", ev0.OccurredAt, json.RawMessage(benchPayload))
+		ev, err := NewSubject("order.created", "shop", ev0.OccurredAt, json.RawMessage(benchPayload))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -93,10 +93,10 @@ func BenchmarkEvaluateEvent(b *testing.B) {
 	}
 }
 
-func BenchmarkNewEvent(b *testing.B) {
+func BenchmarkNewSubject(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := NewEvent("order.created", "shop", testTime, json.RawMessage(benchPayload)); err != nil {
+		if _, err := NewSubject("order.created", "shop", testTime, json.RawMessage(benchPayload)); err != nil {
 			b.Fatal(err)
 		}
 	}

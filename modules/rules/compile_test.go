@@ -30,9 +30,9 @@ const testChannel = "0190a3c2-7b1e-7cc0-9f4a-2f6d1c0b9e8a"
 
 var testTime = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func mustEvent(t testing.TB, typ, source, payload string) *Event {
+func mustEvent(t testing.TB, typ, source, payload string) *Subject {
 	t.Helper()
-	ev, err := NewEvent(typ, source, testTime, json.RawMessage(payload))
+	ev, err := NewSubject(typ, source, testTime, json.RawMessage(payload))
 	require.NoError(t, err)
 	return &ev
 }
@@ -214,7 +214,7 @@ func TestHandBuiltPayloadNumbers(t *testing.T) {
 	t.Parallel()
 
 	// Payloads not decoded by NewEvent may carry float64 and integers.
-	ev := &Event{Type: "t", Payload: map[string]any{
+	ev := &Subject{Type: "t", Payload: map[string]any{
 		"f": 1000.0, "i": 1000, "i64": int64(-5), "u": uint64(1 << 63), "half": 0.5,
 	}}
 	for _, tt := range []struct {
@@ -485,17 +485,17 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 func TestNewEvent(t *testing.T) {
 	t.Parallel()
 
-	ev, err := NewEvent("t", "s", testTime, json.RawMessage(`{"n": 1.50}`))
+	ev, err := NewSubject("t", "s", testTime, json.RawMessage(`{"n": 1.50}`))
 	require.NoError(t, err)
 	require.Equal(t, json.Number("1.50"), ev.Payload["n"])
 
 	for _, empty := range []string{``, `null`, `  `} {
-		ev, err := NewEvent("t", "", testTime, json.RawMessage(empty))
+		ev, err := NewSubject("t", "", testTime, json.RawMessage(empty))
 		require.NoError(t, err)
 		require.Nil(t, ev.Payload)
 	}
 	for _, bad := range []string{`[1]`, `"x"`, `{"a":`, `{} {}`} {
-		_, err := NewEvent("t", "", testTime, json.RawMessage(bad))
+		_, err := NewSubject("t", "", testTime, json.RawMessage(bad))
 		require.Error(t, err, bad)
 	}
 }

@@ -315,7 +315,7 @@ func TestCompileHandBuilt(t *testing.T) {
 		Actions: []Action{{ChannelID: uuid.MustParse(testChannel), Template: "n={{.payload.n}}"}},
 	})
 	require.NoError(t, err)
-	ev := &Event{Type: "a.b", Payload: map[string]any{"n": 2}}
+	ev := &Subject{Type: "a.b", Payload: map[string]any{"n": 2}}
 	require.True(t, c.Match(ev))
 	require.Equal(t, "n=2", c.Render(context.Background(), ev)[0].Message)
 }

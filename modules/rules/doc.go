@@ -1,10 +1,14 @@
 // Package rules owns tenants' versioned JSON rules: the rule language
-// (definition.go: validation with JSON paths; compile.go: compiled
-// predicates; template.go: strict templates), storage with immutable
-// versions, and the event.process worker, which evaluates the tenant's
-// enabled rules against each stored event, records matches, decides
-// thresholds and cooldowns under a per-group row lock, and hands firings to
-// notify — all in the transaction that completes the job.
+// (definition.go: validation with JSON paths; event.go: what a rule sees
+// of an event; compiled.go: a compiled rule, Match and GroupKey;
+// compile.go: the compiler; eval.go: condition trees and operators;
+// field.go, typematch.go, valueset.go, number.go: field paths, type globs,
+// in/nin sets, exact decimals; template.go: strict templates), storage
+// with immutable versions, and the event.process worker, which evaluates
+// the tenant's enabled rules against each stored event, records matches,
+// decides thresholds and cooldowns under a per-group row lock, and hands
+// firings to notify — all in one transaction (shared by a group of jobs,
+// see jobs.go); River completes the jobs after it committed.
 //
 // Tables: rules, rule_versions, rule_matches, rule_groups.
 // Routes: /api/rules, /api/rules/{id}, /api/rules/{id}/versions,

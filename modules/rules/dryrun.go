@@ -61,16 +61,16 @@ func (s *Service) Test(ctx context.Context, tenantID uuid.UUID, raw json.RawMess
 	if in.Source != nil {
 		source = *in.Source
 	}
-	ev, err := NewEvent(in.Type, source, occurred, in.Payload)
+	subj, err := NewSubject(in.Type, source, occurred, in.Payload)
 	if err != nil {
 		return TestResult{}, apperr.Invalid("validation_failed", "The event payload cannot be evaluated.",
 			apperr.FieldError{Field: "event.payload", Message: err.Error()})
 	}
 	res := TestResult{Actions: []Rendered{}}
-	res.Matched, res.Failed = c.Explain(&ev)
+	res.Matched, res.Failed = c.Explain(&subj)
 	if res.Matched {
-		res.GroupKey = c.GroupKey(&ev)
-		res.Actions = c.Render(ctx, &ev)
+		res.GroupKey = c.GroupKey(&subj)
+		res.Actions = c.Render(ctx, &subj)
 		if d := c.Definition(); d.Threshold != nil || d.Cooldown > 0 {
 			res.Note = "threshold and cooldown are not applied to a single test event"
 		}
@@ -143,19 +143,19 @@ func (s *Service) Backtest(ctx context.Context, tenantID uuid.UUID, in BacktestI
 			if e.Source != nil {
 				source = *e.Source
 			}
-			ev, err := NewEvent(e.Type, source, e.OccurredAt, e.Payload)
-			if err != nil || !c.Match(&ev) {
+			subj, err := NewSubject(e.Type, source, e.OccurredAt, e.Payload)
+			if err != nil || !c.Match(&subj) {
 				continue
 			}
 			res.Matched++
-			group := c.GroupKey(&ev)
+			group := c.GroupKey(&subj)
 			if !sim.fire(group, e.ReceivedAt) {
 				continue
 			}
 			res.Fired++
 			if len(res.Samples) < backtestMaxSamples {
 				res.Samples = append(res.Samples, BacktestSample{EventID: e.ID, Type: e.Type,
-					ReceivedAt: e.ReceivedAt.UTC(), GroupKey: group, Actions: c.Render(ctx, &ev)})
+					ReceivedAt: e.ReceivedAt.UTC(), GroupKey: group, Actions: c.Render(ctx, &subj)})
 			}
 		}
 		if len(page) == 0 {

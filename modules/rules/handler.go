@@ -28,7 +28,7 @@ type ruleView struct {
 	UpdatedBy  *uuid.UUID      `json:"updatedBy"`
 }
 
-func toView(r Rule) ruleView {
+func toRuleView(r Rule) ruleView {
 	return ruleView{ID: r.ID, Name: r.Name, Enabled: r.Enabled, Version: r.Version, Definition: r.Definition,
 		CreatedAt: r.CreatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt.UTC(), UpdatedBy: r.UpdatedBy}
 }
@@ -39,28 +39,23 @@ type ruleRequest struct {
 	Definition json.RawMessage `json:"definition"`
 }
 
-func principal(c echo.Context) auth.Principal {
-	p, _ := auth.PrincipalFrom(c.Request().Context())
-	return p
-}
-
 func (h handler) create(c echo.Context) error {
 	var req ruleRequest
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := h.svc.Create(c.Request().Context(), principal(c), Input(req))
+	ctx := c.Request().Context()
+	r, err := h.svc.Create(ctx, auth.MustPrincipal(ctx), Input(req))
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/api/rules/"+r.ID.String())
-	return c.JSON(http.StatusCreated, toView(r))
+	httpx.SetLocation(c, r.ID)
+	return c.JSON(http.StatusCreated, toRuleView(r))
 }
 
 func (h handler) list(c echo.Context) error {
-	var fields []apperr.FieldError
-	page := httpx.ParsePage(c, &fields)
-	if err := httpx.InvalidQuery(fields); err != nil {
+	page, err := httpx.ReadPage(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -68,11 +63,11 @@ func (h handler) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(r Rule) uuid.UUID { return r.ID }, toView))
+	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(r Rule) uuid.UUID { return r.ID }, toRuleView))
 }
 
 func (h handler) get(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -81,11 +76,11 @@ func (h handler) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toView(r))
+	return c.JSON(http.StatusOK, toRuleView(r))
 }
 
 func (h handler) update(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -93,19 +88,21 @@ func (h handler) update(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := h.svc.Update(c.Request().Context(), principal(c), id, Input(req))
+	ctx := c.Request().Context()
+	r, err := h.svc.Update(ctx, auth.MustPrincipal(ctx), id, Input(req))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toView(r))
+	return c.JSON(http.StatusOK, toRuleView(r))
 }
 
 func (h handler) delete(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
-	if err := h.svc.Delete(c.Request().Context(), principal(c), id); err != nil {
+	ctx := c.Request().Context()
+	if err := h.svc.Delete(ctx, auth.MustPrincipal(ctx), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -119,7 +116,7 @@ type versionView struct {
 }
 
 func (h handler) versions(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -136,7 +133,7 @@ func (h handler) versions(c echo.Context) error {
 }
 
 func (h handler) rollback(c echo.Context) error {
-	id, err := httpx.PathID(c, errNotFound)
+	id, err := httpx.PathID(c, errRuleNotFound)
 	if err != nil {
 		return err
 	}
@@ -150,11 +147,12 @@ func (h handler) rollback(c echo.Context) error {
 		return apperr.Invalid("validation_failed", "Name the version to roll back to.",
 			apperr.FieldError{Field: "version", Message: "must be a version number ≥ 1"})
 	}
-	r, err := h.svc.Rollback(c.Request().Context(), principal(c), id, req.Version)
+	ctx := c.Request().Context()
+	r, err := h.svc.Rollback(ctx, auth.MustPrincipal(ctx), id, req.Version)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toView(r))
+	return c.JSON(http.StatusOK, toRuleView(r))
 }
 
 type testRequest struct {

@@ -44,7 +44,7 @@ func TestHostileTemplates(t *testing.T) {
 	bigMap := "{" + strings.Join(keys, ",") + "}"
 	payload := `{"big": "` + big + `", "big2": "` + big2 + `", "list": ` + list + `, "map": ` + bigMap +
 		`, "f": "` + strings.Repeat("%9999999[1]d", 300) + `", "huge": 1e999999, "ctl": "` + strings.Repeat(`\u0001`, 50_000) + `"}`
-	ev, err := NewEvent("attack", "", testTime, json.RawMessage(payload))
+	ev, err := NewSubject("attack", "", testTime, json.RawMessage(payload))
 	require.NoError(t, err)
 
 	refused := []struct{ name, tmpl, want string }{

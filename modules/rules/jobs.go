@@ -73,7 +73,7 @@ func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessA
 	case err != nil && job.Attempt >= job.MaxAttempts:
 		// The last attempt failed: the job goes to the DLQ; say so on the event.
 		a := job.Args
-		if mErr := w.events.MarkProcessedTx(context.WithoutCancel(ctx), w.db, a.TenantID, a.EventID, events.StatusFailed); mErr != nil {
+		if mErr := w.events.MarkProcessed(context.WithoutCancel(ctx), w.db, a.TenantID, a.EventID, events.StatusFailed); mErr != nil {
 			w.logger.ErrorContext(ctx, "marking event failed", slog.Any("error", mErr))
 		}
 	}

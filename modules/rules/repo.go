@@ -20,7 +20,7 @@ import (
 // rule_groups tables.
 type repo struct{}
 
-var errNotFound = apperr.NotFound("rule_not_found", "No such rule.")
+var errRuleNotFound = apperr.NotFound("rule_not_found", "No such rule.")
 
 const ruleColumns = `r.id, r.tenant_id, r.name, r.enabled, r.version, v.definition,
 	r.created_at, r.created_by, r.updated_at, r.updated_by`
@@ -56,7 +56,7 @@ func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, forUp
 		query += ` FOR UPDATE OF r`
 	}
 	var r Rule
-	err := pg.GetOne(ctx, q, &r, errNotFound, "get rule", query, tenantID, id)
+	err := pg.GetOne(ctx, q, &r, errRuleNotFound, "get rule", query, tenantID, id)
 	return r, err
 }
 
@@ -84,7 +84,7 @@ func (repo) Update(ctx context.Context, q pg.Querier, r *Rule) error {
 		RETURNING updated_at`
 	err := sqlx.GetContext(ctx, q, &r.UpdatedAt, query, r.TenantID, r.ID, r.Name, r.Enabled, r.Version, r.UpdatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
-		return errNotFound
+		return errRuleNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("update rule: %w", err)
@@ -101,7 +101,7 @@ func (repo) SoftDelete(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID
 		return fmt.Errorf("delete rule: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errNotFound
+		return errRuleNotFound
 	}
 	return nil
 }

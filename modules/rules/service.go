@@ -272,7 +272,7 @@ func (s *Service) HandleTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event)
 
 // EvaluateTx evaluates the tenant's enabled rules against one stored event
 // and records every match in tx (HandleTx without the deliveries).
-func (s *Service) EvaluateTx(ctx context.Context, tx pg.Querier, e events.Event) ([]Fired, error) {
+func (s *Service) EvaluateTx(ctx context.Context, tx *sqlx.Tx, e events.Event) ([]Fired, error) {
 	fired, err := s.evaluateTx(ctx, tx, []events.Event{e})
 	if err != nil {
 		return nil, err
@@ -296,7 +296,7 @@ type candidate struct {
 // the next event of the same group, in this group or a concurrent one,
 // counts it: concurrent events of one group can neither both fire nor
 // both be missed.
-func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Event) ([][]Fired, error) {
+func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event) ([][]Fired, error) {
 	fired := make([][]Fired, len(evs))
 	tenants := make([]uuid.UUID, 0, 1)
 	for _, e := range evs {
@@ -321,7 +321,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 		if e.Source != nil {
 			source = *e.Source
 		}
-		ev, err := NewEvent(e.Type, source, e.OccurredAt, e.Payload)
+		subj, err := NewSubject(e.Type, source, e.OccurredAt, e.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("decode payload of event %s: %w", e.ID, err)
 		}
@@ -330,17 +330,17 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 			if err != nil {
 				return nil, err
 			}
-			if !c.Match(&ev) {
+			if !c.Match(&subj) {
 				continue
 			}
-			group := c.GroupKey(&ev)
+			group := c.GroupKey(&subj)
 			def := c.Definition()
 			m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
 				GroupKey: group, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`), RetentionDays: e.RetentionDays}
 			key := matchKey{e.ID, a.ID}
 			if def.Threshold == nil && def.Cooldown == 0 {
 				m.Fired = true
-				rendered := c.Render(ctx, &ev)
+				rendered := c.Render(ctx, &subj)
 				if m.Actions, err = json.Marshal(rendered); err != nil {
 					return nil, fmt.Errorf("encode rendered actions: %w", err)
 				}
@@ -354,7 +354,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx pg.Querier, evs []events.Ev
 			}
 			var rendered []Rendered
 			if m.Fired {
-				rendered = c.Render(ctx, &ev)
+				rendered = c.Render(ctx, &subj)
 				if m.Actions, err = json.Marshal(rendered); err != nil {
 					return nil, fmt.Errorf("encode rendered actions: %w", err)
 				}

@@ -69,7 +69,7 @@ type Rendered struct {
 // Rendering is bounded by a budget charged before the work is done
 // (tmplbudget.go) and by ctx: an action that exceeds either gets Error and
 // no message.
-func (c *Compiled) Render(ctx context.Context, ev *Event) []Rendered {
+func (c *Compiled) Render(ctx context.Context, ev *Subject) []Rendered {
 	data := templateData(ev)
 	out := make([]Rendered, len(c.actions))
 	for i, a := range c.actions {
@@ -79,7 +79,7 @@ func (c *Compiled) Render(ctx context.Context, ev *Event) []Rendered {
 	return out
 }
 
-func templateData(ev *Event) map[string]any {
+func templateData(ev *Subject) map[string]any {
 	payload := ev.Payload
 	if payload == nil {
 		payload = map[string]any{}

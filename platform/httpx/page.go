@@ -2,12 +2,9 @@ package httpx
 
 import (
 	"encoding/base64"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-
-	"github.com/signalops/signalops/platform/apperr"
 )
 
 // Page sizes of list endpoints.
@@ -21,36 +18,6 @@ const (
 type PageParams struct {
 	Limit  int
 	Before uuid.UUID // uuid.Nil on the first page
-}
-
-// ParsePage reads limit and cursor; problems are appended to fields.
-func ParsePage(c echo.Context, fields *[]apperr.FieldError) PageParams {
-	p := PageParams{Limit: DefaultPageSize}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageSize {
-			*fields = append(*fields, apperr.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
-		} else {
-			p.Limit = n
-		}
-	}
-	if v := c.QueryParam("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) != 16 {
-			*fields = append(*fields, apperr.FieldError{Field: "cursor", Message: "is not a cursor this API returned"})
-		} else {
-			p.Before = uuid.UUID(b)
-		}
-	}
-	return p
-}
-
-// InvalidQuery is the problem for bad query parameters.
-func InvalidQuery(fields []apperr.FieldError) error {
-	if len(fields) == 0 {
-		return nil
-	}
-	return apperr.BadRequest("invalid_query", "The query parameters are invalid.", fields...)
 }
 
 // List is the body of every list endpoint.
@@ -72,6 +39,13 @@ func NewList[R, T any](rows []R, limit int, idOf func(R) uuid.UUID, view func(R)
 		out.Data = append(out.Data, view(r))
 	}
 	return out
+}
+
+// SetLocation sets the Location of a resource a POST to its collection
+// created: the route's own path (with the prefix the router was mounted
+// under) followed by id, so no module spells the API's prefix.
+func SetLocation(c echo.Context, id uuid.UUID) {
+	c.Response().Header().Set(echo.HeaderLocation, c.Path()+"/"+id.String())
 }
 
 // PathID reads the :id path parameter as a UUID. A malformed id names no

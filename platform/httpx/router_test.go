@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
@@ -124,5 +125,25 @@ func TestRouterMetrics(t *testing.T) {
 		got = nil
 		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tt.method, tt.path, nil))
 		require.Equal(t, []seen{tt.want}, got, "%s %s", tt.method, tt.path)
+	}
+}
+
+// TestSetLocation: the Location of a created resource follows the prefix
+// the routes were mounted under, which the module never spells.
+func TestSetLocation(t *testing.T) {
+	t.Parallel()
+	e := httpx.NewRouter(slog.New(slog.DiscardHandler), httpx.Options{})
+	id := uuid.New()
+	create := func(c echo.Context) error {
+		httpx.SetLocation(c, id)
+		return c.NoContent(http.StatusCreated)
+	}
+	httpx.NewGroup(e, "/api").POST("/things", create)
+	httpx.NewGroup(e, "/v2/api").POST("/things", create)
+	for path, want := range map[string]string{"/api/things": "/api/things/" + id.String(), "/v2/api/things": "/v2/api/things/" + id.String()} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
+		require.Equal(t, http.StatusCreated, rec.Code)
+		require.Equal(t, want, rec.Header().Get(echo.HeaderLocation))
 	}
 }

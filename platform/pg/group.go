@@ -8,33 +8,37 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// Group commits concurrent units of work together. Each caller of Do hands
+// Group runs concurrent units of work together. Each caller of Do hands
 // over one item and waits; a committer takes whatever items are queued (at
-// most MaxBatch), applies them all in one transaction and commits once, so
-// under load one WAL flush serves many items, and an idle Group adds no
-// latency (a lone item is committed at once).
+// most MaxBatch) and runs them all at once, so under load one round trip
+// serves many items, and an idle Group adds no latency (a lone item runs at
+// once). A Group is made for one of two kinds of work, never both:
+//
+//   - NewGroup: writes. The items are applied in one transaction that
+//     commits once (group commit: one WAL flush serves many items).
+//   - NewReadGroup: reads. The items are read with one query on the pool,
+//     outside any transaction.
 //
 // A group that fails is not the fault of every item in it: the committer
-// runs each of its items again alone, in its own transaction, and each
-// caller gets its own item's outcome. One poison item, a deadlock between
-// two groups, or a lost connection therefore costs a retry, never another
-// item's work.
+// runs each of its items again alone, in a transaction (or read) of its
+// own, and each caller gets its own item's outcome. One poison item, a
+// deadlock between two groups, or a lost connection therefore costs a
+// retry, never another item's work.
 //
-// apply must leave no trace outside tx (per-item outcomes it records in the
-// items themselves are rewritten when an item is applied again alone).
+// The work must leave no trace outside its transaction (per-item outcomes
+// it records in the items themselves are rewritten when an item runs again
+// alone).
 type Group[T any] struct {
-	db    *sqlx.DB
 	opts  GroupOptions
-	apply func(ctx context.Context, tx *sqlx.Tx, items []T) error
-	read  func(ctx context.Context, q Querier, items []T) error // NewReadGroup: no transaction
+	run   func(ctx context.Context, items []T) error // one transaction (NewGroup) or one read (NewReadGroup)
 	queue atomic.Pointer[chan *groupItem[T]]
 }
 
 // GroupOptions tunes a Group.
 type GroupOptions struct {
-	Committers int           // concurrent transactions, each holding one connection while it runs
-	MaxBatch   int           // items per transaction at most
-	TxTimeout  time.Duration // bound on one transaction
+	Committers int           // concurrent groups, each holding one connection while it runs
+	MaxBatch   int           // items per group at most
+	TxTimeout  time.Duration // bound on one group's transaction or read
 }
 
 type groupItem[T any] struct {
@@ -43,39 +47,37 @@ type groupItem[T any] struct {
 	done chan error // buffered: a committer never blocks on it
 }
 
-// NewGroup returns a Group that applies items with apply. Until Run is
-// called (and after it returns) Do applies each item alone.
+// NewGroup returns a Group that writes: it applies the items of a group
+// with apply, in one transaction, and commits once. Until Run is called
+// (and after it returns) Do applies each item alone.
 func NewGroup[T any](db *sqlx.DB, opts GroupOptions, apply func(ctx context.Context, tx *sqlx.Tx, items []T) error) *Group[T] {
+	return newGroup(opts, func(ctx context.Context, items []T) error {
+		return InTx(ctx, db, func(tx *sqlx.Tx) error { return apply(ctx, tx, items) })
+	})
+}
+
+// NewReadGroup returns a Group that reads: read runs on the pool, outside
+// any transaction (one statement, no BEGIN and COMMIT round trips), so read
+// must be a single query or tolerate its statements seeing different
+// snapshots. Until Run is called (and after it returns) Do reads each item
+// alone.
+func NewReadGroup[T any](db *sqlx.DB, opts GroupOptions, read func(ctx context.Context, q Querier, items []T) error) *Group[T] {
+	return newGroup(opts, func(ctx context.Context, items []T) error { return read(ctx, db, items) })
+}
+
+func newGroup[T any](opts GroupOptions, run func(ctx context.Context, items []T) error) *Group[T] {
 	opts.Committers = max(opts.Committers, 1)
 	opts.MaxBatch = max(opts.MaxBatch, 1)
 	if opts.TxTimeout <= 0 {
 		opts.TxTimeout = 30 * time.Second
 	}
-	return &Group[T]{db: db, opts: opts, apply: apply}
+	return &Group[T]{opts: opts, run: run}
 }
 
-// NewReadGroup returns a Group whose items are read together: read runs on
-// the pool, outside any transaction (one statement, no BEGIN and COMMIT
-// round trips), so read must be a single query or tolerate its statements
-// seeing different snapshots.
-func NewReadGroup[T any](db *sqlx.DB, opts GroupOptions, read func(ctx context.Context, q Querier, items []T) error) *Group[T] {
-	g := NewGroup[T](db, opts, nil)
-	g.read = read
-	return g
-}
-
-// run applies items in one transaction, or reads them.
-func (g *Group[T]) run(ctx context.Context, items []T) error {
-	if g.read != nil {
-		return g.read(ctx, g.db, items)
-	}
-	return InTx(ctx, g.db, func(tx *sqlx.Tx) error { return g.apply(ctx, tx, items) })
-}
-
-// Do applies item, with others when a committer runs, and returns once its
-// transaction has committed or failed. When ctx ends first Do returns
-// ctx.Err(), and the item may still commit: apply must be idempotent for
-// the caller's retry.
+// Do runs item, with others when a committer runs, and returns once its
+// transaction has committed or failed (NewGroup), or its read has returned
+// (NewReadGroup). When ctx ends first Do returns ctx.Err(), and a write may
+// still commit: apply must be idempotent for the caller's retry.
 func (g *Group[T]) Do(ctx context.Context, item T) error {
 	qp := g.queue.Load()
 	if qp == nil {
@@ -95,8 +97,21 @@ func (g *Group[T]) Do(ctx context.Context, item T) error {
 	}
 }
 
-// Run serves Do with group commits until ctx ends, then applies whatever is
-// still queued alone and returns. Call it once; stop it only after every
+// Running reports whether Run serves the Group: whether Do hands items to
+// the committers rather than running each alone.
+func (g *Group[T]) Running() bool { return g.queue.Load() != nil }
+
+// Queued reports how many items wait for a committer: 0 while Run is not
+// running, up to Committers × MaxBatch when every committer is busy.
+func (g *Group[T]) Queued() int {
+	if qp := g.queue.Load(); qp != nil {
+		return len(*qp)
+	}
+	return 0
+}
+
+// Run serves Do with groups until ctx ends, then runs whatever is still
+// queued alone and returns. Call it once; stop it only after every
 // caller of Do has returned or given up (for a River worker: after the
 // client stopped).
 func (g *Group[T]) Run(ctx context.Context) {
@@ -180,8 +195,8 @@ func (g *Group[T]) commit(ctx context.Context, batch []*groupItem[T]) {
 	}
 }
 
-// alone applies one item in its own transaction, bounded by the caller's
-// context and TxTimeout.
+// alone runs one item in a transaction (or read) of its own, bounded by the
+// caller's context and TxTimeout.
 func (g *Group[T]) alone(ctx context.Context, item T) error {
 	if err := ctx.Err(); err != nil {
 		return err

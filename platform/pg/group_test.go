@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -102,6 +103,50 @@ func TestGroupIsolatesAPoisonItem(t *testing.T) {
 	var rows int
 	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM group_items`))
 	require.Equal(t, n-1, rows)
+}
+
+// TestGroupQueuesWhileCommittersAreBusy: items handed over while the only
+// committer is busy wait in the queue (Queued counts them) and are then
+// committed together, in one transaction.
+func TestGroupQueuesWhileCommittersAreBusy(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	_, err := db.Exec(`CREATE TABLE group_items (n int PRIMARY KEY, tx bigint NOT NULL DEFAULT txid_current())`)
+	require.NoError(t, err)
+	started, release := make(chan struct{}), make(chan struct{})
+	g := pg.NewGroup(db, pg.GroupOptions{Committers: 1, MaxBatch: 64}, func(ctx context.Context, tx *sqlx.Tx, items []*groupItem) error {
+		for _, it := range items {
+			if it.n == 0 { // the first item holds the committer until released
+				close(started)
+				<-release
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO group_items (n) VALUES ($1)`, it.n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.Zero(t, g.Queued(), "nothing queues before Run")
+	require.False(t, g.Running())
+	runGroup(t, g)
+	require.Eventually(t, g.Running, 10*time.Second, time.Millisecond)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { require.NoError(t, g.Do(t.Context(), &groupItem{n: 0})) })
+	<-started
+	const n = 5
+	for i := 1; i <= n; i++ {
+		wg.Go(func() { require.NoError(t, g.Do(t.Context(), &groupItem{n: i})) })
+	}
+	require.Eventually(t, func() bool { return g.Queued() == n }, 10*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	require.Zero(t, g.Queued())
+	var rows, txs int
+	require.NoError(t, db.Get(&rows, `SELECT count(*) FROM group_items`))
+	require.NoError(t, db.Get(&txs, `SELECT count(DISTINCT tx) FROM group_items WHERE n > 0`))
+	require.Equal(t, n+1, rows)
+	require.Equal(t, 1, txs, "the queued items share one transaction")
 }
 
 // TestGroupWithoutRunAppliesAlone: before Run (and after it returned) Do

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
@@ -27,23 +26,20 @@ func DLQRoutes(g *httpx.Group, d *DLQ, tenantOf func(context.Context) uuid.UUID)
 	}
 	g.GET("/dlq", func(c echo.Context) error {
 		// River's own cursor pages the DLQ; only limit is parsed here.
-		limit := httpx.DefaultPageSize
-		if v := c.QueryParam("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > httpx.MaxPageSize {
-				return httpx.InvalidQuery([]apperr.FieldError{{Field: "limit", Message: "must be an integer from 1 to 200"}})
-			}
-			limit = n
-		}
+		q := httpx.ReadQuery(c)
+		limit := q.Int("limit", httpx.DefaultPageSize, 1, httpx.MaxPageSize)
 		// The kind goes to PostgreSQL as text, which cannot hold NUL or
 		// invalid UTF-8: refuse those here rather than fail the query.
-		kind := c.QueryParam("kind")
+		kind := q.String("kind")
 		if len(kind) > 255 || !utf8.ValidString(kind) || strings.ContainsFunc(kind, unicode.IsControl) {
-			return httpx.InvalidQuery([]apperr.FieldError{{Field: "kind", Message: "must be a job kind such as notify.deliver"}})
+			q.Fail("kind", "must be a job kind such as notify.deliver")
+		}
+		if err := q.Err(); err != nil {
+			return err
 		}
 		ctx := c.Request().Context()
 		tenant := tenantOf(ctx)
-		jobs, next, err := d.List(ctx, ListFilter{Tenant: &tenant, Kind: kind, Cursor: c.QueryParam("cursor"), Limit: limit})
+		jobs, next, err := d.List(ctx, ListFilter{Tenant: &tenant, Kind: kind, Cursor: q.String("cursor"), Limit: limit})
 		if err != nil {
 			return err
 		}

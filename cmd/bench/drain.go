@@ -1,4 +1,4 @@
-package cmd
+package bench
 
 import (
 	"context"
@@ -13,8 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 )
-
-// ---- worker throughput (drain) ----
 
 type drainOptions struct {
 	token   string
@@ -48,7 +46,7 @@ type drainReport struct {
 	FirstProcessedS float64 `json:"first_processed_s"`
 }
 
-func newBenchDrainCmd(a *app) *cobra.Command {
+func newBenchDrainCmd() *cobra.Command {
 	var (
 		o benchOptions
 		d drainOptions
@@ -99,7 +97,7 @@ rules and the channel are deleted at the end.`,
 			case d.wait <= 0 || d.poll <= 0:
 				return errors.New("--wait and --poll must be positive")
 			}
-			return a.runBenchDrain(cmd.Context(), &o, d)
+			return outputOf(cmd).runBenchDrain(cmd.Context(), &o, d)
 		},
 	}
 	f := c.Flags()
@@ -156,7 +154,7 @@ type usageCounts struct {
 	} `json:"current"`
 }
 
-func (a *app) runBenchDrain(ctx context.Context, o *benchOptions, d drainOptions) error {
+func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOptions) error {
 	client := newBenchClient(o.url, o.concurrency, o.timeout)
 	secret, secretKey, err := newSigningSecret()
 	if err != nil {
