@@ -59,7 +59,7 @@ func newRootCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(newServeCmd(a), newWorkCmd(a), newMigrateCmd(a), newSeedCmd(a), newDevCmd(a), newDLQCmd(a), newBenchCmd(a))
+	root.AddCommand(newServeCmd(a), newWorkCmd(a), newMigrateCmd(a), newSeedCmd(a), newDevCmd(a), newDLQCmd(a), newBenchCmd(a), newMailsinkCmd(a))
 	return root
 }
 
