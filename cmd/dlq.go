@@ -20,7 +20,18 @@ func newDLQCmd(a *app) *cobra.Command {
 		tenant string
 		asJSON bool
 	)
-	cmd := &cobra.Command{Use: "dlq", Short: "List, retry or discard dead jobs (discarded or cancelled) across tenants"}
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "List, retry or delete dead jobs (discarded or cancelled) across tenants",
+		Long: `The dead-letter queue: River jobs in the state discarded (their last attempt
+failed) or cancelled (a permanent failure), across tenants.
+
+  list       shows them, newest first
+  retry ID   makes one available again (one more attempt)
+  delete ID  deletes the job row for good (alias: discard); a delivery keeps
+             its failed status and attempts, and POST /api/deliveries/{id}/retry
+             can still send it again`,
+	}
 	cmd.PersistentFlags().StringVar(&tenant, "tenant", "", "only this tenant's jobs (UUID)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
 
@@ -81,7 +92,7 @@ func newDLQCmd(a *app) *cobra.Command {
 	list.Flags().StringVar(&kind, "kind", "", "only jobs of this kind (event.process, notify.deliver)")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
 
-	act := func(use, short string, fn func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64) (any, error)) *cobra.Command {
+	act := func(use, short string, fn func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64, calledAs string) (any, error), done string) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " ID",
 			Short: short,
@@ -92,25 +103,32 @@ func newDLQCmd(a *app) *cobra.Command {
 					return fmt.Errorf("ID must be a job id (a positive integer), got %q", args[0])
 				}
 				return withDLQ(cmd.Context(), func(ctx context.Context, d *queue.DLQ, t *uuid.UUID) error {
-					out, err := fn(ctx, d, t, id)
+					out, err := fn(ctx, d, t, id, cmd.CalledAs())
 					if err != nil {
 						return describe(err)
 					}
 					if asJSON {
 						return json.NewEncoder(a.stdout).Encode(out)
 					}
-					fmt.Fprintf(a.stdout, "job %d: %s\n", id, use+" done")
+					fmt.Fprintf(a.stdout, "job %d: %s\n", id, done)
 					return nil
 				})
 			},
 		}
 	}
-	retry := act("retry", "Make a dead job available again", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64) (any, error) {
+	retry := act("retry", "Make a dead job available again (one more attempt)", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64, _ string) (any, error) {
 		return d.Retry(ctx, t, id)
-	})
-	discard := act("discard", "Delete a dead job for good", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64) (any, error) {
-		return map[string]any{"id": id, "discarded": true}, d.Discard(ctx, t, id)
-	})
-	cmd.AddCommand(list, retry, discard)
+	}, "available again")
+	// "delete" was called "discard", which read like River's discarded
+	// state; the old name stays as an alias and keeps its JSON key.
+	del := act("delete", "Delete a dead job for good (alias: discard)", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64, calledAs string) (any, error) {
+		key := "deleted"
+		if calledAs == "discard" {
+			key = "discarded"
+		}
+		return map[string]any{"id": id, key: true}, d.Discard(ctx, t, id)
+	}, "deleted")
+	del.Aliases = []string{"discard"}
+	cmd.AddCommand(list, retry, del)
 	return cmd
 }

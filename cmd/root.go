@@ -60,7 +60,7 @@ func newRootCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(newServeCmd(a), newWorkCmd(a), newMigrateCmd(a), newSeedCmd(a), newDevCmd(a), newDLQCmd(a), bench.NewCommand())
+	root.AddCommand(newServeCmd(a), newWorkCmd(a), newMigrateCmd(a), newSeedCmd(a), newDevCmd(a), newDLQCmd(a), bench.NewCommand(), newMailsinkCmd(a))
 	return root
 }
 

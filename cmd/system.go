@@ -68,6 +68,14 @@ func newSystem(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sy
 
 // wire builds the modules over an open pool (tests call it with a test database).
 func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error) {
+	// config checks only SMTP_URL's scheme and host; the e-mail provider's
+	// parser is stricter (ports, query), and a URL it refuses would
+	// otherwise start fine and then fail every send.
+	if cfg.Notify.SMTPURL != "" {
+		if err := notify.ValidateSMTPURL(cfg.Notify.SMTPURL); err != nil {
+			return nil, fmt.Errorf("config: SMTP_URL %w", err)
+		}
+	}
 	jobs, err := queue.NewInsertOnly(pool.DB, queueConfig(cfg), logger.With("module", "river"))
 	if err != nil {
 		return nil, err

@@ -159,7 +159,11 @@ func (p *emailProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secrets
 		guard = !p.allowPrivate
 	} else {
 		if p.defaultURL == "" {
-			return Result{}, Permanent(errors.New("email is not configured: SMTP_URL is unset"))
+			// Each process reads SMTP_URL once, at start: say which processes
+			// need it, since a channel test runs in serve and deliveries in work.
+			return Result{}, Permanent(errors.New("email is not configured: this process started without SMTP_URL " +
+				"(serve sends channel tests, work sends deliveries: set it for both and restart them) " +
+				"and the channel has no smtpUrl"))
 		}
 		set, err = parseSMTPURL(p.defaultURL, true)
 		if err != nil {

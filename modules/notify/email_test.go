@@ -566,6 +566,9 @@ func TestEmail(t *testing.T) {
 		} {
 			_, err := NewProviders(opts).email.Send(t.Context(), cfg, sec, msg)
 			require.True(t, IsPermanent(err), fmt.Sprint(err))
+			if opts.SMTPURL == "" {
+				require.ErrorContains(t, err, "this process started without SMTP_URL (serve sends channel tests, work sends deliveries")
+			}
 		}
 	})
 }

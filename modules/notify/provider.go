@@ -269,8 +269,8 @@ type Providers struct {
 }
 
 // NewProviders builds the providers. Options are checked lazily: a bad
-// SMTPURL fails each email send permanently (cmd should reject it at start
-// with ValidateSMTPURL).
+// SMTPURL fails each email send permanently (cmd rejects it at start with
+// ValidateSMTPURL).
 func NewProviders(opts Options) *Providers {
 	if opts.HTTPTimeout <= 0 {
 		opts.HTTPTimeout = DefaultHTTPTimeout
