@@ -153,10 +153,7 @@ func (s *system) router() *echo.Echo {
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
 	})
-	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
-	e.GET("/readyz", s.ready)
+	s.mountHealth(e)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	s.mountRiverUI(e)
 	s.mountPprof(e)
@@ -205,6 +202,15 @@ func (s *system) relatedDeliveries(ctx context.Context, tenantID, eventID uuid.U
 // then one every 6 s.
 func loginLimitKey(c echo.Context) (string, float64, int, bool) {
 	return "login:" + c.RealIP(), 1.0 / 6, 10, true
+}
+
+// mountHealth adds the probes: /healthz (the process runs) and /readyz
+// (its database answers and the schema is current).
+func (s *system) mountHealth(e *echo.Echo) {
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", s.ready)
 }
 
 // ready answers 200 when the database answers and its schema is the one this
