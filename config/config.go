@@ -95,7 +95,7 @@ type Log struct {
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := Config{
-		DatabaseURL: r.str("DATABASE_URL", ""),
+		DatabaseURL: r.secret("DATABASE_URL"), // it may carry a password: DATABASE_URL_FILE works too
 		DB:          DB{MaxConns: r.int("DB_MAX_CONNS", 16, 1, 1000)},
 		HTTP: HTTP{
 			Addr:            r.str("HTTP_ADDR", ":3000"),
@@ -178,9 +178,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < 24 {
 		r.fail("ADMIN_TOKEN", "must be at least 24 characters (openssl rand -base64 32)")
 	}
-	if c.DatabaseURL != "" {
-		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			r.fail("DATABASE_URL", "must be a postgres:// URL")
+	for _, d := range []struct{ name, v string }{{"DATABASE_URL", c.DatabaseURL}} {
+		if d.v == "" {
+			continue
+		}
+		if u, err := url.Parse(d.v); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			r.fail(d.name, "must be a postgres:// URL")
 		}
 	}
 	// River reads a zero duration as "use my default"; refuse them instead of
@@ -239,7 +242,6 @@ func (c Config) RequireSecrets() error {
 // Redacted is the configuration as it may be logged: secrets and the database
 // password replaced.
 func (c Config) Redacted() map[string]any {
-	dsn := redactURL(c.DatabaseURL)
 	set := func(s string) string {
 		if s == "" {
 			return "(unset)"
@@ -247,7 +249,7 @@ func (c Config) Redacted() map[string]any {
 		return "(set)"
 	}
 	return map[string]any{
-		"database_url": dsn, "db_max_conns": c.DB.MaxConns,
+		"database_url": redactURL(c.DatabaseURL), "db_max_conns": c.DB.MaxConns,
 		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
 		"queue_event_workers": c.Queue.EventWorkers, "queue_committers": c.Queue.Committers, "queue_group_max": c.Queue.GroupMax,
 		"queue_fetch_cooldown": c.Queue.FetchCooldown.String(),

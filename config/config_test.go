@@ -29,13 +29,16 @@ func TestLoad(t *testing.T) {
 		dir := t.TempDir()
 		path := dir + "/jwt"
 		require.NoError(t, writeFile(path, strings.Repeat("j", 40)+"\n"))
+		require.NoError(t, writeFile(dir+"/db", "postgres://u:hunter2@db1:5432,db2:5433/x?target_session_attrs=read-write\n"))
 		c, err := config.Load(env(map[string]string{
-			"DATABASE_URL":    "postgres://u:hunter2@db/x",
-			"JWT_SECRET_FILE": path,
-			"SECRET_KEY":      "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+			"DATABASE_URL_FILE": dir + "/db",
+			"JWT_SECRET_FILE":   path,
+			"SECRET_KEY":        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		}))
 		require.NoError(t, err)
 		require.NoError(t, c.RequireSecrets())
+		require.NoError(t, c.RequireDatabase())
+		require.Equal(t, "postgres://u:hunter2@db1:5432,db2:5433/x?target_session_attrs=read-write", c.DatabaseURL)
 		red := c.Redacted()
 		require.NotContains(t, red["database_url"], "hunter2")
 		require.Equal(t, "(set)", red["jwt_secret"])
@@ -43,6 +46,7 @@ func TestLoad(t *testing.T) {
 
 	for _, tt := range []struct{ name, key, value string }{
 		{"BadDatabaseURL", "DATABASE_URL", "mysql://x"},
+		{"UnreadableDatabaseURLFile", "DATABASE_URL_FILE", "/nonexistent/database_url"},
 		{"BadInt", "DB_MAX_CONNS", "many"},
 		{"IntOutOfRange", "DB_MAX_CONNS", "0"},
 		{"BadDuration", "REQUEST_TIMEOUT", "10"},
