@@ -182,7 +182,9 @@ func Load(getenv func(string) string) (Config, error) {
 		if d.v == "" {
 			continue
 		}
-		if u, err := url.Parse(d.v); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Only the scheme here: libpq's multi-host form (h1:5432,[::1]:5433)
+		// is no RFC 3986 URL; pg.ConnString parses it when the pool opens.
+		if !strings.HasPrefix(d.v, "postgres://") && !strings.HasPrefix(d.v, "postgresql://") {
 			r.fail(d.name, "must be a postgres:// URL")
 		}
 	}
@@ -263,15 +265,23 @@ func (c Config) Redacted() map[string]any {
 	}
 }
 
+// redactURL replaces the password of scheme://user:password@host…, found
+// the way libpq finds it (the first '@' before any '/'), so a URL net/url
+// refuses (libpq's multi-host form) is redacted too.
 func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
 		return s
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "redacted")
+	at := strings.IndexAny(rest, "@/")
+	if at < 0 || rest[at] != '@' {
+		return s
 	}
-	return u.String()
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return scheme + "://" + user + ":redacted" + rest[at:]
 }
 
 // reader collects the first error; later reads still run so defaults fill in.

@@ -40,8 +40,14 @@ func TestLoad(t *testing.T) {
 		require.NoError(t, c.RequireDatabase())
 		require.Equal(t, "postgres://u:hunter2@db1:5432,db2:5433/x?target_session_attrs=read-write", c.DatabaseURL)
 		red := c.Redacted()
-		require.NotContains(t, red["database_url"], "hunter2")
+		require.Equal(t, "postgres://u:redacted@db1:5432,db2:5433/x?target_session_attrs=read-write", red["database_url"])
 		require.Equal(t, "(set)", red["jwt_secret"])
+	})
+
+	t.Run("MultiHostIPv6", func(t *testing.T) {
+		c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgresql://u:p%40ss@[fd00::1]:5432,[fd00::2]:5433/x"}))
+		require.NoError(t, err)
+		require.Equal(t, "postgresql://u:redacted@[fd00::1]:5432,[fd00::2]:5433/x", c.Redacted()["database_url"])
 	})
 
 	for _, tt := range []struct{ name, key, value string }{
