@@ -32,6 +32,7 @@ func TestLoad(t *testing.T) {
 		require.NoError(t, writeFile(dir+"/db", "postgres://u:hunter2@db1:5432,db2:5433/x?target_session_attrs=read-write\n"))
 		c, err := config.Load(env(map[string]string{
 			"DATABASE_URL_FILE": dir + "/db",
+			"DATABASE_READ_URL": "postgres://r:hunter3@replica/x",
 			"JWT_SECRET_FILE":   path,
 			"SECRET_KEY":        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		}))
@@ -39,7 +40,9 @@ func TestLoad(t *testing.T) {
 		require.NoError(t, c.RequireSecrets())
 		require.NoError(t, c.RequireDatabase())
 		require.Equal(t, "postgres://u:hunter2@db1:5432,db2:5433/x?target_session_attrs=read-write", c.DatabaseURL)
+		require.Equal(t, "postgres://r:hunter3@replica/x", c.DatabaseReadURL)
 		red := c.Redacted()
+		require.Equal(t, "postgres://r:redacted@replica/x", red["database_read_url"])
 		require.Equal(t, "postgres://u:redacted@db1:5432,db2:5433/x?target_session_attrs=read-write", red["database_url"])
 		require.Equal(t, "(set)", red["jwt_secret"])
 	})
@@ -52,6 +55,7 @@ func TestLoad(t *testing.T) {
 
 	for _, tt := range []struct{ name, key, value string }{
 		{"BadDatabaseURL", "DATABASE_URL", "mysql://x"},
+		{"BadDatabaseReadURL", "DATABASE_READ_URL", "replica:5432"},
 		{"UnreadableDatabaseURLFile", "DATABASE_URL_FILE", "/nonexistent/database_url"},
 		{"BadInt", "DB_MAX_CONNS", "many"},
 		{"IntOutOfRange", "DB_MAX_CONNS", "0"},

@@ -36,6 +36,22 @@ type PoolConfig struct {
 // Open connects through lib/pq and checks the connection. dsn is a
 // postgres:// URL, possibly naming several hosts (ConnString).
 func Open(ctx context.Context, dsn string, cfg PoolConfig) (*sqlx.DB, error) {
+	db, err := NewPool(dsn, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+// NewPool is Open without the check: the pool connects when first used (a
+// read replica that is down must not keep the process from starting).
+func NewPool(dsn string, cfg PoolConfig) (*sqlx.DB, error) {
 	conn, err := ConnString(dsn)
 	if err != nil {
 		return nil, err
@@ -48,12 +64,6 @@ func Open(ctx context.Context, dsn string, cfg PoolConfig) (*sqlx.DB, error) {
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("connect to database: %w", err)
-	}
 	return db, nil
 }
 
