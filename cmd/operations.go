@@ -117,15 +117,20 @@ func (s *system) registerGauges() {
 	s.metrics.MustRegister(metrics.NewDBGauges(s.db.DB, gaugeMaxAge, s.logger.With("module", "metrics"), queries...))
 }
 
-// workMetricsHandler is work's METRICS_ADDR surface: /metrics, and with
-// ADMIN_TOKEN the profiles under /debug/pprof/, served by a router of their
-// own so they get the same operator check, problem+json errors and access
-// log as on serve (scrapes of /metrics stay out of the log).
+// workMetricsHandler is work's METRICS_ADDR surface: /metrics, the probes
+// /healthz and /readyz (the same checks as serve's, for an orchestrator's
+// liveness and readiness), and with ADMIN_TOKEN the profiles under
+// /debug/pprof/. The probes and profiles are served by a router of their own
+// so they get the same operator check, problem+json errors and access log as
+// on serve (scrapes of /metrics stay out of the log).
 func workMetricsHandler(sys *system) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", sys.metrics.Handler())
+	e := httpx.NewRouter(sys.logger.With("module", "http"), httpx.Options{RequestTimeout: sys.cfg.HTTP.RequestTimeout})
+	sys.mountHealth(e)
+	mux.Handle("GET /healthz", e)
+	mux.Handle("GET /readyz", e)
 	if sys.pprof != nil {
-		e := httpx.NewRouter(sys.logger.With("module", "http"), httpx.Options{RequestTimeout: sys.cfg.HTTP.RequestTimeout})
 		sys.mountPprof(e)
 		mux.Handle(httpx.PprofPath+"/", e)
 	}

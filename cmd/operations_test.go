@@ -11,6 +11,7 @@ import (
 
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -192,4 +193,38 @@ func TestDeliveryMetrics(t *testing.T) {
 		return strings.Contains(body, `signalops_deliveries_total{kind="webhook",status="succeeded"} 1`) &&
 			strings.Contains(body, "signalops_event_to_delivery_seconds_count 1")
 	}, 5*time.Second, 20*time.Millisecond)
+}
+
+// TestWorkProbes: work answers the orchestrator's probes on METRICS_ADDR
+// with serve's checks: /readyz is 503 with Retry-After until the schema is
+// current.
+func TestWorkProbes(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Ready", func(t *testing.T) {
+		t.Parallel()
+		h := workMetricsHandler(newTestSystem(t))
+		rec := serveReq(h, "GET", "/healthz", "")
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.JSONEq(t, `{"status":"ok"}`, rec.Body.String())
+		rec = serveReq(h, "GET", "/readyz", "")
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.JSONEq(t, `{"status":"ready"}`, rec.Body.String())
+	})
+
+	t.Run("NotReadyBeforeMigrations", func(t *testing.T) {
+		t.Parallel()
+		url := testdb.Empty(t)
+		pool, err := pg.Open(t.Context(), url, pg.PoolConfig{MaxOpenConns: 2})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = pool.Close() })
+		sys, err := wire(pool, testConfig(t, url), slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		h := workMetricsHandler(sys)
+		require.Equal(t, http.StatusOK, serveReq(h, "GET", "/healthz", "").Code, "liveness does not depend on the database")
+		rec := serveReq(h, "GET", "/readyz", "")
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+		require.NotEmpty(t, rec.Header().Get("Retry-After"))
+		require.Contains(t, rec.Body.String(), "migrate up")
+	})
 }

@@ -29,6 +29,9 @@ func newServeCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer sys.close()
+			if err := sys.openReplica(); err != nil {
+				return err
+			}
 			return runServe(ctx, sys)
 		},
 	}

@@ -36,10 +36,11 @@ import (
 // system is the wired application of one process: the pool, the insert-only
 // River client and every module.
 type system struct {
-	cfg    config.Config
-	logger *slog.Logger
-	db     *sqlx.DB
-	jobs   *queue.Client
+	cfg     config.Config
+	logger  *slog.Logger
+	db      *sqlx.DB
+	replica *sqlx.DB // DATABASE_READ_URL (openReplica); nil: none
+	jobs    *queue.Client
 
 	auth    *auth.Module
 	events  *events.Module
@@ -116,7 +117,40 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	return s, nil
 }
 
-func (s *system) close() { _ = s.db.Close() }
+func (s *system) close() {
+	if s.replica != nil {
+		_ = s.replica.Close()
+	}
+	_ = s.db.Close()
+}
+
+// openReplica opens DATABASE_READ_URL, when set, and sends the listing
+// reads there. Only serve lists. The pool connects when first used: a
+// replica that is down makes the listing endpoints answer 503, and nothing
+// else.
+func (s *system) openReplica() error {
+	if s.cfg.DatabaseReadURL == "" {
+		return nil
+	}
+	replica, err := pg.NewPool(s.cfg.DatabaseReadURL, pg.PoolConfig{
+		MaxOpenConns: s.cfg.DB.MaxConns, MaxIdleConns: s.cfg.DB.MaxConns, ConnMaxLifetime: 30 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("DATABASE_READ_URL: %w", err)
+	}
+	s.useReplica(replica)
+	return nil
+}
+
+// useReplica routes GET /api/events, /api/deliveries and /api/usage(/history)
+// to replica. Reads by id (GET /api/events/{id} right after its 202) and
+// everything that decides or writes stay on the primary.
+func (s *system) useReplica(replica *sqlx.DB) {
+	s.replica = replica
+	s.events.Service.UseReplica(replica)
+	s.notify.Service.UseReplica(replica)
+	s.billing.Service.UseReplica(replica)
+}
 
 func queueConfig(cfg config.Config) queue.Config {
 	return queue.Config{
@@ -162,10 +196,7 @@ func (s *system) router() *echo.Echo {
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
 	})
-	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
-	e.GET("/readyz", s.ready)
+	s.mountHealth(e)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	s.mountRiverUI(e)
 	s.mountPprof(e)
@@ -215,6 +246,15 @@ func (s *system) relatedDeliveries(ctx context.Context, tenantID, eventID uuid.U
 // a limit per account.
 func loginLimitKey(c echo.Context) (string, float64, int, bool) {
 	return "login:" + ratelimit.AddrKey(c.RealIP()), 1.0 / 6, 10, true
+}
+
+// mountHealth adds the probes: /healthz (the process runs) and /readyz
+// (its database answers and the schema is current).
+func (s *system) mountHealth(e *echo.Echo) {
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", s.ready)
 }
 
 // ready answers 200 when the database answers and its schema is the one this

@@ -37,18 +37,9 @@ func newWorkCmd(a *app) *cobra.Command {
 // in-flight jobs QUEUE_SHUTDOWN_TIMEOUT to finish before canceling them
 // (a canceled job is retried later; nothing is lost).
 func runWork(ctx context.Context, sys *system) error {
-	dsn, err := pg.WithDefaultParams(sys.cfg.DatabaseURL)
+	listener, err := openListener(ctx, sys.cfg.DatabaseURL)
 	if err != nil {
 		return err
-	}
-	lcfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return fmt.Errorf("parse DATABASE_URL for the listener: %w", err)
-	}
-	lcfg.MinConns, lcfg.MaxConns = 0, 2
-	listener, err := pgxpool.NewWithConfig(ctx, lcfg)
-	if err != nil {
-		return fmt.Errorf("open listener pool: %w", err)
 	}
 	defer listener.Close()
 
@@ -94,4 +85,30 @@ func runWork(ctx context.Context, sys *system) error {
 	}
 	sys.logger.InfoContext(ctx, "worker stopped")
 	return nil
+}
+
+// listenerAppName is the application_name of work's LISTEN connection, so
+// operators (and the failover test) can find it in pg_stat_activity.
+const listenerAppName = "signalops-work-listener"
+
+// openListener opens the small pgx pool River LISTENs on. It reads the same
+// connection string as the lib/pq pool (pg.ConnString), so with several hosts
+// and target_session_attrs=read-write it too connects only to the primary,
+// and after a failover River's reconnects land on the promoted one.
+func openListener(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+	conn, err := pg.ConnString(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	lcfg, err := pgxpool.ParseConfig(conn)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL for the listener: %w", err)
+	}
+	lcfg.MinConns, lcfg.MaxConns = 0, 2
+	lcfg.ConnConfig.RuntimeParams["application_name"] = listenerAppName
+	pool, err := pgxpool.NewWithConfig(ctx, lcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open listener pool: %w", err)
+	}
+	return pool, nil
 }

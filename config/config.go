@@ -20,17 +20,20 @@ import (
 // no globals.
 type Config struct {
 	DatabaseURL string
-	DB          DB
-	HTTP        HTTP
-	Queue       Queue
-	Log         Log
-	JWTSecret   string // HS256 key for management tokens (≥ 32 bytes)
-	SecretKey   []byte // 32 bytes: encrypts channel secrets at rest
-	AdminToken  string // operator token for /api/admin, and the River UI's basic-auth password
-	MetricsAddr string // listen address of work's /metrics (serve has /metrics on its router)
-	RateLimit   RateLimit
-	Ingest      Ingest
-	Notify      Notify
+	// DatabaseReadURL, when set, names a streaming replica that serves the
+	// listing endpoints; everything else reads and writes DatabaseURL.
+	DatabaseReadURL string
+	DB              DB
+	HTTP            HTTP
+	Queue           Queue
+	Log             Log
+	JWTSecret       string // HS256 key for management tokens (≥ 32 bytes)
+	SecretKey       []byte // 32 bytes: encrypts channel secrets at rest
+	AdminToken      string // operator token for /api/admin, and the River UI's basic-auth password
+	MetricsAddr     string // listen address of work's /metrics (serve has /metrics on its router)
+	RateLimit       RateLimit
+	Ingest          Ingest
+	Notify          Notify
 	// SecretKeysPrevious still open channel secrets sealed before a
 	// SECRET_KEY rotation (SECRET_KEY_PREVIOUS, comma-separated base64).
 	SecretKeysPrevious [][]byte
@@ -95,8 +98,9 @@ type Log struct {
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := Config{
-		DatabaseURL: r.str("DATABASE_URL", ""),
-		DB:          DB{MaxConns: r.int("DB_MAX_CONNS", 16, 1, 1000)},
+		DatabaseURL:     r.secret("DATABASE_URL"), // it may carry a password: DATABASE_URL_FILE works too
+		DatabaseReadURL: r.secret("DATABASE_READ_URL"),
+		DB:              DB{MaxConns: r.int("DB_MAX_CONNS", 16, 1, 1000)},
 		HTTP: HTTP{
 			Addr:            r.str("HTTP_ADDR", ":3000"),
 			RequestTimeout:  r.dur("REQUEST_TIMEOUT", 10*time.Second),
@@ -178,9 +182,14 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < 24 {
 		r.fail("ADMIN_TOKEN", "must be at least 24 characters (openssl rand -base64 32)")
 	}
-	if c.DatabaseURL != "" {
-		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			r.fail("DATABASE_URL", "must be a postgres:// URL")
+	for _, d := range []struct{ name, v string }{{"DATABASE_URL", c.DatabaseURL}, {"DATABASE_READ_URL", c.DatabaseReadURL}} {
+		if d.v == "" {
+			continue
+		}
+		// Only the scheme here: libpq's multi-host form (h1:5432,[::1]:5433)
+		// is no RFC 3986 URL; pg.ConnString parses it when the pool opens.
+		if !strings.HasPrefix(d.v, "postgres://") && !strings.HasPrefix(d.v, "postgresql://") {
+			r.fail(d.name, "must be a postgres:// URL")
 		}
 	}
 	// River reads a zero duration as "use my default"; refuse them instead of
@@ -239,7 +248,6 @@ func (c Config) RequireSecrets() error {
 // Redacted is the configuration as it may be logged: secrets and the database
 // password replaced.
 func (c Config) Redacted() map[string]any {
-	dsn := redactURL(c.DatabaseURL)
 	set := func(s string) string {
 		if s == "" {
 			return "(unset)"
@@ -247,7 +255,7 @@ func (c Config) Redacted() map[string]any {
 		return "(set)"
 	}
 	return map[string]any{
-		"database_url": dsn, "db_max_conns": c.DB.MaxConns,
+		"database_url": redactURL(c.DatabaseURL), "database_read_url": redactURL(c.DatabaseReadURL), "db_max_conns": c.DB.MaxConns,
 		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
 		"queue_event_workers": c.Queue.EventWorkers, "queue_committers": c.Queue.Committers, "queue_group_max": c.Queue.GroupMax,
 		"queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
@@ -261,15 +269,23 @@ func (c Config) Redacted() map[string]any {
 	}
 }
 
+// redactURL replaces the password of scheme://user:password@host…, found
+// the way libpq finds it (the first '@' before any '/'), so a URL net/url
+// refuses (libpq's multi-host form) is redacted too.
 func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
 		return s
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "redacted")
+	at := strings.IndexAny(rest, "@/")
+	if at < 0 || rest[at] != '@' {
+		return s
 	}
-	return u.String()
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return scheme + "://" + user + ":redacted" + rest[at:]
 }
 
 // reader collects the first error; later reads still run so defaults fill in.

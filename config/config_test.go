@@ -29,20 +29,34 @@ func TestLoad(t *testing.T) {
 		dir := t.TempDir()
 		path := dir + "/jwt"
 		require.NoError(t, writeFile(path, strings.Repeat("j", 40)+"\n"))
+		require.NoError(t, writeFile(dir+"/db", "postgres://u:hunter2@db1:5432,db2:5433/x?target_session_attrs=read-write\n"))
 		c, err := config.Load(env(map[string]string{
-			"DATABASE_URL":    "postgres://u:hunter2@db/x",
-			"JWT_SECRET_FILE": path,
-			"SECRET_KEY":      "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+			"DATABASE_URL_FILE": dir + "/db",
+			"DATABASE_READ_URL": "postgres://r:hunter3@replica/x",
+			"JWT_SECRET_FILE":   path,
+			"SECRET_KEY":        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		}))
 		require.NoError(t, err)
 		require.NoError(t, c.RequireSecrets())
+		require.NoError(t, c.RequireDatabase())
+		require.Equal(t, "postgres://u:hunter2@db1:5432,db2:5433/x?target_session_attrs=read-write", c.DatabaseURL)
+		require.Equal(t, "postgres://r:hunter3@replica/x", c.DatabaseReadURL)
 		red := c.Redacted()
-		require.NotContains(t, red["database_url"], "hunter2")
+		require.Equal(t, "postgres://r:redacted@replica/x", red["database_read_url"])
+		require.Equal(t, "postgres://u:redacted@db1:5432,db2:5433/x?target_session_attrs=read-write", red["database_url"])
 		require.Equal(t, "(set)", red["jwt_secret"])
+	})
+
+	t.Run("MultiHostIPv6", func(t *testing.T) {
+		c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgresql://u:p%40ss@[fd00::1]:5432,[fd00::2]:5433/x"}))
+		require.NoError(t, err)
+		require.Equal(t, "postgresql://u:redacted@[fd00::1]:5432,[fd00::2]:5433/x", c.Redacted()["database_url"])
 	})
 
 	for _, tt := range []struct{ name, key, value string }{
 		{"BadDatabaseURL", "DATABASE_URL", "mysql://x"},
+		{"BadDatabaseReadURL", "DATABASE_READ_URL", "replica:5432"},
+		{"UnreadableDatabaseURLFile", "DATABASE_URL_FILE", "/nonexistent/database_url"},
 		{"BadInt", "DB_MAX_CONNS", "many"},
 		{"IntOutOfRange", "DB_MAX_CONNS", "0"},
 		{"BadDuration", "REQUEST_TIMEOUT", "10"},

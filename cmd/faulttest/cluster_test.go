@@ -24,6 +24,8 @@ import (
 
 	_ "github.com/lib/pq" // database/sql driver "postgres"
 	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/platform/pg"
 )
 
 const (
@@ -38,6 +40,14 @@ func adminURL() string {
 		return v
 	}
 	return defaultAdminURL
+}
+
+// connString is url as the harness's own lib/pq connections read it (a
+// multi-host URL needs pg.ConnString, as in the binary).
+func connString(t testing.TB, url string) string {
+	s, err := pg.ConnString(url)
+	require.NoError(t, err)
+	return s
 }
 
 func randomBytes(t testing.TB, n int) []byte {
@@ -72,8 +82,16 @@ type cluster struct {
 // by startWorks. env (NAME=value) adds to or overrides the processes' settings.
 func newCluster(t *testing.T, nServe int, env ...string) *cluster {
 	t.Helper()
+	return newClusterOn(t, adminURL(), nServe, env...)
+}
+
+// newClusterOn is newCluster on the server(s) of admin, a postgres:// URL
+// that may name several hosts (libpq's form): the processes get the same
+// hosts in DATABASE_URL.
+func newClusterOn(t *testing.T, admin string, nServe int, env ...string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, k: size(), dir: t.TempDir()}
-	c.createDatabase()
+	c.createDatabase(admin)
 	c.env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + c.dir,
@@ -118,9 +136,9 @@ func newCluster(t *testing.T, nServe int, env ...string) *cluster {
 	return c
 }
 
-func (c *cluster) createDatabase() {
+func (c *cluster) createDatabase(adminURL string) {
 	t := c.t
-	admin, err := sql.Open("postgres", adminURL())
+	admin, err := sql.Open("postgres", connString(t, adminURL))
 	require.NoError(t, err)
 	admin.SetMaxOpenConns(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -150,11 +168,11 @@ func (c *cluster) createDatabase() {
 		}
 		_ = admin.Close()
 	})
-	u, err := url.Parse(adminURL())
+	u, err := url.Parse(adminURL)
 	require.NoError(t, err)
 	u.Path = "/" + c.dbName
 	c.dbURL = u.String()
-	c.db, err = sql.Open("postgres", c.dbURL)
+	c.db, err = sql.Open("postgres", connString(t, c.dbURL))
 	require.NoError(t, err)
 	c.db.SetMaxOpenConns(4)
 }

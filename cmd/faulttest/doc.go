@@ -12,6 +12,10 @@
 //	SIGNALOPS_FAULT=short go test -count=1 -timeout 6m -v ./cmd/faulttest/   # CI: every scenario, under 4 minutes
 //	SIGNALOPS_FAULT=long  go test -count=1 -timeout 30m -v ./cmd/faulttest/  # longer load, plus a PostgreSQL restart
 //
+// TestPrimaryFailover builds its own primary and synchronous standby from the
+// PostgreSQL server binaries on the machine (platform/testdb.StartServer),
+// kills the primary and promotes the standby.
+//
 // They need PostgreSQL at TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) as a role that
 // may create databases and terminate their backends. The long form restarts

@@ -29,6 +29,9 @@ type loadGen struct {
 	bases    []string
 	prefix   string
 	retryFor time.Duration
+	// retryCap bounds the wait before a retry, Retry-After included (1 s
+	// by default: honoured, but the test has a budget).
+	retryCap time.Duration
 	client   *http.Client
 
 	seq     atomic.Int64
@@ -39,6 +42,7 @@ type loadGen struct {
 
 	mu           sync.Mutex
 	acked        map[string]string // idempotency key → event id
+	ackTimes     []time.Time       // when each acknowledgement arrived
 	ackedBy      map[string]int    // base URL → acknowledgements
 	sent         int               // distinct requests (keys) sent at least once
 	answers      map[string]int    // HTTP status, or dial / broken / timeout for no answer
@@ -52,7 +56,7 @@ type loadGen struct {
 
 func (c *cluster) newLoad(bases ...string) *loadGen {
 	return &loadGen{
-		t: c.t, key: c.apiKey, bases: bases, retryFor: c.k.retryFor,
+		t: c.t, key: c.apiKey, bases: bases, retryFor: c.k.retryFor, retryCap: time.Second,
 		prefix: "fault-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second,
@@ -123,6 +127,22 @@ func (lg *loadGen) abort() {
 // wait is stop for a load started with a limit.
 func (lg *loadGen) wait() { lg.wg.Wait() }
 
+// ackWindow returns the last acknowledgement before t and the first after
+// it (zero times when there is none).
+func (lg *loadGen) ackWindow(t time.Time) (last, next time.Time) {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	for _, at := range lg.ackTimes {
+		if at.Before(t) && at.After(last) {
+			last = at
+		}
+		if !at.Before(t) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return last, next
+}
+
 func (lg *loadGen) ackedCount() int {
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
@@ -155,6 +175,7 @@ func (lg *loadGen) send(i int64) {
 			}
 			lg.acked[key] = id
 			lg.ackedBy[base]++
+			lg.ackTimes = append(lg.ackTimes, time.Now())
 		case status == http.StatusServiceUnavailable:
 			if retryAfter == "" {
 				lg.noRetryAfter++
@@ -187,9 +208,9 @@ func (lg *loadGen) send(i int64) {
 		}
 		wait := backoff
 		if s, err := strconv.Atoi(retryAfter); err == nil && s > 0 {
-			wait = min(time.Duration(s)*time.Second, time.Second) // honoured, capped: the test has a budget
+			wait = time.Duration(s) * time.Second
 		}
-		time.Sleep(wait)
+		time.Sleep(min(wait, lg.retryCap))
 		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }

@@ -42,7 +42,7 @@ func (s *Service) History(ctx context.Context, tenantID uuid.UUID, months int) (
 	soft, hard := l.soft, l.hard
 	now := PeriodOf(s.now())
 	from := now.AddDate(0, -(months - 1), 0)
-	totals, err := s.repo.Totals(ctx, s.db, tenantID, from, now)
+	totals, err := s.repo.Totals(ctx, s.reads(), tenantID, from, now)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 // Metrics counted per tenant and month.
@@ -53,6 +54,8 @@ type Service struct {
 	mu     sync.Mutex
 	usage  map[uuid.UUID]*cachedUsage
 	limits map[uuid.UUID]cachedLimits
+
+	replica *sqlx.DB // listing reads (UseReplica); nil: the primary
 }
 
 type cachedUsage struct {
@@ -72,6 +75,20 @@ type cachedLimits struct {
 func NewService(db *sqlx.DB, as *auth.Service, plans Catalog, logger *slog.Logger) *Service {
 	return &Service{db: db, auth: as, plans: plans, logger: logger, now: time.Now,
 		usage: map[uuid.UUID]*cachedUsage{}, limits: map[uuid.UUID]cachedLimits{}}
+}
+
+// UseReplica sends the listing reads (GET /api/usage and /api/usage/history) to replica, a streaming replica
+// of the primary (DATABASE_READ_URL): they may trail the primary by the
+// replication lag. Everything else, including reads that must see the
+// caller's own writes (admission against the limits), stays on the primary. Call it before serving.
+func (s *Service) UseReplica(replica *sqlx.DB) { s.replica = replica }
+
+// reads is where listing reads go: the replica when there is one.
+func (s *Service) reads() pg.Querier {
+	if s.replica != nil {
+		return s.replica
+	}
+	return s.db
 }
 
 // PeriodOf is the UTC month containing t, as its first day.

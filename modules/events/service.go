@@ -35,6 +35,7 @@ type Service struct {
 	committers atomic.Pointer[pg.Group[*pending]]
 	expire     []ExpireFunc // other modules' rows of expired events (AddExpiry)
 	logger     *slog.Logger
+	replica    *sqlx.DB // listing reads (UseReplica); nil: the primary
 }
 
 // NewService returns the events Service.
@@ -189,7 +190,21 @@ func (s *Service) Get(ctx context.Context, tenantID, id uuid.UUID) (Event, error
 // extra one telling the caller that a next page exists.
 func (s *Service) List(ctx context.Context, tenantID uuid.UUID, f ListFilter) ([]Event, error) {
 	f.Limit++
-	return s.repo.List(ctx, s.db, tenantID, f)
+	return s.repo.List(ctx, s.reads(), tenantID, f)
+}
+
+// UseReplica sends the listing reads (GET /api/events) to replica, a streaming replica
+// of the primary (DATABASE_READ_URL): they may trail the primary by the
+// replication lag. Everything else, including reads that must see the
+// caller's own writes (GET /api/events/{id} right after its 202), stays on the primary. Call it before serving.
+func (s *Service) UseReplica(replica *sqlx.DB) { s.replica = replica }
+
+// reads is where listing reads go: the replica when there is one.
+func (s *Service) reads() pg.Querier {
+	if s.replica != nil {
+		return s.replica
+	}
+	return s.db
 }
 
 // Scan returns up to limit events received in [since, until) after the

@@ -33,6 +33,7 @@ type Service struct {
 	billing   *billing.Service
 	logger    *slog.Logger
 	opened    openedCache
+	replica   *sqlx.DB // listing reads (UseReplica); nil: the primary
 }
 
 // openedCache keeps channels as open unsealed and validated them, keyed by
@@ -314,7 +315,7 @@ func (s *Service) insertOpts() *river.InsertOpts {
 // ListDeliveries returns up to f.Limit+1 deliveries and their attempts.
 func (s *Service) ListDeliveries(ctx context.Context, tenantID uuid.UUID, f DeliveryFilter) ([]Delivery, map[uuid.UUID][]Attempt, error) {
 	f.Limit++
-	ds, err := s.repo.ListDeliveries(ctx, s.db, tenantID, f)
+	ds, err := s.repo.ListDeliveries(ctx, s.reads(), tenantID, f)
 	if err != nil || len(ds) == 0 {
 		return ds, nil, err
 	}
@@ -322,7 +323,7 @@ func (s *Service) ListDeliveries(ctx context.Context, tenantID uuid.UUID, f Deli
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	as, err := s.repo.AttemptsOf(ctx, s.db, tenantID, ids)
+	as, err := s.repo.AttemptsOf(ctx, s.reads(), tenantID, ids)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -331,6 +332,20 @@ func (s *Service) ListDeliveries(ctx context.Context, tenantID uuid.UUID, f Deli
 		byDelivery[a.DeliveryID] = append(byDelivery[a.DeliveryID], a)
 	}
 	return ds, byDelivery, nil
+}
+
+// UseReplica sends the listing reads (GET /api/deliveries) to replica, a streaming replica
+// of the primary (DATABASE_READ_URL): they may trail the primary by the
+// replication lag. Everything else, including reads that must see the
+// caller's own writes (an event's deliveries in GET /api/events/{id}), stays on the primary. Call it before serving.
+func (s *Service) UseReplica(replica *sqlx.DB) { s.replica = replica }
+
+// reads is where listing reads go: the replica when there is one.
+func (s *Service) reads() pg.Querier {
+	if s.replica != nil {
+		return s.replica
+	}
+	return s.db
 }
 
 // DeleteExpired deletes the deliveries of events with the given retention

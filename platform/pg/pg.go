@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"syscall"
 	"time"
 
@@ -34,21 +33,13 @@ type PoolConfig struct {
 	ConnMaxLifetime time.Duration
 }
 
-// Open connects through lib/pq and checks the connection. A connect_timeout
-// is added to the URL when it has none, so an unreachable server fails a
-// request in seconds instead of hanging it.
+// Open connects through lib/pq and checks the connection. dsn is a
+// postgres:// URL, possibly naming several hosts (ConnString).
 func Open(ctx context.Context, dsn string, cfg PoolConfig) (*sqlx.DB, error) {
-	dsn, err := WithDefaultParams(dsn)
+	db, err := NewPool(dsn, cfg)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	db.SetMaxOpenConns(cfg.MaxOpenConns)
-	db.SetMaxIdleConns(cfg.MaxIdleConns)
-	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
@@ -58,18 +49,45 @@ func Open(ctx context.Context, dsn string, cfg PoolConfig) (*sqlx.DB, error) {
 	return db, nil
 }
 
-// WithDefaultParams adds connect_timeout=5 to a postgres:// URL that has none.
-func WithDefaultParams(dsn string) (string, error) {
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", errors.New("DATABASE_URL must be a postgres:// URL")
+// NewPool is Open without the check: the pool connects when first used (a
+// read replica that is down must not keep the process from starting).
+func NewPool(dsn string, cfg PoolConfig) (*sqlx.DB, error) {
+	conn, err := ConnString(dsn)
+	if err != nil {
+		return nil, err
 	}
-	q := u.Query()
-	if q.Get("connect_timeout") == "" {
-		q.Set("connect_timeout", "5")
+	pqc, err := pq.NewConnector(conn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	db := sqlx.NewDb(sql.OpenDB(connector{pqc}), "postgres")
+	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	db.SetMaxIdleConns(cfg.MaxIdleConns)
+	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
+	return db, nil
+}
+
+// ConnectError is a failure to open a new connection: no server answered,
+// or none of those named was acceptable (target_session_attrs=read-write
+// while every one is a standby, as during a failover), or one refused the
+// login. The database is unavailable for this request; it is never the
+// request's fault.
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return "connect: " + e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// connector marks lib/pq's connection failures as ConnectError: lib/pq
+// reports an unacceptable server ("server is in hot standby mode") with a
+// plain error that nothing else would tell from a bug.
+type connector struct{ driver.Connector }
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, &ConnectError{Err: err}
+	}
+	return conn, nil
 }
 
 // InTx runs fn in a transaction: committed when fn returns nil, rolled back
@@ -121,6 +139,10 @@ func IsRetryable(err error) bool {
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
+	}
+	var connErr *ConnectError
+	if errors.As(err, &connErr) {
+		return true
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
