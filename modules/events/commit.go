@@ -34,9 +34,10 @@ const ingestTxTimeout = 10 * time.Second
 // ingestTx rewrites the outcome each time it applies the request (the
 // group's transaction, then, if that failed, the request's own).
 type pending struct {
-	in Input
-	e  Event
-	q  billing.Quota
+	in     Input
+	e      Event
+	q      billing.Quota
+	weight int // the tenant's share of the queue (queue.Fair)
 
 	res   IngestResult
 	noted bool  // this request recorded the soft-limit notice
@@ -88,7 +89,8 @@ func (s *Service) ingestTx(ctx context.Context, tx *sqlx.Tx, live []*pending) er
 	for i, p := range live {
 		if inserted[p.e.ID] {
 			p.res = IngestResult{Event: p.e}
-			params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: p.e.TenantID, EventID: p.e.ID}})
+			params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: p.e.TenantID, EventID: p.e.ID},
+				InsertOpts: &river.InsertOpts{ScheduledAt: s.fair.Next(p.e.TenantID, p.weight)}})
 			perTenant[p.e.TenantID] = append(perTenant[p.e.TenantID], i)
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/secretbox"
 )
 
@@ -34,6 +35,9 @@ type Service struct {
 	logger    *slog.Logger
 	opened    openedCache
 	replica   *sqlx.DB // listing reads (UseReplica); nil: the primary
+	// fair orders notify.deliver jobs across tenants (ADR 0008), each
+	// tenant with an equal share.
+	fair *queue.Fair
 }
 
 // openedCache keeps channels as open unsealed and validated them, keyed by
@@ -281,7 +285,9 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 			failed = append(failed, i)
 			continue
 		}
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()})
+		opts := s.insertOpts()
+		opts.ScheduledAt = s.fair.Next(d.TenantID, 1)
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: opts})
 	}
 	// Jobs first: their ids go into the delivery rows, inserted together.
 	if len(params) > 0 {
