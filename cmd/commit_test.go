@@ -54,3 +54,40 @@ func TestGroupCommitManyTenants(t *testing.T) {
 	require.NoError(t, sys.db.Get(&counted, `SELECT coalesce(sum(count), 0) FROM usage_counters WHERE metric = 'events'`))
 	require.Equal(t, clients*each, counted, "every accepted event is counted once")
 }
+
+// TestHardLimitPerGroup: a group commit admits a tenant's requests only
+// as far as the counters committed before it leave room under the hard
+// limit, so with one committer (groups one after another) not one event
+// past the limit is stored, however many requests are in flight.
+func TestHardLimitPerGroup(t *testing.T) {
+	t.Parallel()
+	sys := newTestSystem(t)
+	router := sys.router()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sys.events.Service.RunCommitters(ctx, pg.GroupOptions{Committers: 1, MaxBatch: 64})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	tenant := authtest.CreateTenant(t.Context(), t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
+	setLimits(t, sys, tenant, 20, 30)
+
+	const inFlight = 120
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := range inFlight {
+		wg.Go(func() {
+			rec := serveReq(router, "POST", "/api/events", fmt.Sprintf(`{"type":"a","payload":{"i":%d}}`, i), "x-api-key", tenant.APIKey)
+			mu.Lock()
+			codes[rec.Code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var stored int
+	require.NoError(t, sys.db.Get(&stored, `SELECT count(*) FROM events WHERE tenant_id = $1 AND type = 'a'`, tenant.ID))
+	require.Equal(t, 30, stored, "codes %v", codes)
+	require.Equal(t, map[int]int{http.StatusAccepted: 30, http.StatusTooManyRequests: inFlight - 30}, codes)
+}

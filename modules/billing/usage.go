@@ -178,6 +178,23 @@ func (s *Service) Admit(ctx context.Context, tenantID uuid.UUID, n int64) (Quota
 	return q, nil
 }
 
+// HeadroomTx is how many more events the hard limit of q admits, read from
+// the counters committed so far, in the caller's transaction (a group
+// commit): a group never admits past the limit on its own count, so the
+// overshoot under concurrency is bounded by the group transactions running
+// at once, not by the requests in flight. ok is false when q has no hard
+// limit or is not near it (the common case costs no query).
+func (s *Service) HeadroomTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, q Quota, adding int64) (n int64, ok bool, err error) {
+	if q.Hard == nil || float64(q.Used+adding) < nearLimit*float64(*q.Hard) {
+		return 0, false, nil
+	}
+	used, err := s.repo.Sum(ctx, tx, tenantID, q.Period, MetricEvents)
+	if err != nil {
+		return 0, false, err
+	}
+	return max(*q.Hard-used, 0), true, nil
+}
+
 func (s *Service) used(ctx context.Context, tenantID uuid.UUID, q Quota, now time.Time) (int64, error) {
 	limit := q.Hard
 	if q.Soft != nil && (limit == nil || *q.Soft < *limit) {

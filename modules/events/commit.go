@@ -70,10 +70,16 @@ func (s *Service) ingestGroup() *pg.Group[*pending] {
 // with their event.process jobs, each tenant's usage count and soft-limit
 // notice. A request whose idempotency key is stored already gets the
 // original event (replay) or its own refusal, without failing the group.
-func (s *Service) ingestTx(ctx context.Context, tx *sqlx.Tx, live []*pending) error {
+func (s *Service) ingestTx(ctx context.Context, tx *sqlx.Tx, group []*pending) error {
+	for _, p := range group {
+		p.res, p.noted, p.err = IngestResult{}, false, nil
+	}
+	live, err := s.capToHardLimitTx(ctx, tx, group)
+	if err != nil {
+		return err
+	}
 	rows := make([]Event, len(live))
 	for i, p := range live {
-		p.res, p.noted, p.err = IngestResult{}, false, nil
 		rows[i] = p.e
 	}
 	inserted, err := s.repo.InsertMany(ctx, tx, rows)
@@ -140,6 +146,50 @@ func (s *Service) ingestTx(ctx context.Context, tx *sqlx.Tx, live []*pending) er
 		live[idx[len(idx)-1]].noted = noted
 	}
 	return nil
+}
+
+// capToHardLimitTx refuses, with quota_exceeded, the requests of a tenant
+// near its hard limit that the counters committed so far leave no room for
+// (billing.HeadroomTx), and returns the others. Requests with idempotency
+// keys count too: a replay needs no room, but finding out costs a lookup,
+// and near the hard limit a refusal is the answer a retry would get anyway.
+func (s *Service) capToHardLimitTx(ctx context.Context, tx *sqlx.Tx, group []*pending) ([]*pending, error) {
+	if s.billing == nil {
+		return group, nil
+	}
+	perTenant := map[uuid.UUID][]*pending{}
+	for _, p := range group {
+		perTenant[p.e.TenantID] = append(perTenant[p.e.TenantID], p)
+	}
+	refused := 0
+	for tenantID, ps := range perTenant {
+		q := ps[len(ps)-1].q
+		room, near, err := s.billing.HeadroomTx(ctx, tx, tenantID, q, int64(len(ps)))
+		if err != nil {
+			return nil, err
+		}
+		if !near {
+			continue
+		}
+		for i, p := range ps {
+			if int64(i) >= room {
+				p.err = apperr.RateLimited("quota_exceeded",
+					fmt.Sprintf("The monthly event limit of %d is reached; it resets at %s.", *q.Hard, q.Reset.Format(time.RFC3339)),
+					time.Until(q.Reset))
+				refused++
+			}
+		}
+	}
+	if refused == 0 {
+		return group, nil
+	}
+	live := make([]*pending, 0, len(group)-refused)
+	for _, p := range group {
+		if p.err == nil {
+			live = append(live, p)
+		}
+	}
+	return live, nil
 }
 
 type priorKey struct {
