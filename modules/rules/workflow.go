@@ -101,7 +101,7 @@ func (d *decoder) digest(path string, raw json.RawMessage) *Digest {
 			case !ok:
 				d.p.add(path+".window", fmt.Sprintf("invalid duration %q: use numbers with units s, m or h, like \"10m\" or \"1h30m\"", truncate(s, 64)))
 			case w < d.minWindow || w > MaxDigestWindow:
-				d.p.add(path+".window", fmt.Sprintf("must be between %s and %s", fmtDuration(d.minWindow), fmtDuration(MaxDigestWindow)))
+				d.p.add(path+".window", fmt.Sprintf("must be between %s and 24h", fmtDuration(d.minWindow)))
 			}
 			g.Window = w
 		}
