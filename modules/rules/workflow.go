@@ -51,6 +51,24 @@ func (g Digest) MarshalJSON() ([]byte, error) {
 	}{fmtDuration(g.Window), g.Max})
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (dry-run and backtest
+// answers, for clients in Go).
+func (g *Digest) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Window string `json:"window"`
+		Max    int    `json:"max"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	w, ok := parseDuration(v.Window)
+	if !ok {
+		return fmt.Errorf("invalid digest window %q", v.Window)
+	}
+	g.Window, g.Max = w, v.Max
+	return nil
+}
+
 var digestKeys = []string{"window", "max"}
 
 // fallback decodes an action's fallback chain: channel ids, none of them
