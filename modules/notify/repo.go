@@ -181,9 +181,9 @@ func chainColumns(d *Delivery, fallback, of, errs **string) error {
 // fallbacks, keeping each one's last error unless a new cause is given.
 func (repo) MarkReplaced(ctx context.Context, q pg.Querier, rs []replacement) error {
 	const query = `
-		UPDATE deliveries d SET status = 'failed', replaced_by = u.by, last_error = coalesce(u.last_error, d.last_error),
-			updated_at = now()
-		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(tenant_id, id, by, last_error)
+		UPDATE deliveries d SET status = 'failed', replaced_by = u.replaced_by,
+			last_error = coalesce(u.last_error, d.last_error), updated_at = now()
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(tenant_id, id, replaced_by, last_error)
 		WHERE d.tenant_id = u.tenant_id AND d.id = u.id`
 	n := len(rs)
 	tenants, ids, by, errs := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.Strings, n)

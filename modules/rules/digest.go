@@ -90,8 +90,12 @@ type collector struct {
 func (s *Service) collectTx(ctx context.Context, tx *sqlx.Tx, col *collector, e events.Event, ruleID uuid.UUID, version int,
 	group string, idx int, spec Digest) (uuid.UUID, error) {
 	now := time.Now().UTC()
+	most := spec.Max
+	if most < MinDigestMax { // a hand-built definition (ParseDefinition defaults it)
+		most = MaxDigestMax
+	}
 	d := digestRow{ID: uuid.Must(uuid.NewV7()), TenantID: e.TenantID, RuleID: ruleID, RuleVersion: version, ActionIndex: idx,
-		GroupKey: group, DeliveryID: uuid.Must(uuid.NewV7()), Max: spec.Max, OpenedAt: now, ClosesAt: now.Add(spec.Window),
+		GroupKey: group, DeliveryID: uuid.Must(uuid.NewV7()), Max: most, OpenedAt: now, ClosesAt: now.Add(spec.Window),
 		RetentionDays: e.RetentionDays}
 	created, err := s.repo.OpenDigest(ctx, tx, &d)
 	if err != nil {
