@@ -156,11 +156,6 @@ type decoder struct {
 	p *problems
 }
 
-type member struct {
-	key string
-	raw json.RawMessage
-}
-
 var (
 	definitionKeys = []string{"match", "threshold", "cooldown", "actions"}
 	matchKeys      = []string{"type", "all", "any", "not"}
