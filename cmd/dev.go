@@ -44,7 +44,7 @@ func newDevCmd(a *app) *cobra.Command {
 }
 
 func runDev(ctx context.Context, a *app) error {
-	if err := os.MkdirAll(devDir, 0o755); err != nil {
+	if err := os.MkdirAll(devDir, 0o755); err != nil { //nolint:gosec // G301: as root, the postgres user must reach ./.signalops/pg
 		return fmt.Errorf("create %s: %w", devDir, err)
 	}
 	cfg := a.cfg
@@ -260,6 +260,7 @@ func (p *privatePostgres) stop(logger *slog.Logger) {
 	if !p.started {
 		return
 	}
+	//nolint:forbidigo // the cluster must stop after ctx is canceled
 	if out, err := p.run(context.Background(), p.pgCtl, "-D", p.dataDir, "-m", "fast", "-w", "stop"); err != nil {
 		logger.Warn("stopping private postgres failed", slog.Any("error", err), slog.String("output", tail(out)))
 	}

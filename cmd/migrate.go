@@ -45,7 +45,7 @@ func newMigrateCmd(a *app) *cobra.Command {
 			if len(args) == 1 {
 				n, err := strconv.Atoi(args[0])
 				if err != nil || n < 1 {
-					return fmt.Errorf("N must be a positive integer, got %q", args[0])
+					return fmt.Errorf("N must be a positive integer, got %q", args[0]) //nolint:staticcheck // ST1005: N is the argument's name in the usage line
 				}
 				steps = n
 			}

@@ -64,7 +64,7 @@ type seededTenant struct {
 func printSeeded(a *app, out auth.CreatedTenant, asJSON bool) error {
 	s := seededTenant{TenantID: out.Tenant.ID.String(), Slug: out.Tenant.Slug, APIKey: out.APIKey, APIKeyPrefix: out.APIKeyPrefix}
 	if asJSON {
-		return json.NewEncoder(a.stdout).Encode(s)
+		return json.NewEncoder(a.stdout).Encode(s) //nolint:gosec // G117: printing the new key once is this command's job
 	}
 	fmt.Fprintf(a.stdout, "tenant %s created (id %s, plan %s)\n", s.Slug, s.TenantID, out.Tenant.Plan)
 	if out.Owner != nil {

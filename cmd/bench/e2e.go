@@ -247,7 +247,7 @@ func startReceiver(h http.Handler, listen, hookURL string) (string, func(), erro
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) //nolint:forbidigo // runs after the run's context is done
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}

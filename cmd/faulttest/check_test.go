@@ -217,20 +217,9 @@ func (c *cluster) queueReport() string {
 			`SELECT 'last job error: ' || kind || ' ' || left((errors[array_length(errors, 1)]) ->> 'error', 300), count(*)
 			   FROM river_job WHERE errors IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 5`,
 		} {
-			rows, err := db.QueryContext(ctx, q)
-			if err != nil {
+			if err := reportRows(ctx, db, q, &b); err != nil {
 				return err
 			}
-			for rows.Next() {
-				var k string
-				var n int
-				if err := rows.Scan(&k, &n); err != nil {
-					rows.Close()
-					return err
-				}
-				fmt.Fprintf(&b, "  %s: %d\n", k, n)
-			}
-			rows.Close()
 		}
 		return nil
 	})
@@ -238,6 +227,24 @@ func (c *cluster) queueReport() string {
 		return "  (queue report failed: " + err.Error() + ")"
 	}
 	return b.String()
+}
+
+// reportRows appends the (label, count) rows of q to b, one per line.
+func reportRows(ctx context.Context, db *sql.DB, q string, b *strings.Builder) error {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return err
+		}
+		fmt.Fprintf(b, "  %s: %d\n", k, n)
+	}
+	return rows.Err()
 }
 
 // runningJobs counts River jobs in state running, by kind: right after a

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signalops/signalops/config"
 	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/config"
 )
 
 // The scenarios run one after another (the machine's CPUs are shared by the

@@ -11,7 +11,7 @@ import (
 )
 
 // HeaderAPIKey carries a producer's API key.
-const HeaderAPIKey = "X-Api-Key"
+const HeaderAPIKey = "X-Api-Key" //nolint:gosec // G101: a header name, not a credential
 
 // APIKeyAuth authenticates the x-api-key header (ingestion).
 func (m *Module) APIKeyAuth() echo.MiddlewareFunc {

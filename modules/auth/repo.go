@@ -152,7 +152,7 @@ func (repo) UpdateTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 	return nil
 }
 
-const apiKeyColumns = `id, tenant_id, label, prefix, digest, scopes, created_at, expires_at, revoked_at, last_used_at`
+const apiKeyColumns = `id, tenant_id, label, prefix, digest, scopes, created_at, expires_at, revoked_at, last_used_at` //nolint:gosec // G101: a column list, not a credential
 
 type apiKeyRow struct {
 	APIKey

@@ -236,7 +236,7 @@ func (s *Service) CountTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, 
 	if n == 0 {
 		return nil
 	}
-	return s.repo.Add(ctx, tx, tenantID, PeriodOf(s.now()), metric, rand.IntN(shards), n)
+	return s.repo.Add(ctx, tx, tenantID, PeriodOf(s.now()), metric, rand.IntN(shards), n) //nolint:gosec // G404: spreading writes needs no unpredictability
 }
 
 // CountManyTx adds ns[i] to a metric of tenants[i] in one statement, in
@@ -244,7 +244,7 @@ func (s *Service) CountTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, 
 func (s *Service) CountManyTx(ctx context.Context, tx *sqlx.Tx, tenants []uuid.UUID, metric string, ns []int64) error {
 	sh := make([]int, len(tenants))
 	for i := range sh {
-		sh[i] = rand.IntN(shards)
+		sh[i] = rand.IntN(shards) //nolint:gosec // G404: spreading writes needs no unpredictability
 	}
 	return s.repo.AddMany(ctx, tx, tenants, PeriodOf(s.now()), metric, sh, ns)
 }

@@ -175,11 +175,6 @@ type decoder struct {
 	minWindow time.Duration // shortest digest window
 }
 
-type member struct {
-	key string
-	raw json.RawMessage
-}
-
 var (
 	definitionKeys = []string{"match", "threshold", "cooldown", "actions"}
 	matchKeys      = []string{"type", "all", "any", "not"}

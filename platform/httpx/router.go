@@ -150,7 +150,7 @@ func recoverer(logger *slog.Logger) echo.MiddlewareFunc {
 		return func(c echo.Context) (err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					if r == http.ErrAbortHandler {
+					if e, ok := r.(error); ok && errors.Is(e, http.ErrAbortHandler) {
 						panic(r)
 					}
 					logger.ErrorContext(c.Request().Context(), "panic serving request",
