@@ -198,6 +198,27 @@ func (e DeliveryStatus) Valid() bool {
 	}
 }
 
+// Defines values for EventDeliveriesStatus.
+const (
+	EventDeliveriesStatusFailed    EventDeliveriesStatus = "failed"
+	EventDeliveriesStatusPending   EventDeliveriesStatus = "pending"
+	EventDeliveriesStatusSucceeded EventDeliveriesStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the EventDeliveriesStatus enum.
+func (e EventDeliveriesStatus) Valid() bool {
+	switch e {
+	case EventDeliveriesStatusFailed:
+		return true
+	case EventDeliveriesStatusPending:
+		return true
+	case EventDeliveriesStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventStatus.
 const (
 	EventStatusAccepted  EventStatus = "accepted"
@@ -597,15 +618,27 @@ type BacktestInput struct {
 
 // BacktestResult defines model for BacktestResult.
 type BacktestResult struct {
-	// Fired Matches left after threshold and cooldown.
+	// Collected Firings collected into digests.
+	Collected int `json:"collected"`
+
+	// Digests Digest messages those make.
+	Digests int `json:"digests"`
+
+	// Fired Matches that would have sent something at once.
 	Fired   int `json:"fired"`
 	Matched int `json:"matched"`
+
+	// Samples The first matched events, fired or not.
 	Samples []struct {
-		Actions    *[]Rendered         `json:"actions,omitempty"`
-		EventId    *openapi_types.UUID `json:"eventId,omitempty"`
-		GroupKey   *string             `json:"groupKey,omitempty"`
-		ReceivedAt *time.Time          `json:"receivedAt,omitempty"`
-		Type       *string             `json:"type,omitempty"`
+		Actions  *[]Rendered         `json:"actions,omitempty"`
+		EventId  *openapi_types.UUID `json:"eventId,omitempty"`
+		Fired    *bool               `json:"fired,omitempty"`
+		GroupKey *string             `json:"groupKey,omitempty"`
+
+		// Reason Why the match did not fire: `threshold 2 of 3 within 1m`, `cooldown until <t>`, `collected into digest <deliveryId>` (also set when some actions were collected while others fired). `null` when it fired at once.
+		Reason     *string    `json:"reason,omitempty"`
+		ReceivedAt *time.Time `json:"receivedAt,omitempty"`
+		Type       *string    `json:"type,omitempty"`
 	} `json:"samples"`
 	Scanned   int  `json:"scanned"`
 	Truncated bool `json:"truncated"`
@@ -705,18 +738,27 @@ type DeadJobState string
 
 // Delivery defines model for Delivery.
 type Delivery struct {
-	Attempts          []DeliveryAttempt   `json:"attempts"`
-	ChannelId         openapi_types.UUID  `json:"channelId"`
-	CreatedAt         time.Time           `json:"createdAt"`
-	DeliveredAt       *time.Time          `json:"deliveredAt,omitempty"`
-	EventId           openapi_types.UUID  `json:"eventId"`
+	Attempts    []DeliveryAttempt  `json:"attempts"`
+	ChannelId   openapi_types.UUID `json:"channelId"`
+	CreatedAt   time.Time          `json:"createdAt"`
+	DeliveredAt *time.Time         `json:"deliveredAt,omitempty"`
+	EventId     openapi_types.UUID `json:"eventId"`
+
+	// Fallback Channels still to try, in order, if this delivery fails for good.
+	Fallback []openapi_types.UUID `json:"fallback"`
+
+	// FallbackOf In a fallback chain: the delivery this one replaced.
+	FallbackOf        *openapi_types.UUID `json:"fallbackOf"`
 	Id                openapi_types.UUID  `json:"id"`
 	LastError         *string             `json:"lastError,omitempty"`
 	Message           string              `json:"message"`
 	ProviderMessageId *string             `json:"providerMessageId,omitempty"`
-	RuleId            *openapi_types.UUID `json:"ruleId,omitempty"`
-	RuleVersion       *int                `json:"ruleVersion,omitempty"`
-	Status            DeliveryStatus      `json:"status"`
+
+	// ReplacedBy The delivery that took over when this one failed for good.
+	ReplacedBy  *openapi_types.UUID `json:"replacedBy"`
+	RuleId      *openapi_types.UUID `json:"ruleId,omitempty"`
+	RuleVersion *int                `json:"ruleVersion,omitempty"`
+	Status      DeliveryStatus      `json:"status"`
 }
 
 // DeliveryStatus defines model for Delivery.Status.
@@ -741,18 +783,29 @@ type DeliveryPage struct {
 
 // Event defines model for Event.
 type Event struct {
-	// Deliveries Notifications caused (GET one only).
+	// Deliveries Notifications caused (GET one only): a digest's delivery is on its first event; a fallback chain lists every delivery it made.
 	Deliveries *[]struct {
-		ChannelId *openapi_types.UUID `json:"channelId,omitempty"`
-		Id        *openapi_types.UUID `json:"id,omitempty"`
-		Status    *string             `json:"status,omitempty"`
+		// Attempts Attempts made so far.
+		Attempts  int                `json:"attempts"`
+		ChannelId openapi_types.UUID `json:"channelId"`
+
+		// FallbackOf In a fallback chain: the delivery this one replaced.
+		FallbackOf *openapi_types.UUID   `json:"fallbackOf"`
+		Id         openapi_types.UUID    `json:"id"`
+		RuleId     *openapi_types.UUID   `json:"ruleId"`
+		Status     EventDeliveriesStatus `json:"status"`
 	} `json:"deliveries,omitempty"`
 	Id openapi_types.UUID `json:"id"`
 
-	// Matches Rule versions that matched (GET one only).
+	// Matches Rule versions that matched, whether each fired and, if not, why (GET one only; SPEC §9).
 	Matches *[]struct {
-		RuleId      *openapi_types.UUID `json:"ruleId,omitempty"`
-		RuleVersion *int                `json:"ruleVersion,omitempty"`
+		// Fired The match sent something at once.
+		Fired bool `json:"fired"`
+
+		// Reason Why the match did not fire: `threshold 2 of 3 within 1m`, `cooldown until <t>`, `collected into digest <deliveryId>` (also set when some actions were collected while others fired). `null` when it fired at once.
+		Reason      *string            `json:"reason"`
+		RuleId      openapi_types.UUID `json:"ruleId"`
+		RuleVersion int                `json:"ruleVersion"`
 	} `json:"matches,omitempty"`
 	OccurredAt  time.Time              `json:"occurredAt"`
 	Payload     map[string]interface{} `json:"payload"`
@@ -762,6 +815,9 @@ type Event struct {
 	Status      EventStatus            `json:"status"`
 	Type        string                 `json:"type"`
 }
+
+// EventDeliveriesStatus defines model for Event.Deliveries.Status.
+type EventDeliveriesStatus string
 
 // EventStatus defines model for Event.Status.
 type EventStatus string
@@ -789,6 +845,9 @@ type EventPage struct {
 type LoginRequest struct {
 	Email    openapi_types.Email `json:"email"`
 	Password string              `json:"password"`
+
+	// Tenant The tenant's slug. Needed only when the address and password belong to users of several tenants (e-mail addresses are unique per tenant); otherwise 409 `tenant_required`.
+	Tenant *string `json:"tenant,omitempty"`
 }
 
 // Me defines model for Me.
@@ -836,10 +895,18 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
-// Rendered defines model for Rendered.
+// Rendered One action of a firing: its message, its fallback chain, and its digest when it collects instead of sending at once (then `message` previews a digest of this event alone).
 type Rendered struct {
-	ChannelId *openapi_types.UUID `json:"channelId,omitempty"`
-	Message   *string             `json:"message,omitempty"`
+	ChannelId openapi_types.UUID `json:"channelId"`
+	Digest    *struct {
+		Max    *int    `json:"max,omitempty"`
+		Window *string `json:"window,omitempty"`
+	} `json:"digest,omitempty"`
+
+	// Error Set when the action cannot be sent for this event: its template exceeded its execution budget or deadline, or was refused when loaded. `message` is empty then; in the worker the delivery is recorded `failed` with this error and never sent.
+	Error    *string               `json:"error,omitempty"`
+	Fallback *[]openapi_types.UUID `json:"fallback,omitempty"`
+	Message  string                `json:"message"`
 }
 
 // Rule defines model for Rule.
@@ -882,6 +949,19 @@ type RuleConditionOp string
 type RuleDefinition struct {
 	Actions []struct {
 		ChannelId openapi_types.UUID `json:"channelId"`
+
+		// Digest Collect the action's firings per rule group from the first one for `window`, or until `max` are collected; then send one message whose template sees `.count` and `.events`.
+		Digest *struct {
+			Max *int `json:"max,omitempty"`
+
+			// Window 1m to 24h.
+			//
+			// Example: 10m
+			Window string `json:"window"`
+		} `json:"digest,omitempty"`
+
+		// Fallback Channels tried in order when the previous delivery fails permanently or exhausts its retries; the chain (channelId + fallback) holds at most 5 distinct channels.
+		Fallback *[]openapi_types.UUID `json:"fallback,omitempty"`
 
 		// Template Example: Order {{.payload.orderId}}: {{.payload.amount}}
 		Template string `json:"template"`
@@ -947,10 +1027,18 @@ type RuleTestResult struct {
 	Actions []Rendered `json:"actions"`
 
 	// Failed The first condition that did not hold, and why.
-	Failed   *string `json:"failed,omitempty"`
+	Failed *string `json:"failed,omitempty"`
+
+	// Fired As on an event's matches: the event would send something at once.
+	Fired    bool    `json:"fired"`
 	GroupKey *string `json:"groupKey,omitempty"`
 	Matched  bool    `json:"matched"`
-	Note     *string `json:"note,omitempty"`
+
+	// Note Set for a bare definition: it has no history, so thresholds, cooldowns and digests are judged as for the group's first event.
+	Note *string `json:"note,omitempty"`
+
+	// Reason Why the match did not fire: `threshold 2 of 3 within 1m`, `cooldown until <t>`, `collected into digest <deliveryId>` (also set when some actions were collected while others fired). `null` when it fired at once.
+	Reason *string `json:"reason"`
 }
 
 // RuleVersionList defines model for RuleVersionList.
@@ -982,6 +1070,9 @@ type Tenant struct {
 	SoftLimit *int               `json:"softLimit"`
 	Status    TenantStatus       `json:"status"`
 	UpdatedAt time.Time          `json:"updatedAt"`
+
+	// Weight The tenant's share of the queues when several tenants are backlogged (ADR 0008): its own, or its plan's (free 1, pro 5, enterprise 50).
+	Weight int `json:"weight"`
 }
 
 // TenantPlan defines model for Tenant.Plan.
@@ -1004,6 +1095,9 @@ type TenantCreated struct {
 	SoftLimit    *int                `json:"softLimit"`
 	Status       TenantCreatedStatus `json:"status"`
 	UpdatedAt    time.Time           `json:"updatedAt"`
+
+	// Weight The tenant's share of the queues when several tenants are backlogged (ADR 0008): its own, or its plan's (free 1, pro 5, enterprise 50).
+	Weight int `json:"weight"`
 }
 
 // TenantCreatedPlan defines model for TenantCreated.Plan.
@@ -1040,6 +1134,9 @@ type TenantPatch struct {
 	Plan      *TenantPatchPlan   `json:"plan,omitempty"`
 	SoftLimit *int               `json:"softLimit,omitempty"`
 	Status    *TenantPatchStatus `json:"status,omitempty"`
+
+	// Weight The tenant's share of the queues when several are backlogged; `null` returns to the plan's weight.
+	Weight *int `json:"weight,omitempty"`
 }
 
 // TenantPatchPlan defines model for TenantPatch.Plan.
@@ -5469,14 +5566,6 @@ func (r RevokeApiKeyResponse) ContentType() string {
 	return ""
 }
 
-// LoginResponse429Headers the declared response headers of an HTTP 429 response for Login
-type LoginResponse429Headers struct {
-	RateLimitLimit     *int
-	RateLimitRemaining *int
-	RateLimitReset     *int
-	RetryAfter         *int
-}
-
 // LoginResponse503Headers the declared response headers of an HTTP 503 response for Login
 type LoginResponse503Headers struct {
 	RetryAfter *int
@@ -5493,12 +5582,12 @@ type LoginResponse struct {
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *RateLimited
+	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *LoginResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *LoginResponse503Headers
 }
@@ -5523,8 +5612,13 @@ func (r LoginResponse) GetApplicationproblemJSON403() *Problem {
 	return r.ApplicationproblemJSON403
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r LoginResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r LoginResponse) GetApplicationproblemJSON429() *RateLimited {
+func (r LoginResponse) GetApplicationproblemJSON429() *Problem {
 	return r.ApplicationproblemJSON429
 }
 
@@ -10058,8 +10152,15 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest RateLimited
+		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10075,37 +10176,6 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	}
 
 	switch {
-	case rsp.StatusCode == 429:
-		var headers LoginResponse429Headers
-		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitLimit = &value
-		}
-		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitRemaining = &value
-		}
-		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitReset = &value
-		}
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers LoginResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

@@ -610,19 +610,33 @@ export interface components {
             status: "accepted" | "processed" | "failed";
             /** Format: date-time */
             processedAt: string | null;
-            /** @description Rule versions that matched (GET one only). */
+            /** @description Rule versions that matched, whether each fired and, if not, why (GET one only; SPEC §9). */
             matches?: {
                 /** Format: uuid */
-                ruleId?: string;
-                ruleVersion?: number;
+                ruleId: string;
+                ruleVersion: number;
+                /** @description The match sent something at once. */
+                fired: boolean;
+                /** @description Why the match did not fire: `threshold 2 of 3 within 1m`, `cooldown until <t>`, `collected into digest <deliveryId>` (also set when some actions were collected while others fired). `null` when it fired at once. */
+                reason: string | null;
             }[];
-            /** @description Notifications caused (GET one only). */
+            /** @description Notifications caused (GET one only): a digest's delivery is on its first event; a fallback chain lists every delivery it made. */
             deliveries?: {
                 /** Format: uuid */
-                id?: string;
+                id: string;
                 /** Format: uuid */
-                channelId?: string;
-                status?: string;
+                ruleId: string | null;
+                /** Format: uuid */
+                channelId: string;
+                /** @enum {string} */
+                status: "pending" | "succeeded" | "failed";
+                /** @description Attempts made so far. */
+                attempts: number;
+                /**
+                 * Format: uuid
+                 * @description In a fallback chain: the delivery this one replaced.
+                 */
+                fallbackOf: string | null;
             }[];
         };
         EventPage: {
@@ -633,6 +647,8 @@ export interface components {
             /** Format: email */
             email: string;
             password: string;
+            /** @description The tenant's slug. Needed only when the address and password belong to users of several tenants (e-mail addresses are unique per tenant); otherwise 409 `tenant_required`. */
+            tenant?: string;
         };
         Token: {
             accessToken: string;
@@ -672,6 +688,8 @@ export interface components {
             status: "active" | "suspended";
             softLimit: number | null;
             hardLimit: number | null;
+            /** @description The tenant's share of the queues when several tenants are backlogged (ADR 0008): its own, or its plan's (free 1, pro 5, enterprise 50). */
+            weight: number;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -705,6 +723,8 @@ export interface components {
             plan?: "free" | "pro" | "enterprise";
             softLimit?: number | null;
             hardLimit?: number | null;
+            /** @description The tenant's share of the queues when several are backlogged; `null` returns to the plan's weight. */
+            weight?: number | null;
         };
         TenantPage: {
             data: components["schemas"]["Tenant"][];
@@ -788,6 +808,18 @@ export interface components {
                 channelId: string;
                 /** @example Order {{.payload.orderId}}: {{.payload.amount}} */
                 template: string;
+                /** @description Channels tried in order when the previous delivery fails permanently or exhausts its retries; the chain (channelId + fallback) holds at most 5 distinct channels. */
+                fallback?: string[];
+                /** @description Collect the action's firings per rule group from the first one for `window`, or until `max` are collected; then send one message whose template sees `.count` and `.events`. */
+                digest?: {
+                    /**
+                     * @description 1m to 24h.
+                     * @example 10m
+                     */
+                    window: string;
+                    /** @default 1000 */
+                    max: number;
+                };
             }[];
         };
         Rule: {
@@ -832,10 +864,18 @@ export interface components {
             }[];
             nextCursor: string | null;
         };
+        /** @description One action of a firing: its message, its fallback chain, and its digest when it collects instead of sending at once (then `message` previews a digest of this event alone). */
         Rendered: {
             /** Format: uuid */
-            channelId?: string;
-            message?: string;
+            channelId: string;
+            message: string;
+            /** @description Set when the action cannot be sent for this event: its template exceeded its execution budget or deadline, or was refused when loaded. `message` is empty then; in the worker the delivery is recorded `failed` with this error and never sent. */
+            error?: string;
+            fallback?: string[];
+            digest?: {
+                window?: string;
+                max?: number;
+            };
         };
         RuleTestInput: {
             definition?: components["schemas"]["RuleDefinition"];
@@ -847,8 +887,13 @@ export interface components {
             matched: boolean;
             /** @description The first condition that did not hold, and why. */
             failed?: string;
+            /** @description As on an event's matches: the event would send something at once. */
+            fired: boolean;
+            /** @description Why the match did not fire: `threshold 2 of 3 within 1m`, `cooldown until <t>`, `collected into digest <deliveryId>` (also set when some actions were collected while others fired). `null` when it fired at once. */
+            reason: string | null;
             groupKey?: string;
             actions: components["schemas"]["Rendered"][];
+            /** @description Set for a bare definition: it has no history, so thresholds, cooldowns and digests are judged as for the group's first event. */
             note?: string;
         };
         BacktestInput: {
@@ -874,9 +919,14 @@ export interface components {
         BacktestResult: {
             scanned: number;
             matched: number;
-            /** @description Matches left after threshold and cooldown. */
+            /** @description Matches that would have sent something at once. */
             fired: number;
+            /** @description Firings collected into digests. */
+            collected: number;
+            /** @description Digest messages those make. */
+            digests: number;
             truncated: boolean;
+            /** @description The first matched events, fired or not. */
             samples: {
                 /** Format: uuid */
                 eventId?: string;
@@ -884,6 +934,9 @@ export interface components {
                 /** Format: date-time */
                 receivedAt?: string;
                 groupKey?: string;
+                fired?: boolean;
+                /** @description Why the match did not fire: `threshold 2 of 3 within 1m`, `cooldown until <t>`, `collected into digest <deliveryId>` (also set when some actions were collected while others fired). `null` when it fired at once. */
+                reason?: string | null;
                 actions?: components["schemas"]["Rendered"][];
             }[];
         };
@@ -972,6 +1025,18 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             deliveredAt?: string | null;
+            /**
+             * Format: uuid
+             * @description In a fallback chain: the delivery this one replaced.
+             */
+            fallbackOf: string | null;
+            /**
+             * Format: uuid
+             * @description The delivery that took over when this one failed for good.
+             */
+            replacedBy: string | null;
+            /** @description Channels still to try, in order, if this delivery fails for good. */
+            fallback: string[];
         };
         DeliveryPage: {
             data: components["schemas"]["Delivery"][];
@@ -1393,7 +1458,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Wrong email or password (`invalid_credentials`); both cases answer alike. */
+            /** @description Wrong email or password (`invalid_credentials`); both cases answer alike, and an unknown tenant slug answers alike too. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1411,7 +1476,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            429: components["responses"]["RateLimited"];
+            /** @description The address and password open users of several tenants: send `tenant` (`tenant_required`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many attempts (`rate_limited`, with `Retry-After`): per client address (10, then 1 every 6 s; an IPv6 client by its /64) and per account (10 failures from any address, then 1 every 30 s; an address that signed in to the account before is not held by the account limit). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1719,7 +1801,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Email in use (`email_taken`). */
+            /** @description Email in use in this tenant (`email_taken`). Addresses are unique per tenant, so this never reveals another tenant's users. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3001,7 +3083,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Succeeded already (`delivery_succeeded`: never sent twice) or still pending (`delivery_pending`). */
+            /** @description Succeeded already (`delivery_succeeded`: never sent twice), still pending (`delivery_pending`), or replaced by its fallback (`delivery_replaced`: retry the delivery that took over). */
             409: {
                 headers: {
                     [name: string]: unknown;
