@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -18,6 +20,7 @@ import (
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/httpx"
@@ -60,6 +63,13 @@ func newTestSystem(t *testing.T) *system {
 
 func serveReq(h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if path == events.StreamRoute || strings.HasPrefix(path, events.StreamRoute+"?") {
+		// A stream answers until its client leaves: this one leaves after
+		// 300 ms, having read the status and whatever came by then.
+		ctx, cancel := context.WithTimeout(req.Context(), 300*time.Millisecond)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	req.Header.Set(echo.HeaderContentType, "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
@@ -197,6 +207,7 @@ func TestRolePolicy(t *testing.T) {
 		"GET /api/me":                    auth.RoleViewer,
 		"GET /api/events":                auth.RoleViewer,
 		"GET /api/events/:id":            auth.RoleViewer,
+		"GET /api/events/stream":         auth.RoleViewer,
 		"GET /api/api-keys":              auth.RoleAdmin,
 		"POST /api/api-keys":             auth.RoleAdmin,
 		"DELETE /api/api-keys/:id":       auth.RoleAdmin,

@@ -152,6 +152,7 @@ func (s *system) router() *echo.Echo {
 		BodyLimit:      4 << 20,
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
+		Unbounded:      []string{events.StreamRoute},
 	})
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})

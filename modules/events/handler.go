@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -138,9 +140,12 @@ func (h handler) list(c echo.Context) error {
 func parseListFilter(c echo.Context) (ListFilter, error) {
 	var fields []apperr.FieldError
 	page := httpx.ParsePage(c, &fields)
-	f := ListFilter{Limit: page.Limit, Before: page.Before, Type: c.QueryParam("type")}
+	f := ListFilter{Limit: page.Limit, Before: page.Before, Type: c.QueryParam("type"), Source: c.QueryParam("source")}
 	if f.Type != "" && !typeRE.MatchString(f.Type) {
 		fields = append(fields, apperr.FieldError{Field: "type", Message: "must be an event type"})
+	}
+	if msg := sourceFilterProblem(f.Source); msg != "" {
+		fields = append(fields, apperr.FieldError{Field: "source", Message: msg})
 	}
 	for _, p := range []struct {
 		name string
@@ -217,4 +222,17 @@ func usageHeaders(c echo.Context, q billing.Quota) {
 		h.Set("X-Usage-Warning", fmt.Sprintf("soft limit of %d events for %s passed (%d used)",
 			*q.Soft, q.Period.Format("2006-01"), q.Used+q.Added))
 	}
+}
+
+// sourceFilterProblem says what is wrong with a ?source= filter ("" when
+// nothing): it goes to PostgreSQL as text, which holds no NUL and no
+// invalid UTF-8.
+func sourceFilterProblem(s string) string {
+	switch {
+	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
+		return "must be valid UTF-8 without NUL"
+	case utf8.RuneCountInString(s) > MaxSourceRunes:
+		return fmt.Sprintf("must be at most %d characters", MaxSourceRunes)
+	}
+	return ""
 }
