@@ -85,7 +85,8 @@ func TestMigrations(t *testing.T) {
 		require.NoError(t, db.Up(t.Context(), d, logger))
 		st, err := db.Version(t.Context(), d, logger)
 		require.NoError(t, err)
-		to0005 := int(st.AppLatest) - 5                                    // the migrations after 0005, 0006 (partitioning) the first of them
+		// Down past every migration after 0005, 0006 (partitioning) the first of them.
+		to0005 := int(st.AppLatest) - 5
 		require.NoError(t, db.Down(t.Context(), d, logger, to0005, false)) // back to 0005: one plain events table
 
 		exec := func(q string, args ...any) {
