@@ -137,6 +137,7 @@ func TestTenantIsolation(t *testing.T) {
 		"POST /api/rules/:id/rollback": `{"version":1}`,
 		"PUT /api/rules/:id":           `{"enabled":false}`,
 		"PUT /api/channels/:id":        `{"name":"stolen"}`,
+		"PATCH /api/users/:id":         `{"role":"owner"}`,
 	}
 	secretsOfA := []string{eventA, keyA.String(), userA.String(), userAEmail, a.OwnerEmail, a.ID.String(), "A-ONLY-PAYLOAD", "A-ONLY-RULE", "A-ONLY-CHANNEL", "A-ONLY-MESSAGE", "a-only.example", channelA.ID.String(), deliveryA.String()}
 	param := regexp.MustCompile(`:\w+`)
@@ -213,6 +214,7 @@ func TestRolePolicy(t *testing.T) {
 		"DELETE /api/api-keys/:id":       auth.RoleAdmin,
 		"GET /api/users":                 auth.RoleAdmin,
 		"POST /api/users":                auth.RoleAdmin,
+		"PATCH /api/users/:id":           auth.RoleAdmin,
 		"DELETE /api/users/:id":          auth.RoleAdmin,
 		"POST /api/events":               "(api key only)",
 		"POST /api/events/batch":         "(api key only)",
