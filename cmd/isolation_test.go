@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/cmd/console"
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
@@ -44,10 +45,12 @@ var notTenantScoped = map[string]string{
 
 // toolRoute reports the routes of the tools mounted beside the API, each
 // with its own guard and outside the OpenAPI document: Swagger UI (public),
-// River UI (operator basic auth) and the profiles under /debug/pprof
-// (operator bearer token).
+// River UI (operator basic auth), the profiles under /debug/pprof
+// (operator bearer token) and the console (its session calls the API; its
+// own tests walk it for isolation and roles).
 func toolRoute(r *echo.Route) bool {
 	return strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) ||
+		r.Path == console.Prefix || strings.HasPrefix(r.Path, console.Prefix+"/") ||
 		strings.HasPrefix(r.Path, httpx.PprofPath+"/") || r.Method == "echo_route_any"
 }
 
