@@ -12,6 +12,7 @@ import (
 // ("config.url", "secrets.botToken"), so the API's field errors land on it.
 type chField struct {
 	Name, Label, Type, Help string
+	NewHelp                 string // shown when creating only
 	Required                bool
 	Secret                  bool // write-only: never filled in, blank keeps it
 	Options                 []string
@@ -29,7 +30,7 @@ var channelKinds = []struct {
 	{"webhook", "Webhook", []chField{
 		{Name: "config.url", Label: "URL", Type: "url", Required: true, Help: "Deliveries are POSTed here, signed (Standard Webhooks)."},
 		{Name: "secrets.signingSecret", Label: "Signing secret", Type: "password", Secret: true,
-			Help: "whsec_… Leave blank to have one generated (shown once)."},
+			Help: "A Standard Webhooks secret (whsec_…).", NewHelp: "Leave blank to have one generated (shown once)."},
 	}},
 	{"telegram", "Telegram", []chField{
 		{Name: "config.chatId", Label: "Chat id", Required: true, Help: "A numeric chat id or @channelname."},
