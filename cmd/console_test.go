@@ -33,13 +33,13 @@ import (
 // browser is a cookie-keeping HTTP client of the console that does not
 // follow redirects, so each answer can be checked.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	c    *http.Client
 	csrf string // from the last page that had a form
 }
 
-func newBrowser(t *testing.T, srv *httptest.Server) *browser {
+func newBrowser(t testing.TB, srv *httptest.Server) *browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)

@@ -32,8 +32,8 @@ type tick struct {
 
 // Chart geometry, in SVG user units (the SVG scales to its box).
 const (
-	chartW      = 720
-	chartH      = 220
+	chartW      = 960
+	chartH      = 240
 	chartLeft   = 48
 	chartRight  = 8
 	chartTop    = 10
