@@ -101,9 +101,9 @@ Send an event:
 
 Read it back: curl -sS -H 'x-api-key: %[2]s' http://%[1]s/api/events
 API docs:     http://%[1]s/api/docs
-Stop with Ctrl-C.
+%[5]sStop with Ctrl-C.
 
-`, host, key, demoOwnerEmail, demoOwnerPassword)
+`, host, key, demoOwnerEmail, demoOwnerPassword, privateHint(cfg.Notify.WebhookAllowPrivate))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -162,6 +162,14 @@ func devSecrets(cfg *config.Config) error {
 		cfg.SecretKey, _ = base64.StdEncoding.DecodeString(vals["SECRET_KEY"])
 	}
 	return cfg.RequireSecrets()
+}
+
+// privateHint tells a newcomer why a webhook to their own machine fails.
+func privateHint(allowed bool) string {
+	if allowed {
+		return ""
+	}
+	return "Webhooks to localhost or private addresses are refused; set WEBHOOK_ALLOW_PRIVATE=true to allow them.\n"
 }
 
 // The demo tenant's owner (dev only; printed at start).
