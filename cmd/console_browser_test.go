@@ -289,7 +289,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(testCtx, chromedp.EmulateViewport(1280, 800)))
 
 	p.signIn(a.OwnerEmail)
-	require.Equal(t, 1, p.count("link", "Skip to content"))
+	// The keyboard's first stop is the skip link; it moves the focus to
+	// the page's content, past the navigation.
+	p.do("tab", chromedp.KeyEvent("\t"))
+	focused, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.activeElement.textContent`))
+	require.NoError(t, err)
+	require.Equal(t, "Skip to content", focused)
+	p.do("enter", chromedp.KeyEvent("\r"))
+	require.Eventually(t, func() bool {
+		id, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.activeElement.id`))
+		return err == nil && id == "main"
+	}, 5*time.Second, 50*time.Millisecond, "the skip link does not reach the content")
 
 	// A webhook channel, with its generated secret shown once.
 	p.click("link", "Channels")
@@ -386,7 +396,10 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Phone width: the pages fit without horizontal scrolling.
 	p.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	for _, path := range []string{"/console/", "/console/events/" + eventID, "/console/rules", "/console/deliveries"} {
+	var ruleID string
+	require.NoError(t, pool.Get(&ruleID, `SELECT id FROM rules WHERE tenant_id = $1`, a.ID))
+	for _, path := range []string{"/console/", "/console/events", "/console/events/" + eventID, "/console/rules",
+		"/console/rules/" + ruleID, "/console/channels", "/console/deliveries", "/console/dlq", "/console/keys", "/console/users"} {
 		p.open(path)
 		require.True(t, p.fitsWidth(), "%s scrolls sideways at 390 px", path)
 	}
