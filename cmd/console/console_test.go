@@ -23,6 +23,8 @@ func TestSafeNext(t *testing.T) {
 		{"/api/me", "/console/"},
 		{`/console\..\api`, "/console/"},
 		{"/consolex", "/console/"},
+		{"/console/../api/me", "/console/"},
+		{"/console/rules/../events", "/console/events"},
 		{"javascript:alert(1)", "/console/"},
 	} {
 		require.Equal(t, tt.want, safeNext(tt.in), tt.in)

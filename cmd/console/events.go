@@ -99,6 +99,7 @@ type eventDetailData struct {
 	Matches    []matchRow
 	Deliveries []deliveryRow
 	Rules      []rule
+	Channels   map[string]string // id → name
 	Test       *testResult
 	TestRule   string
 	TestError  *apiError
@@ -130,7 +131,7 @@ func (r *request) eventDetailData(id string) (eventDetailData, error) {
 	for _, x := range chs.Data {
 		chNames[x.ID] = x.Name
 	}
-	d.Event, d.Rules = ev.event, rules.Data
+	d.Event, d.Rules, d.Channels = ev.event, rules.Data, chNames
 	for _, m := range ev.Matches {
 		d.Matches = append(d.Matches, matchRow{RuleID: m.RuleID, RuleName: ruleNames[m.RuleID], Version: m.RuleVersion,
 			Fired: m.Fired, Reason: m.Reason})
@@ -180,6 +181,7 @@ func (s *Console) eventTest(r *request) error {
 	case err != nil:
 		return r.fail(err)
 	}
+	res.name(d.Channels)
 	d.Test = &res
 	return r.render(http.StatusOK, "event", "events", "Event "+d.Event.Type, d)
 }

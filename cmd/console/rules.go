@@ -274,6 +274,7 @@ func (s *Console) ruleTest(r *request) error {
 	if err != nil {
 		return r.fail(err)
 	}
+	res.name(d.Channels)
 	d.Sample, d.Test = editorFor(text, "event", nil), &res
 	return r.render(http.StatusOK, "rule", "rules", "Rule "+d.Rule.Name, d)
 }

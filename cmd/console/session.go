@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -60,10 +61,18 @@ func (s *Console) sameOrigin(c echo.Context) bool {
 // safeNext is a console path to return to after sign-in, or the overview.
 func safeNext(next string) string {
 	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, Prefix+"/") ||
-		strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
 		return Prefix + "/"
 	}
+	// A cleaned path, so "/console/../api" cannot leave the console.
+	clean := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	if !strings.HasPrefix(clean, Prefix+"/") {
+		return Prefix + "/"
+	}
+	u.Path, u.RawPath = clean, ""
 	return u.RequestURI()
 }
 

@@ -139,6 +139,14 @@ type ruleVersion struct {
 type rendered struct {
 	ChannelID string `json:"channelId"`
 	Message   string `json:"message"`
+	Channel   string `json:"-"` // its name, filled in by the console
+}
+
+// name fills in the channels' names of a dry run's messages.
+func (t *testResult) name(names map[string]string) {
+	for i := range t.Actions {
+		t.Actions[i].Channel = names[t.Actions[i].ChannelID]
+	}
 }
 
 type testResult struct {
