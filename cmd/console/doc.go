@@ -3,7 +3,7 @@
 // their detail, rules (dry run, backtest, versions, diff, rollback),
 // channels, deliveries, the dead-letter queue, API keys and users.
 //
-// Pages are rendered on the server with html/template (docs/adr/0007).
+// Pages are rendered on the server with html/template (docs/adr/0009).
 // Every piece of data comes from the public JSON API, called in-process
 // with the signed-in user's token (client.go): the console has no access
 // of its own to any table, and tenant scoping, roles, validation and rate
