@@ -78,13 +78,18 @@ func runDev(ctx context.Context, a *app) error {
 		return err
 	}
 	defer sys.close()
+	sys.console.SetSignInHint("Dev mode: the demo owner is " + demoOwnerEmail + " with password " + demoOwnerPassword + ".")
 
 	host := cfg.HTTP.Addr
 	if strings.HasPrefix(host, ":") {
 		host = "localhost" + host
 	}
 	fmt.Fprintf(a.stdout, `
-SignalOps is running (dev mode). Demo tenant "demo", API key:
+SignalOps is running (dev mode).
+
+Console:  http://%[1]s/console/   (sign in as %[3]s / %[4]s)
+
+Demo tenant "demo", API key:
 
   %[2]s
 
@@ -96,9 +101,9 @@ Send an event:
 
 Read it back: curl -sS -H 'x-api-key: %[2]s' http://%[1]s/api/events
 API docs:     http://%[1]s/api/docs
-Stop with Ctrl-C.
+%[5]sStop with Ctrl-C.
 
-`, host, key)
+`, host, key, demoOwnerEmail, demoOwnerPassword, privateHint(cfg.Notify.WebhookAllowPrivate))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -159,12 +164,26 @@ func devSecrets(cfg *config.Config) error {
 	return cfg.RequireSecrets()
 }
 
+// privateHint tells a newcomer why a webhook to their own machine fails.
+func privateHint(allowed bool) string {
+	if allowed {
+		return ""
+	}
+	return "Webhooks to localhost or private addresses are refused; set WEBHOOK_ALLOW_PRIVATE=true to allow them.\n"
+}
+
+// The demo tenant's owner (dev only; printed at start).
+const (
+	demoOwnerEmail    = "owner@demo.test"
+	demoOwnerPassword = "demo-password"
+)
+
 // seedDemo creates tenant "demo" on the first run and keeps its key in
 // .signalops/demo.key (dev only: the key is otherwise never stored).
 func seedDemo(ctx context.Context, pool *sqlx.DB, logger *slog.Logger) (string, error) {
 	keyPath := filepath.Join(devDir, "demo.key")
 	out, err := auth.NewService(pool, logger, auth.Options{}).CreateTenant(ctx, auth.CreateTenantInput{
-		Slug: "demo", Name: "Demo", OwnerEmail: "owner@demo.test", OwnerPassword: "demo-password",
+		Slug: "demo", Name: "Demo", OwnerEmail: demoOwnerEmail, OwnerPassword: demoOwnerPassword,
 	})
 	switch {
 	case err == nil:

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,15 +10,18 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/cmd/console"
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/httpx"
@@ -41,10 +45,12 @@ var notTenantScoped = map[string]string{
 
 // toolRoute reports the routes of the tools mounted beside the API, each
 // with its own guard and outside the OpenAPI document: Swagger UI (public),
-// River UI (operator basic auth) and the profiles under /debug/pprof
-// (operator bearer token).
+// River UI (operator basic auth), the profiles under /debug/pprof
+// (operator bearer token) and the console (its session calls the API; its
+// own tests walk it for isolation and roles).
 func toolRoute(r *echo.Route) bool {
 	return strings.HasPrefix(r.Path, docs.UIPath) || strings.HasPrefix(r.Path, RiverUIPath) ||
+		r.Path == console.Prefix || strings.HasPrefix(r.Path, console.Prefix+"/") ||
 		strings.HasPrefix(r.Path, httpx.PprofPath+"/") || r.Method == "echo_route_any"
 }
 
@@ -60,6 +66,13 @@ func newTestSystem(t *testing.T) *system {
 
 func serveReq(h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if path == events.StreamRoute || strings.HasPrefix(path, events.StreamRoute+"?") {
+		// A stream answers until its client leaves: this one leaves after
+		// 300 ms, having read the status and whatever came by then.
+		ctx, cancel := context.WithTimeout(req.Context(), 300*time.Millisecond)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	req.Header.Set(echo.HeaderContentType, "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
@@ -127,6 +140,7 @@ func TestTenantIsolation(t *testing.T) {
 		"POST /api/rules/:id/rollback": `{"version":1}`,
 		"PUT /api/rules/:id":           `{"enabled":false}`,
 		"PUT /api/channels/:id":        `{"name":"stolen"}`,
+		"PATCH /api/users/:id":         `{"role":"owner"}`,
 	}
 	secretsOfA := []string{eventA, keyA.String(), userA.String(), userAEmail, a.OwnerEmail, a.ID.String(), "A-ONLY-PAYLOAD", "A-ONLY-RULE", "A-ONLY-CHANNEL", "A-ONLY-MESSAGE", "a-only.example", channelA.ID.String(), deliveryA.String()}
 	param := regexp.MustCompile(`:\w+`)
@@ -197,11 +211,13 @@ func TestRolePolicy(t *testing.T) {
 		"GET /api/me":                    auth.RoleViewer,
 		"GET /api/events":                auth.RoleViewer,
 		"GET /api/events/:id":            auth.RoleViewer,
+		"GET /api/events/stream":         auth.RoleViewer,
 		"GET /api/api-keys":              auth.RoleAdmin,
 		"POST /api/api-keys":             auth.RoleAdmin,
 		"DELETE /api/api-keys/:id":       auth.RoleAdmin,
 		"GET /api/users":                 auth.RoleAdmin,
 		"POST /api/users":                auth.RoleAdmin,
+		"PATCH /api/users/:id":           auth.RoleAdmin,
 		"DELETE /api/users/:id":          auth.RoleAdmin,
 		"POST /api/events":               "(api key only)",
 		"POST /api/events/batch":         "(api key only)",

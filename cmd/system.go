@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/signalops/signalops/cmd/console"
 	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/db"
 	"github.com/signalops/signalops/docs"
@@ -50,6 +53,7 @@ type system struct {
 	plans   billing.Catalog
 	limiter *ratelimit.Limiter
 	metrics *metrics.Registry
+	console *console.Console
 	riverUI *riverui.Handler // nil without ADMIN_TOKEN
 	pprof   *httpx.Pprof     // nil without ADMIN_TOKEN
 
@@ -106,6 +110,10 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	s.events.AddRelated(s.rules.Service.RelatedMatches, s.relatedDeliveries)
 	// Matches and deliveries go when their events' partitions are dropped.
 	s.events.Service.AddExpiry(s.rules.Service.DeleteExpired, s.notify.Service.DeleteExpired)
+	if s.console, err = console.New(console.Options{Secret: consoleSecret(cfg.JWTSecret),
+		Logger: logger.With("module", "console")}); err != nil {
+		return nil, err
+	}
 	s.metrics = metrics.New()
 	s.events.SetMetrics(s.metrics.EventsIngested)
 	s.notify.SetMetrics(s.metrics)
@@ -196,6 +204,7 @@ func (s *system) router() *echo.Echo {
 		BodyLimit:      4 << 20,
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
+		Unbounded:      []string{events.StreamRoute, console.StreamRoute},
 	})
 	s.mountHealth(e)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
@@ -214,7 +223,16 @@ func (s *system) router() *echo.Echo {
 	s.billing.Routes(managed)
 	queue.DLQRoutes(managed.With(auth.Require(auth.RoleViewer, auth.RoleMember)), queue.NewDLQ(s.jobs), auth.TenantID)
 	s.events.Routes(api.With(s.auth.APIKeyAuth(), limited), api.With(s.auth.AnyAuth(), limited))
+	s.console.Routes(e) // calls the routes above in-process, with the user's token
 	return e
+}
+
+// consoleSecret keys the console's CSRF tokens: derived from JWT_SECRET,
+// so it needs no setting of its own and changes when that secret does.
+func consoleSecret(jwtSecret string) []byte {
+	m := hmac.New(sha256.New, []byte(jwtSecret))
+	m.Write([]byte("signalops console csrf key"))
+	return m.Sum(nil)
 }
 
 // secretBox seals channel secrets with SECRET_KEY; previous keys still open

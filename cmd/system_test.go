@@ -27,7 +27,7 @@ import (
 	"github.com/signalops/signalops/platform/testdb"
 )
 
-func testConfig(t *testing.T, url string) config.Config {
+func testConfig(t testing.TB, url string) config.Config {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{
@@ -141,7 +141,7 @@ func workersOf(sys *system) *river.Workers {
 }
 
 // startWorker runs a working River client (LISTEN included) for the test.
-func startWorker(t *testing.T, sys *system, url string) {
+func startWorker(t testing.TB, sys *system, url string) {
 	t.Helper()
 	ctx := t.Context()
 	listener, err := pgxpool.New(ctx, url)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -65,12 +66,37 @@ func TestSoftAndHardLimits(t *testing.T) {
 				PercentOfHard      float64
 				SoftLimitReachedAt *string
 			}
+			EventsByDay []struct {
+				Date  string
+				Count int64
+			}
 		}
 	}
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &usage))
 	require.Equal(t, int64(8), usage.Current.Events.Count)
 	require.Equal(t, float64(100), usage.Current.Events.PercentOfHard)
 	require.NotNil(t, usage.Current.Events.SoftLimitReachedAt)
+	// The chart's series: one entry per day of the month, today holding
+	// the 8 events.
+	now := time.Now().UTC()
+	days := usage.Current.EventsByDay
+	require.Len(t, days, time.Date(now.Year(), now.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day())
+	require.Equal(t, now.Format(time.DateOnly), days[now.Day()-1].Date)
+	require.Equal(t, int64(8), days[now.Day()-1].Count)
+
+	// Counters of other days (and of before days were recorded, day 0)
+	// add to the month; only days 1–31 appear in the series.
+	other := 1 + now.Day()%28 // another day of this month
+	_, err := sys.db.Exec(`INSERT INTO usage_counters (tenant_id, period, day, metric, shard, count)
+		VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, $2, 'events', 0, 5),
+		       ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 0, 'events', 0, 100)`, tenant.ID, other)
+	require.NoError(t, err)
+	rec = serveReq(router, "GET", "/api/usage", "", "Authorization", "Bearer "+token)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &usage))
+	require.Equal(t, int64(113), usage.Current.Events.Count)
+	require.Equal(t, int64(5), usage.Current.EventsByDay[other-1].Count)
+	require.Equal(t, int64(8), usage.Current.EventsByDay[now.Day()-1].Count)
 
 	rec = serveReq(router, "GET", "/api/usage/history?months=3", "", "Authorization", "Bearer "+token)
 	require.Equal(t, http.StatusOK, rec.Code)

@@ -325,6 +325,77 @@ func TestUsers(t *testing.T) {
 	require.NotContains(t, list.Body.String(), "$2a$", "no password hashes")
 }
 
+func TestChangeRole(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	annID, annEmail := authtest.CreateUser(ctx, t, b.db, b.tenant, auth.RoleViewer)
+	adminID, adminEmail := authtest.CreateUser(ctx, t, b.db, b.tenant, auth.RoleAdmin)
+	admin := authtest.Token(ctx, t, b.db, adminEmail)
+	patch := func(token string, id uuid.UUID, body string) resp {
+		return call(t, b.router, "PATCH", "/api/users/"+id.String(), body, bearer(token)...)
+	}
+
+	r := patch(admin, annID, `{"role":"member"}`)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	var got struct{ Email, Role string }
+	r.json(t, &got)
+	require.Equal(t, auth.RoleMember, got.Role)
+	require.Equal(t, annEmail, got.Email)
+	// The new role is the one the next request runs with.
+	ann := authtest.Token(ctx, t, b.db, annEmail)
+	require.Equal(t, http.StatusForbidden, call(t, b.router, "GET", "/api/users", "", bearer(ann)...).Code)
+	patch(admin, annID, `{"role":"admin"}`)
+	require.Equal(t, http.StatusOK, call(t, b.router, "GET", "/api/users", "", bearer(ann)...).Code)
+
+	for _, tt := range []struct {
+		name, token string
+		id          uuid.UUID
+		body        string
+		status      int
+		code        string
+	}{
+		{"UnknownRole", admin, annID, `{"role":"god"}`, 422, "validation_failed"},
+		{"OwnSelf", admin, adminID, `{"role":"viewer"}`, 409, "cannot_change_own_role"},
+		{"AdminGrantsOwner", admin, annID, `{"role":"owner"}`, 403, "insufficient_role"},
+		{"AdminDemotesOwner", admin, b.tenant.OwnerID, `{"role":"viewer"}`, 403, "insufficient_role"},
+		{"UnknownUser", admin, uuid.New(), `{"role":"viewer"}`, 404, "user_not_found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := patch(tt.token, tt.id, tt.body)
+			require.Equal(t, tt.status, r.Code, r.Body.String())
+			require.Equal(t, tt.code, r.code(t))
+		})
+	}
+
+	// An owner may hand the role on; the last owner may not drop it.
+	r = patch(b.owner, annID, `{"role":"owner"}`)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	r = patch(ann, b.tenant.OwnerID, `{"role":"admin"}`)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	r = patch(b.owner, annID, `{"role":"admin"}`)
+	require.Equal(t, http.StatusForbidden, r.Code, "the former owner is an admin now")
+	var owners int
+	require.NoError(t, b.db.Get(&owners, `SELECT count(*) FROM users WHERE tenant_id = $1 AND role = 'owner'`, b.tenant.ID))
+	require.Equal(t, 1, owners)
+
+	// Two owners demoting each other at once: one wins, and an owner is left.
+	r = patch(ann, b.tenant.OwnerID, `{"role":"owner"}`)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	codes := make(chan int, 2)
+	go func() { codes <- patch(ann, b.tenant.OwnerID, `{"role":"viewer"}`).Code }()
+	go func() { codes <- patch(b.owner, annID, `{"role":"viewer"}`).Code }()
+	won := 0
+	for range 2 {
+		if <-codes == http.StatusOK {
+			won++
+		}
+	}
+	require.Equal(t, 1, won)
+	require.NoError(t, b.db.Get(&owners, `SELECT count(*) FROM users WHERE tenant_id = $1 AND role = 'owner'`, b.tenant.ID))
+	require.Equal(t, 1, owners)
+}
+
 func TestOperatorAPI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -191,6 +191,28 @@ func (h handler) createUser(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toUserView(u))
 }
 
+type updateUserRequest struct {
+	Role string `json:"role"`
+}
+
+func (h handler) updateUser(c echo.Context) error {
+	id, err := httpx.PathID(c, errUserNotFound)
+	if err != nil {
+		return err
+	}
+	var req updateUserRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p := MustPrincipal(ctx)
+	u, err := h.svc.UpdateUserRole(ctx, p, id, req.Role)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUserView(u))
+}
+
 func (h handler) deleteUser(c echo.Context) error {
 	id, err := httpx.PathID(c, errUserNotFound)
 	if err != nil {

@@ -35,6 +35,7 @@ func (m *Module) Routes(g *httpx.Group) {
 	admin.DELETE("/api-keys/:id", h.revokeKey)
 	admin.GET("/users", h.listUsers)
 	admin.POST("/users", h.createUser)
+	admin.PATCH("/users/:id", h.updateUser)
 	admin.DELETE("/users/:id", h.deleteUser)
 }
 

@@ -250,3 +250,21 @@ func (repo) DeleteUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID
 	}
 	return nil
 }
+
+// UpdateUserRole sets a user's role unless that takes the owner role from
+// the tenant's last owner; the owner rows are locked first, as in
+// DeleteUser, so two concurrent demotions cannot leave no owner.
+func (repo) UpdateUserRole(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, role string) (User, error) {
+	const lockOwners = `SELECT id FROM users WHERE tenant_id = $1 AND role = 'owner' ORDER BY id FOR UPDATE`
+	var owners []uuid.UUID
+	if err := sqlx.SelectContext(ctx, q, &owners, lockOwners, tenantID); err != nil {
+		return User{}, fmt.Errorf("lock owners: %w", err)
+	}
+	if role != RoleOwner && len(owners) == 1 && owners[0] == id {
+		return User{}, apperr.Conflict("last_owner", "The last owner of a tenant cannot lose the owner role.")
+	}
+	const query = `UPDATE users SET role = $3 WHERE tenant_id = $1 AND id = $2 RETURNING ` + userColumns
+	var u User
+	err := pg.GetOne(ctx, q, &u, apperr.NotFound("user_not_found", "No such user."), "update user role", query, tenantID, id, role)
+	return u, err
+}

@@ -608,6 +608,31 @@ func (s *Service) CreateUser(ctx context.Context, by Principal, email, password,
 	return u, nil
 }
 
+// UpdateUserRole changes a user's role. Only an owner grants or takes the
+// owner role; the last owner keeps it; nobody changes their own role.
+func (s *Service) UpdateUserRole(ctx context.Context, by Principal, id uuid.UUID, role string) (User, error) {
+	if _, ok := roleRank[role]; !ok {
+		return User{}, apperr.Invalid("validation_failed", "The role is invalid.",
+			apperr.FieldError{Field: "role", Message: "must be owner, admin, member or viewer"})
+	}
+	if id == by.UserID {
+		return User{}, apperr.Conflict("cannot_change_own_role", "You cannot change your own role.")
+	}
+	var u User
+	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		cur, err := s.repo.GetUser(ctx, tx, by.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if (cur.Role == RoleOwner || role == RoleOwner) && by.Role != RoleOwner {
+			return apperr.Forbidden("insufficient_role", "Only an owner can grant or take the owner role.")
+		}
+		u, err = s.repo.UpdateUserRole(ctx, tx, by.TenantID, id, role)
+		return err
+	})
+	return u, err
+}
+
 // DeleteUser removes a user of the caller's tenant. Admins cannot remove
 // owners; nobody removes the last owner.
 func (s *Service) DeleteUser(ctx context.Context, by Principal, id uuid.UUID) error {

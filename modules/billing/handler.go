@@ -21,6 +21,15 @@ type PeriodUsage struct {
 	Events          EventUsage       `json:"events"`
 	RuleEvaluations int64            `json:"ruleEvaluations"`
 	Notifications   map[string]int64 `json:"notifications"` // by channel kind, plus "total"
+	// EventsByDay has one entry per day of the month, from the counters
+	// (events counted before days were recorded are in Events.Count only).
+	EventsByDay []DayCount `json:"eventsByDay"`
+}
+
+// DayCount is one UTC day's count.
+type DayCount struct {
+	Date  string `json:"date"` // 2026-11-03
+	Count int64  `json:"count"`
 }
 
 // EventUsage is the event count against the limits that apply now.
@@ -53,6 +62,18 @@ func (s *Service) History(ctx context.Context, tenantID uuid.UUID, months int) (
 		index[start] = i
 		out[i] = PeriodUsage{Period: start.Format("2006-01"), Start: start, End: start.AddDate(0, 1, 0),
 			Notifications: map[string]int64{"total": 0}, Events: EventUsage{SoftLimit: soft, HardLimit: hard}}
+		for d := start; d.Before(out[i].End); d = d.AddDate(0, 0, 1) {
+			out[i].EventsByDay = append(out[i].EventsByDay, DayCount{Date: d.Format(time.DateOnly)})
+		}
+	}
+	days, err := s.repo.DailyTotals(ctx, s.db, tenantID, from, now, MetricEvents)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range days {
+		if i, ok := index[PeriodOf(d.Period)]; ok && d.Day >= 1 && d.Day <= len(out[i].EventsByDay) {
+			out[i].EventsByDay[d.Day-1].Count = d.Count
+		}
 	}
 	for _, t := range totals {
 		i, ok := index[PeriodOf(t.Period)]

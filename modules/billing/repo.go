@@ -16,12 +16,12 @@ import (
 // repo holds the SQL of usage_counters and usage_notices.
 type repo struct{}
 
-// Add increments one shard of a metric.
-func (repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period time.Time, metric string, shard int, n int64) error {
+// Add increments one shard of a metric on one day of the period.
+func (repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period time.Time, day int, metric string, shard int, n int64) error {
 	const query = `
-		INSERT INTO usage_counters (tenant_id, period, metric, shard, count) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (tenant_id, period, metric, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
-	if _, err := q.ExecContext(ctx, query, tenantID, period, metric, shard, n); err != nil {
+		INSERT INTO usage_counters (tenant_id, period, day, metric, shard, count) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (tenant_id, period, metric, day, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
+	if _, err := q.ExecContext(ctx, query, tenantID, period, day, metric, shard, n); err != nil {
 		return fmt.Errorf("count usage: %w", err)
 	}
 	return nil
@@ -30,17 +30,17 @@ func (repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period ti
 // AddMany increments one shard of a metric for several tenants in one
 // statement, taking the rows in the order given (callers sort, so
 // concurrent transactions never lock them in opposite orders).
-func (repo) AddMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID, period time.Time, metric string, shardsOf []int, ns []int64) error {
+func (repo) AddMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID, period time.Time, day int, metric string, shardsOf []int, ns []int64) error {
 	const query = `
-		INSERT INTO usage_counters (tenant_id, period, metric, shard, count)
-		SELECT t, $2, $3, s, n FROM unnest($1::uuid[], $4::int[], $5::bigint[]) WITH ORDINALITY AS u(t, s, n, o)
+		INSERT INTO usage_counters (tenant_id, period, day, metric, shard, count)
+		SELECT t, $2, $6, $3, s, n FROM unnest($1::uuid[], $4::int[], $5::bigint[]) WITH ORDINALITY AS u(t, s, n, o)
 		ORDER BY o
-		ON CONFLICT (tenant_id, period, metric, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
+		ON CONFLICT (tenant_id, period, metric, day, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
 	ids := make([]string, len(tenants))
 	for i, t := range tenants {
 		ids[i] = t.String()
 	}
-	if _, err := q.ExecContext(ctx, query, pq.Array(ids), period, metric, pq.Array(shardsOf), pq.Array(ns)); err != nil {
+	if _, err := q.ExecContext(ctx, query, pq.Array(ids), period, metric, pq.Array(shardsOf), pq.Array(ns), day); err != nil {
 		return fmt.Errorf("count usage: %w", err)
 	}
 	return nil
@@ -70,6 +70,25 @@ func (repo) Totals(ctx context.Context, q pg.Querier, tenantID uuid.UUID, from, 
 	var out []metricTotal
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, from, to); err != nil {
 		return nil, fmt.Errorf("usage totals: %w", err)
+	}
+	return out, nil
+}
+
+type dayTotal struct {
+	Period time.Time `db:"period"`
+	Day    int       `db:"day"`
+	Count  int64     `db:"count"`
+}
+
+// DailyTotals returns one metric per day of the periods in [from, to];
+// rows counted before days were recorded (day 0) are left out.
+func (repo) DailyTotals(ctx context.Context, q pg.Querier, tenantID uuid.UUID, from, to time.Time, metric string) ([]dayTotal, error) {
+	const query = `
+		SELECT period, day, sum(count)::bigint AS count FROM usage_counters
+		WHERE tenant_id = $1 AND period BETWEEN $2 AND $3 AND metric = $4 AND day > 0 GROUP BY period, day`
+	var out []dayTotal
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, from, to, metric); err != nil {
+		return nil, fmt.Errorf("daily usage: %w", err)
 	}
 	return out, nil
 }

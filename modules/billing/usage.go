@@ -230,13 +230,14 @@ func (s *Service) softNoted(tenantID uuid.UUID, period time.Time) bool {
 	return c != nil && c.period.Equal(period) && c.softNoted
 }
 
-// CountTx adds n to a metric of the current period in the caller's
-// transaction, on a random shard.
+// CountTx adds n to a metric of the current period and day in the
+// caller's transaction, on a random shard.
 func (s *Service) CountTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, metric string, n int64) error {
 	if n == 0 {
 		return nil
 	}
-	return s.repo.Add(ctx, tx, tenantID, PeriodOf(s.now()), metric, rand.IntN(shards), n) //nolint:gosec // G404: spreading writes needs no unpredictability
+	now := s.now().UTC()
+	return s.repo.Add(ctx, tx, tenantID, PeriodOf(now), now.Day(), metric, rand.IntN(shards), n) //nolint:gosec // G404: spreading writes needs no unpredictability
 }
 
 // CountManyTx adds ns[i] to a metric of tenants[i] in one statement, in
@@ -246,7 +247,8 @@ func (s *Service) CountManyTx(ctx context.Context, tx *sqlx.Tx, tenants []uuid.U
 	for i := range sh {
 		sh[i] = rand.IntN(shards) //nolint:gosec // G404: spreading writes needs no unpredictability
 	}
-	return s.repo.AddMany(ctx, tx, tenants, PeriodOf(s.now()), metric, sh, ns)
+	now := s.now().UTC()
+	return s.repo.AddMany(ctx, tx, tenants, PeriodOf(now), now.Day(), metric, sh, ns)
 }
 
 // RecordSoftLimitTx records the soft-limit notice of q's period; true only

@@ -9,7 +9,7 @@
 // Tables: events (and its partitions events_r<days>[_p<date>]),
 // event_idempotency.
 // Routes: POST /api/events, POST /api/events/batch, GET /api/events,
-// GET /api/events/{id}.
+// GET /api/events/stream (Server-Sent Events, polled), GET /api/events/{id}.
 // Jobs: publishes event.process (ProcessArgs); works events.partitions
 // (PartitionsArgs, periodic).
 // Imports: auth (principal, scopes), billing (quota, usage), platform.

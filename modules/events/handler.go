@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -137,9 +139,12 @@ func (h handler) list(c echo.Context) error {
 func parseListFilter(c echo.Context) (ListFilter, error) {
 	q := httpx.ReadQuery(c)
 	page := q.Page()
-	f := ListFilter{Limit: page.Limit, Before: page.Before, Type: q.String("type")}
+	f := ListFilter{Limit: page.Limit, Before: page.Before, Type: q.String("type"), Source: q.String("source")}
 	if f.Type != "" && !typeRE.MatchString(f.Type) {
 		q.Fail("type", "must be an event type")
+	}
+	if msg := sourceFilterProblem(f.Source); msg != "" {
+		q.Fail("source", msg)
 	}
 	f.Since, f.Until = q.Time("since"), q.Time("until")
 	return f, q.Err()
@@ -204,4 +209,17 @@ func usageHeaders(c echo.Context, q billing.Quota) {
 		h.Set("X-Usage-Warning", fmt.Sprintf("soft limit of %d events for %s passed (%d used)",
 			*q.Soft, q.Period.Format("2006-01"), q.Used+q.Added))
 	}
+}
+
+// sourceFilterProblem says what is wrong with a ?source= filter ("" when
+// nothing): it goes to PostgreSQL as text, which holds no NUL and no
+// invalid UTF-8.
+func sourceFilterProblem(s string) string {
+	switch {
+	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
+		return "must be valid UTF-8 without NUL"
+	case utf8.RuneCountInString(s) > MaxSourceRunes:
+		return fmt.Sprintf("must be at most %d characters", MaxSourceRunes)
+	}
+	return ""
 }

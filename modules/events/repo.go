@@ -65,6 +65,7 @@ func (repo) Get(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (Even
 // ListFilter narrows a listing; zero values mean "any".
 type ListFilter struct {
 	Type   string
+	Source string
 	Since  time.Time // received at or after
 	Until  time.Time // received before
 	Before uuid.UUID // cursor: ids strictly older than this one
@@ -111,6 +112,9 @@ func (repo) List(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f ListFi
 		w := pg.TenantFilter(tenantID)
 		if f.Type != "" {
 			w.Add("type = ?", f.Type)
+		}
+		if f.Source != "" {
+			w.Add("source = ?", f.Source)
 		}
 		if !f.Since.IsZero() {
 			w.Add("received_at >= ?", f.Since)
@@ -160,6 +164,27 @@ func (repo) Scan(ctx context.Context, q pg.Querier, tenantID uuid.UUID, since, u
 	var out []Event
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, since, until, after, pg.UUIDv7Floor(since), limit); err != nil {
 		return nil, fmt.Errorf("scan events: %w", err)
+	}
+	return out, nil
+}
+
+// Tail returns up to limit of the tenant's events with after < id < below,
+// oldest first, optionally of one type and source: the rows a stream has
+// not sent yet. The id bounds keep the plan to the newest partitions.
+func (repo) Tail(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f TailFilter, below uuid.UUID, limit int) ([]Event, error) {
+	w := pg.TenantFilter(tenantID)
+	w.Add("id > ?", f.After)
+	w.Add("id < ?", below)
+	if f.Type != "" {
+		w.Add("type = ?", f.Type)
+	}
+	if f.Source != "" {
+		w.Add("source = ?", f.Source)
+	}
+	where, args := w.Ascending(limit)
+	var out []Event
+	if err := sqlx.SelectContext(ctx, q, &out, `SELECT `+eventColumns+` FROM events`+where, args...); err != nil {
+		return nil, fmt.Errorf("tail events: %w", err)
 	}
 	return out, nil
 }

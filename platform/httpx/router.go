@@ -25,8 +25,13 @@ import (
 type Options struct {
 	// BodyLimit caps every request body; routes may set a lower one with BodyLimit.
 	BodyLimit int64
-	// RequestTimeout bounds the context of every request.
+	// RequestTimeout bounds the context of every request, except on the
+	// routes in Unbounded.
 	RequestTimeout time.Duration
+	// Unbounded lists route patterns (as registered, e.g.
+	// "/api/events/stream") that are long-lived streams: they bound
+	// themselves, and RequestTimeout does not apply to them.
+	Unbounded []string
 	// Metrics, when set, is told of every answered request. route is the
 	// matched pattern (c.Path(), never the raw URL, so label sets stay
 	// bounded), or RouteUnmatched.
@@ -52,7 +57,11 @@ func NewRouter(logger *slog.Logger, opts Options) *echo.Echo {
 	if opts.Metrics != nil {
 		e.Use(observe(opts.Metrics))
 	}
-	e.Use(accessLog(logger), recoverer(logger), BodyLimit(opts.BodyLimit), timeout(opts.RequestTimeout))
+	unbounded := map[string]bool{}
+	for _, r := range opts.Unbounded {
+		unbounded[r] = true
+	}
+	e.Use(accessLog(logger), recoverer(logger), BodyLimit(opts.BodyLimit), timeout(opts.RequestTimeout, unbounded))
 	return e
 }
 
@@ -198,14 +207,14 @@ func (r bodyReader) Read(p []byte) (int, error) {
 		Detail: "The request body could not be read completely.", Err: err}
 }
 
-// timeout bounds each request's context by d, except under PprofPath: a
-// CPU profile or trace runs for its seconds parameter (Pprof bounds it).
-// c.Path() is the matched route here: Echo routes before running e.Use's
-// middleware.
-func timeout(d time.Duration) echo.MiddlewareFunc {
+// timeout bounds each request's context by d, except under PprofPath (a
+// CPU profile or trace runs for its seconds parameter; Pprof bounds it)
+// and on unbounded routes (streams that end themselves). c.Path() is the
+// matched route here: Echo routes before running e.Use's middleware.
+func timeout(d time.Duration, unbounded map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if strings.HasPrefix(c.Path(), PprofPath+"/") {
+			if strings.HasPrefix(c.Path(), PprofPath+"/") || unbounded[c.Path()] {
 				return next(c)
 			}
 			ctx, cancel := context.WithTimeout(c.Request().Context(), d)

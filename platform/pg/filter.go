@@ -36,6 +36,13 @@ func (f *Filter) Page(before uuid.UUID, limit int) (string, []any) {
 	return ` WHERE ` + strings.Join(f.conds, " AND ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(f.args)), f.args
 }
 
+// Ascending ends the query as an oldest-first page (a stream's next rows):
+// it returns "WHERE … ORDER BY id LIMIT $n" and the arguments.
+func (f *Filter) Ascending(limit int) (string, []any) {
+	f.args = append(f.args, limit)
+	return ` WHERE ` + strings.Join(f.conds, " AND ") + ` ORDER BY id LIMIT $` + strconv.Itoa(len(f.args)), f.args
+}
+
 // Columns qualifies every column of a comma-separated list with prefix
 // ("e." → "e.id, e.tenant_id, …"); with alias, each is also named
 // alias+column (`AS "ch.id"`: sqlx's notation for a nested struct's field).

@@ -1,0 +1,127 @@
+package console
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSafeNext(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"/console/rules/1?x=2", "/console/rules/1?x=2"},
+		{"/console/", "/console/"},
+		{"", "/console/"},
+		{"//evil.example/console/", "/console/"},
+		{"https://evil.example/console/", "/console/"},
+		{"/api/me", "/console/"},
+		{`/console\..\api`, "/console/"},
+		{"/consolex", "/console/"},
+		{"/console/../api/me", "/console/"},
+		{"/console/rules/../events", "/console/events"},
+		{"javascript:alert(1)", "/console/"},
+	} {
+		require.Equal(t, tt.want, safeNext(tt.in), tt.in)
+	}
+}
+
+func TestIndentWithPaths(t *testing.T) {
+	t.Parallel()
+	text, lines, err := indentWithPaths([]byte(`{"match":{"type":"a.*","all":[{"field":"payload.n","op":"gtx","value":1}]},"actions":[]}`), "definition")
+	require.NoError(t, err)
+	require.Equal(t, `{
+  "match": {
+    "type": "a.*",
+    "all": [
+      {
+        "field": "payload.n",
+        "op": "gtx",
+        "value": 1
+      }
+    ]
+  },
+  "actions": []
+}`, text)
+	require.Equal(t, 7, lines["definition.match.all[0].op"])
+	require.Equal(t, 12, lines["definition.actions"])
+	require.Equal(t, 5, lineOf(lines, "definition.match.all[0].missing"), "a missing member is shown on its object")
+
+	ed := editorFor("{\n  \"match\": oops\n}", "definition",
+		&apiError{Errors: []fieldError{{Field: "definition", Message: "is not valid JSON"}}})
+	require.Equal(t, 2, ed.Problems[0].Line, "a syntax error is placed at its line")
+}
+
+func TestLineDiff(t *testing.T) {
+	t.Parallel()
+	d, ok := lineDiff("a\nb\nc", "a\nx\nc\nd")
+	require.True(t, ok)
+	require.Equal(t, []diffLine{{"=", "a"}, {"-", "b"}, {"+", "x"}, {"=", "c"}, {"+", "d"}}, d)
+	_, ok = lineDiff(strings.Repeat("x\n", 2000), strings.Repeat("y\n", 2000))
+	require.False(t, ok, "too long to compare")
+}
+
+func TestChart(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ n, want int64 }{{0, 4}, {3, 4}, {7, 8}, {100, 100}, {101, 200}, {999, 1000}, {12_345, 20_000}} {
+		require.Equal(t, tt.want, niceCeil(tt.n), tt.n)
+	}
+	var days []struct {
+		Date  string `json:"date"`
+		Count int64  `json:"count"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(`[{"date":"2026-11-01","count":0},{"date":"2026-11-02","count":1},{"date":"2026-11-03","count":1000}]`), &days))
+	c := newChart(days, "2026-11-03")
+	require.Len(t, c.Bars, 3)
+	require.Equal(t, int64(1001), c.Total)
+	require.Equal(t, 0, c.Bars[0].H)
+	require.Equal(t, 1, c.Bars[1].H, "a day with events is never invisible")
+	require.Equal(t, c.BaseY-chartTop, c.Bars[2].H, "the busiest day reaches the top")
+	require.True(t, c.Bars[2].Today)
+	require.Equal(t, "1k", c.Ticks[4].Label)
+}
+
+// TestLineageAndHealthRender renders the event and channel pages from API
+// bodies in the shape SPEC §8 and §9 give (matches with fired/reason,
+// deliveries with fallbackOf, channels with health): the pages show them
+// as soon as the API sends them.
+func TestLineageAndHealthRender(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{Secret: []byte("k"), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	render := func(name string, p any) string {
+		c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+		rec := c.Response().Writer.(*httptest.ResponseRecorder)
+		require.NoError(t, s.renderPage(c, http.StatusOK, name, view{Title: "t", Me: &me{}, CanWrite: true, P: p}))
+		return rec.Body.String()
+	}
+
+	var ev eventDetail
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"e1","type":"order.created","payload":{},"status":"processed",
+		"matches":[{"ruleId":"r1","ruleVersion":2,"fired":false,"reason":"threshold 2 of 3 within 1m"},{"ruleId":"r2","ruleVersion":1,"fired":true,"reason":null}],
+		"deliveries":[{"id":"d2","channelId":"c1","status":"failed","ruleId":"r2","attempts":3,"fallbackOf":"d1aaaaaaaa"}]}`), &ev))
+	d := eventDetailData{Event: ev.event}
+	for _, m := range ev.Matches {
+		d.Matches = append(d.Matches, matchRow{RuleID: m.RuleID, Version: m.RuleVersion, Fired: m.Fired, Reason: m.Reason})
+	}
+	d.Deliveries = []deliveryRow{{delivery: delivery{ID: "d2", ChannelID: "c1", Status: "failed"}, FallbackOf: ev.Deliveries[0].FallbackOf}}
+	body := render("event", d)
+	require.Contains(t, body, "did not fire: threshold 2 of 3 within 1m")
+	require.Contains(t, body, "<td>fired</td>")
+	require.Contains(t, body, "fallback of delivery <code>d1aaaaaa</code>")
+	require.Contains(t, body, "Retry delivery")
+
+	var ch channel
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"c1","name":"hook","kind":"webhook","config":{"url":"https://x.example"},
+		"health":{"state":"open","consecutiveFailures":10,"openedAt":"2026-11-03T10:00:00Z","nextProbeAt":"2026-11-03T10:00:30Z"}}`), &ch))
+	fields, label, _ := kindFields("webhook")
+	body = render("channel", channelPage{channelForm: channelForm{Channel: &ch, Kind: ch.Kind, KindLabel: label, Name: ch.Name, Fields: fields}, Health: ch.Health})
+	require.Contains(t, body, `<span class="status c-open">open</span>`)
+	require.Contains(t, body, "<dd>10</dd>")
+	require.Contains(t, body, "2026-11-03 10:00:30 UTC")
+}

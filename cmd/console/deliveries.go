@@ -1,0 +1,227 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+type deliveryFilter struct {
+	Status, ChannelID, EventID string
+}
+
+type deliveriesData struct {
+	Filter   deliveryFilter
+	Rows     []deliveryRow
+	Channels []channel
+	Next     string
+	Paged    bool
+	Problem  *apiError
+}
+
+func (s *Console) deliveries(r *request) error {
+	f := deliveryFilter{Status: r.QueryParam("status"), ChannelID: r.QueryParam("channelId"), EventID: strings.TrimSpace(r.QueryParam("eventId"))}
+	d := deliveriesData{Filter: f, Paged: r.QueryParam("cursor") != ""}
+	var p page[delivery]
+	ctx := r.ctx()
+	err := parallel(
+		func() error {
+			return r.api.get(ctx, query("/api/deliveries", "status", f.Status, "channelId", f.ChannelID, "eventId", f.EventID,
+				"cursor", r.QueryParam("cursor"), "limit", "50"), &p)
+		},
+		func() (err error) { d.Channels, err = r.channelList(); return err },
+	)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		d.Problem = ae
+		return r.render(http.StatusBadRequest, "deliveries", "deliveries", "Deliveries", d)
+	}
+	if err != nil {
+		return r.fail(err)
+	}
+	names := map[string]string{}
+	for _, c := range d.Channels {
+		names[c.ID] = c.Name
+	}
+	for _, x := range p.Data {
+		d.Rows = append(d.Rows, deliveryRow{delivery: x, ChannelName: names[x.ChannelID]})
+	}
+	if p.NextCursor != nil {
+		d.Next = query("", "status", f.Status, "channelId", f.ChannelID, "eventId", f.EventID, "cursor", *p.NextCursor)
+	}
+	return r.render(http.StatusOK, "deliveries", "deliveries", "Deliveries", d)
+}
+
+// retryAllCap bounds one "retry all matching" click: the loop calls the
+// API once per entry, against the tenant's rate limit.
+const retryAllCap = 200
+
+// retryEach retries what list returns, page after page (a retried entry
+// leaves the list), until nothing new comes, retryAllCap is reached or the
+// rate limit stops it. It returns the notice for the next page, or an
+// error that is not the rate limit.
+func retryEach(list func() ([]string, error), retry func(id string) error) (string, error) {
+	n, failed, more, seen := 0, 0, false, map[string]bool{}
+	var limited bool
+loop:
+	for {
+		ids, err := list()
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
+				limited = true
+				break
+			}
+			return "", err
+		}
+		fresh := 0
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			if n+failed == retryAllCap {
+				more = true
+				break loop
+			}
+			seen[id], fresh = true, fresh+1
+			err := retry(id)
+			var ae *apiError
+			switch {
+			case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
+				limited = true
+				break loop
+			case err != nil:
+				failed++
+			default:
+				n++
+			}
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	msg := fmt.Sprintf("%d retried.", n)
+	if failed > 0 {
+		msg += fmt.Sprintf(" %d could not be retried.", failed)
+	}
+	switch {
+	case limited:
+		msg += " The API's rate limit stopped the rest: try again in a few seconds."
+	case more:
+		msg += " More remain: retry again to continue."
+	}
+	return msg, nil
+}
+
+// deliveriesRetryAll retries every failed delivery matching the filter, one
+// POST /api/deliveries/{id}/retry each (a retried delivery is pending, so
+// it leaves the failed list).
+func (s *Console) deliveriesRetryAll(r *request) error {
+	f := deliveryFilter{ChannelID: r.FormValue("channelId"), EventID: strings.TrimSpace(r.FormValue("eventId"))}
+	ctx := r.ctx()
+	msg, err := retryEach(func() ([]string, error) {
+		var p page[delivery]
+		err := r.api.get(ctx, query("/api/deliveries", "status", "failed", "channelId", f.ChannelID, "eventId", f.EventID, "limit", "100"), &p)
+		ids := make([]string, len(p.Data))
+		for i, x := range p.Data {
+			ids[i] = x.ID
+		}
+		return ids, err
+	}, func(id string) error {
+		return r.api.do(ctx, http.MethodPost, "/api/deliveries/"+pathID(id)+"/retry", nil, nil)
+	})
+	if err != nil {
+		return r.fail(err)
+	}
+	return r.done(query(Prefix+"/deliveries", "status", "failed", "channelId", f.ChannelID, "eventId", f.EventID), msg)
+}
+
+type dlqEntry struct {
+	deadJob
+	EventID, DeliveryID string
+	LastError           string
+}
+
+type dlqData struct {
+	Kind    string
+	Entries []dlqEntry
+	Next    string
+	Paged   bool
+}
+
+func toDLQEntry(j deadJob) dlqEntry {
+	e := dlqEntry{deadJob: j}
+	var args struct {
+		EventID    string `json:"event_id"`
+		DeliveryID string `json:"delivery_id"`
+	}
+	_ = json.Unmarshal(j.Args, &args)
+	e.EventID, e.DeliveryID = args.EventID, args.DeliveryID
+	if len(j.Errors) > 0 {
+		e.LastError = j.Errors[len(j.Errors)-1].Error
+	}
+	return e
+}
+
+func (s *Console) dlq(r *request) error {
+	d := dlqData{Kind: r.QueryParam("kind"), Paged: r.QueryParam("cursor") != ""}
+	var p page[deadJob]
+	if err := r.api.get(r.ctx(), query("/api/dlq", "kind", d.Kind, "cursor", r.QueryParam("cursor"), "limit", "50"), &p); err != nil {
+		return r.fail(err)
+	}
+	for _, j := range p.Data {
+		d.Entries = append(d.Entries, toDLQEntry(j))
+	}
+	if p.NextCursor != nil {
+		d.Next = query("", "kind", d.Kind, "cursor", *p.NextCursor)
+	}
+	return r.render(http.StatusOK, "dlq", "dlq", "Dead-letter queue", d)
+}
+
+func (s *Console) dlqRetry(r *request) error {
+	id, err := strconv.ParseInt(r.Param("id"), 10, 64)
+	if err != nil {
+		return r.notFound()
+	}
+	if err := r.api.do(r.ctx(), http.MethodPost, "/api/dlq/"+strconv.FormatInt(id, 10)+"/retry", nil, nil); err != nil {
+		return r.fail(err)
+	}
+	return r.done(query(Prefix+"/dlq", "kind", r.FormValue("kind")), "Entry "+strconv.FormatInt(id, 10)+" is queued to run again.")
+}
+
+func (s *Console) dlqDiscard(r *request) error {
+	id, err := strconv.ParseInt(r.Param("id"), 10, 64)
+	if err != nil {
+		return r.notFound()
+	}
+	if err := r.api.do(r.ctx(), http.MethodDelete, "/api/dlq/"+strconv.FormatInt(id, 10), nil, nil); err != nil {
+		return r.fail(err)
+	}
+	return r.done(query(Prefix+"/dlq", "kind", r.FormValue("kind")), "Entry "+strconv.FormatInt(id, 10)+" discarded.")
+}
+
+// dlqRetryAll retries every entry of the kind filter, one
+// POST /api/dlq/{id}/retry each (a retried job leaves the DLQ). Where the
+// API has the bulk POST /api/dlq/retry, one call replaces this loop.
+func (s *Console) dlqRetryAll(r *request) error {
+	kind := r.FormValue("kind")
+	ctx := r.ctx()
+	msg, err := retryEach(func() ([]string, error) {
+		var p page[deadJob]
+		err := r.api.get(ctx, query("/api/dlq", "kind", kind, "limit", "100"), &p)
+		ids := make([]string, len(p.Data))
+		for i, j := range p.Data {
+			ids[i] = strconv.FormatInt(j.ID, 10)
+		}
+		return ids, err
+	}, func(id string) error {
+		return r.api.do(ctx, http.MethodPost, "/api/dlq/"+id+"/retry", nil, nil)
+	})
+	if err != nil {
+		return r.fail(err)
+	}
+	return r.done(query(Prefix+"/dlq", "kind", kind), msg)
+}

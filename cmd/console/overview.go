@@ -1,0 +1,104 @@
+package console
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// overviewSample is how many recent deliveries the success rate is taken
+// over, and how many DLQ entries are counted before "or more".
+const overviewSample = 100
+
+type overviewData struct {
+	Usage   periodUsage
+	Chart   chart
+	Meter   meter
+	Success struct {
+		Succeeded, Failed, Pending int
+		Percent                    int
+		Any                        bool
+	}
+	Channels     int
+	HealthKnown  bool // some channel reports its circuit
+	OpenCircuits []channel
+	DLQ          int
+	DLQMore      bool
+}
+
+// meter is the month's events against the limits, for <meter>.
+type meter struct {
+	Max, Low, High int64
+	HasLimit       bool
+}
+
+// overview reads only aggregates: the usage counters (the chart), the
+// latest deliveries, the channels and one page of the DLQ — never the
+// events table, so it costs the same with 100 or 10 million events.
+func (r *request) overviewData() (overviewData, error) {
+	var d overviewData
+	var u usage
+	var ds page[delivery]
+	var chs page[channel]
+	var dead page[deadJob]
+	ctx := r.ctx()
+	err := parallel(
+		func() error { return r.api.get(ctx, "/api/usage", &u) },
+		func() error {
+			return r.api.get(ctx, query("/api/deliveries", "limit", strconv.Itoa(overviewSample)), &ds)
+		},
+		func() error { return r.api.get(ctx, query("/api/channels", "limit", "200"), &chs) },
+		func() error { return r.api.get(ctx, query("/api/dlq", "limit", strconv.Itoa(overviewSample)), &dead) },
+	)
+	if err != nil {
+		return d, err
+	}
+	d.Usage = u.Current
+	d.Chart = newChart(u.Current.EventsByDay, utcToday())
+	ev := u.Current.Events
+	if ev.HardLimit != nil || ev.SoftLimit != nil {
+		d.Meter.HasLimit = true
+		if ev.SoftLimit != nil {
+			d.Meter.Low, d.Meter.High = *ev.SoftLimit*8/10, *ev.SoftLimit
+			d.Meter.Max = *ev.SoftLimit
+		}
+		if ev.HardLimit != nil {
+			d.Meter.Max = *ev.HardLimit
+			if ev.SoftLimit == nil {
+				d.Meter.Low, d.Meter.High = *ev.HardLimit*8/10, *ev.HardLimit
+			}
+		}
+	}
+	for _, x := range ds.Data {
+		switch x.Status {
+		case "succeeded":
+			d.Success.Succeeded++
+		case "failed":
+			d.Success.Failed++
+		default:
+			d.Success.Pending++
+		}
+	}
+	if done := d.Success.Succeeded + d.Success.Failed; done > 0 {
+		d.Success.Any = true
+		d.Success.Percent = d.Success.Succeeded * 100 / done
+	}
+	d.Channels = len(chs.Data)
+	for _, ch := range chs.Data {
+		if ch.Health != nil {
+			d.HealthKnown = true
+			if ch.Health.State != "closed" {
+				d.OpenCircuits = append(d.OpenCircuits, ch)
+			}
+		}
+	}
+	d.DLQ, d.DLQMore = len(dead.Data), dead.NextCursor != nil
+	return d, nil
+}
+
+func (s *Console) overview(r *request) error {
+	d, err := r.overviewData()
+	if err != nil {
+		return r.fail(err)
+	}
+	return r.render(http.StatusOK, "overview", "overview", "Overview", d)
+}
