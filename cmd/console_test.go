@@ -597,7 +597,7 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		var newUser string
 		require.NoError(t, f.sys.db.Get(&newUser, `SELECT id FROM users WHERE email = 'new@a.test'`))
-		_, body = br.get("/console/users")
+		br.get("/console/users")
 		resp, _ = br.post("/console/users/"+newUser+"/role", url.Values{"role": {"admin"}})
 		_, body = br.get(loc(resp))
 		require.Contains(t, body, "Role changed: new@a.test is now admin.")

@@ -48,19 +48,6 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("api: %d %s: %s", e.Status, e.Code, e.Detail)
 }
 
-// field returns the message for a field, "" when none.
-func (e *apiError) field(name string) string {
-	if e == nil {
-		return ""
-	}
-	for _, f := range e.Errors {
-		if f.Field == name {
-			return f.Message
-		}
-	}
-	return ""
-}
-
 // recorder is the in-memory response of one in-process call.
 type recorder struct {
 	header http.Header

@@ -31,7 +31,7 @@ const (
 var roleRank = map[string]int{"viewer": 1, "member": 2, "admin": 3, "owner": 4}
 
 func (s *Console) cookie(c echo.Context, name, value string, maxAge time.Duration) {
-	ck := &http.Cookie{Name: name, Value: value, Path: Prefix + "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	ck := &http.Cookie{Name: name, Value: value, Path: Prefix + "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, //nolint:gosec // G124: Secure whenever the request came over TLS; plain HTTP is local development
 		Secure: c.Scheme() == "https"}
 	if maxAge > 0 {
 		ck.MaxAge = int(maxAge.Seconds())

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -338,5 +337,3 @@ func jsonStringSize(s string) int {
 	}
 	return n
 }
-
-var errNotNumber = errors.New("not a number")

@@ -92,7 +92,7 @@ func newServer(t testing.TB) *Server {
 			t.Fatalf("testdb: %v", err)
 		}
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs its x bit; 0700 is owner-only
 		t.Fatalf("testdb: %v", err)
 	}
 	s.Dir = filepath.Join(dir, "data")
