@@ -9,7 +9,7 @@
 //
 // The tests are skipped unless SIGNALOPS_FAULT is set:
 //
-//	SIGNALOPS_FAULT=short go test -count=1 -timeout 6m -v ./cmd/faulttest/   # CI: every scenario, under 4 minutes
+//	SIGNALOPS_FAULT=short go test -count=1 -timeout 8m -v ./cmd/faulttest/   # CI: every scenario, under 4 minutes
 //	SIGNALOPS_FAULT=long  go test -count=1 -timeout 30m -v ./cmd/faulttest/  # longer load, plus a PostgreSQL restart
 //
 // TestPrimaryFailover builds its own primary and synchronous standby from the

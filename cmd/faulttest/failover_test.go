@@ -103,12 +103,15 @@ func TestPrimaryFailover(t *testing.T) {
 	n503 := lg.answers["503"]
 	lg.mu.Unlock()
 	t.Logf("FAILOVER sent=%d acknowledged=%d stored=%d processed=%d delivered=%d duplicates=%d | 503 answers=%d (500: none allowed)"+
-		" | acknowledgements stopped %s after the kill and resumed %s after it: %s after the promotion"+
+		" | acknowledgements stopped at kill%+.3fs and resumed at kill+%.3fs: %s after the promotion"+
 		" | work's LISTEN connection back on the promoted server within %s (last query %q)",
 		o.sent, o.acked, o.stored, o.processed, o.delivered, o.duplicates, n503,
-		lastBefore.Sub(killStart).Round(time.Millisecond), firstAfter.Sub(killStart).Round(time.Millisecond),
+		lastBefore.Sub(killStart).Seconds(), firstAfter.Sub(killStart).Seconds(),
 		resumed.Round(time.Millisecond), listenerBack.Round(100*time.Millisecond), listenQuery)
 	require.Positive(t, n503, "no request met the outage: the kill missed the load")
+	for _, p := range c.procs {
+		t.Logf("%s peak RSS %s", p.name, peakRSS(p.cmd.Process.Pid))
+	}
 
 	status, body := c.api(http.MethodGet, "/readyz", "")
 	require.Equal(t, http.StatusOK, status, "serve is ready again: %s", body)
