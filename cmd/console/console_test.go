@@ -125,3 +125,40 @@ func TestLineageAndHealthRender(t *testing.T) {
 	require.Contains(t, body, "<dd>10</dd>")
 	require.Contains(t, body, "2026-11-03 10:00:30 UTC")
 }
+
+// TestSignInAsksForTheTenant: when the API answers 409 tenant_required
+// (an address and password that sign in to several tenants), the form
+// asks for the tenant and sends it with the next attempt.
+func TestSignInAsksForTheTenant(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{Secret: []byte("k"), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	e := echo.New()
+	var got []map[string]string
+	e.POST("/api/auth/login", func(c echo.Context) error {
+		var body map[string]string
+		require.NoError(t, c.Bind(&body))
+		got = append(got, body)
+		if body["tenant"] == "" {
+			return c.JSONBlob(http.StatusConflict, []byte(`{"status":409,"code":"tenant_required","detail":"Name the tenant."}`))
+		}
+		return c.JSON(http.StatusOK, map[string]any{"accessToken": "t", "tokenType": "Bearer", "expiresIn": 3600})
+	})
+	s.Routes(e)
+
+	post := func(form string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/console/sign-in", strings.NewReader(form+"&csrf=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: loginCookie, Value: "x"})
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := post("email=a%40b.test&password=pw")
+	require.Equal(t, http.StatusConflict, rec.Code)
+	require.Contains(t, rec.Body.String(), `<label for="tenant">Tenant</label>`)
+	require.NotContains(t, got[0], "tenant", "no tenant is sent until one is asked for")
+	rec = post("email=a%40b.test&password=pw&tenant=acme")
+	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
+	require.Equal(t, "acme", got[1]["tenant"])
+}

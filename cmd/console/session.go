@@ -91,18 +91,26 @@ func (s *Console) home(c echo.Context) error {
 
 type signInData struct {
 	Next, Email, Problem, LoginToken, Hint string
+	// Tenant is asked for when the email and password belong to users of
+	// several tenants (the API's 409 tenant_required).
+	Tenant     string
+	NeedTenant bool
 }
 
 func (s *Console) signInForm(c echo.Context, status int, next, email, problem string) error {
+	return s.signInPage(c, status, signInData{Next: next, Email: email, Problem: problem})
+}
+
+func (s *Console) signInPage(c echo.Context, status int, d signInData) error {
 	secret := make([]byte, 24)
 	_, _ = rand.Read(secret)
 	token := base64.RawURLEncoding.EncodeToString(secret)
 	s.cookie(c, loginCookie, token, time.Hour)
-	if problem == "" {
-		problem = s.takeFlash(c)
+	if d.Problem == "" {
+		d.Problem = s.takeFlash(c)
 	}
-	return s.renderPage(c, status, "signin", view{Title: "Sign in", P: signInData{
-		Next: safeNext(next), Email: email, Problem: problem, LoginToken: token, Hint: s.opts.SignInHint}})
+	d.Next, d.LoginToken, d.Hint = safeNext(d.Next), token, s.opts.SignInHint
+	return s.renderPage(c, status, "signin", view{Title: "Sign in", P: d})
 }
 
 func (s *Console) signIn(c echo.Context) error {
@@ -116,10 +124,17 @@ func (s *Console) signIn(c echo.Context) error {
 		ExpiresIn   int    `json:"expiresIn"`
 	}
 	cl := s.newClient(c, "")
-	err = cl.do(c.Request().Context(), http.MethodPost, "/api/auth/login",
-		map[string]string{"email": email, "password": c.FormValue("password")}, &tok)
+	body := map[string]string{"email": email, "password": c.FormValue("password")}
+	tenant := strings.TrimSpace(c.FormValue("tenant"))
+	if tenant != "" {
+		body["tenant"] = tenant
+	}
+	err = cl.do(c.Request().Context(), http.MethodPost, "/api/auth/login", body, &tok)
 	var ae *apiError
 	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusConflict && ae.Code == "tenant_required":
+		return s.signInPage(c, http.StatusConflict, signInData{Next: next, Email: email, Tenant: tenant, NeedTenant: true,
+			Problem: "This email signs in to several tenants: give the tenant's short name (slug) too."})
 	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
 		return s.signInForm(c, http.StatusTooManyRequests, next, email,
 			"Too many sign-in attempts from here. Wait a few seconds and try again.")
