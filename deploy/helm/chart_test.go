@@ -12,6 +12,7 @@ package helm
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -100,7 +101,7 @@ func TestChartRefuses(t *testing.T) {
 			t.Parallel()
 			var over map[string]any
 			require.NoError(t, yaml.Unmarshal([]byte(tt.set), &over))
-			_, err := renderErr(over) // merged over values.yaml, as helm -f does
+			_, err := renderErr(t.Context(), over) // merged over values.yaml, as helm -f does
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tt.wantErr)
 		})
@@ -134,7 +135,7 @@ type metaObject interface {
 
 func render(t *testing.T, vals map[string]any) []object {
 	t.Helper()
-	objs, err := renderErr(vals)
+	objs, err := renderErr(t.Context(), vals)
 	require.NoError(t, err)
 	require.NotEmpty(t, objs)
 	return objs
@@ -142,7 +143,7 @@ func render(t *testing.T, vals map[string]any) []object {
 
 // renderErr does what `helm template` does (release "so" in namespace
 // "signalops", an install) and decodes every document strictly.
-func renderErr(vals map[string]any) ([]object, error) {
+func renderErr(ctx context.Context, vals map[string]any) ([]object, error) {
 	ch, err := loader.Load(chartDir)
 	if err != nil {
 		return nil, err
@@ -159,7 +160,7 @@ func renderErr(vals map[string]any) ([]object, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := engine.Engine{Strict: true}.Render(ch, top)
+	files, err := engine.Engine{Strict: true}.RenderWithContext(ctx, ch, top)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func newServer(t testing.TB) *Server {
 		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
 	// Not t.TempDir: its parents are private to root, and the server runs
-	// as postgres.
+	// as postgres. MkdirTemp makes it 0700, as initdb wants.
 	dir, err := os.MkdirTemp("", "signalops-pg-")
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
@@ -91,9 +91,6 @@ func newServer(t testing.TB) *Server {
 		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 			t.Fatalf("testdb: %v", err)
 		}
-	}
-	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs its x bit; 0700 is owner-only
-		t.Fatalf("testdb: %v", err)
 	}
 	s.Dir = filepath.Join(dir, "data")
 	t.Cleanup(func() {
