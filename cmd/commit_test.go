@@ -19,13 +19,7 @@ func TestGroupCommitManyTenants(t *testing.T) {
 	t.Parallel()
 	sys := newTestSystem(t)
 	router := sys.router()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sys.events.Service.RunCommitters(ctx, pg.GroupOptions{Committers: 4, MaxBatch: 32})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	runCommitters(t, sys, pg.GroupOptions{Committers: 4, MaxBatch: 32})
 
 	var keys []string
 	for range 24 {
@@ -63,13 +57,7 @@ func TestHardLimitPerGroup(t *testing.T) {
 	t.Parallel()
 	sys := newTestSystem(t)
 	router := sys.router()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sys.events.Service.RunCommitters(ctx, pg.GroupOptions{Committers: 1, MaxBatch: 64})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	runCommitters(t, sys, pg.GroupOptions{Committers: 1, MaxBatch: 64})
 	tenant := authtest.CreateTenant(t.Context(), t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
 	setLimits(t, sys, tenant, 20, 30)
 
@@ -90,4 +78,17 @@ func TestHardLimitPerGroup(t *testing.T) {
 	require.NoError(t, sys.db.Get(&stored, `SELECT count(*) FROM events WHERE tenant_id = $1 AND type = 'a'`, tenant.ID))
 	require.Equal(t, 30, stored, "codes %v", codes)
 	require.Equal(t, map[int]int{http.StatusAccepted: 30, http.StatusTooManyRequests: inFlight - 30}, codes)
+}
+
+// runCommitters serves single-event ingestion with group commit until the
+// test ends.
+func runCommitters(t *testing.T, sys *system, opts pg.GroupOptions) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sys.events.Service.RunCommitters(ctx, opts)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }
