@@ -96,6 +96,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live tail: new events as Server-Sent Events
+         * @description A `text/event-stream` of the tenant's events as they are received, oldest first. Each message is `id: <event id>`, `event: event`, `data: <Event as JSON>`; comment lines are heartbeats. An event is sent about 1 s after it is received (the stream waits that long so concurrent commits are seen in id order). A stream ends after 40 s; reconnect with the `Last-Event-ID` header (EventSource does so by itself) to resume after the last event seen, which also authenticates the client again. Without `Last-Event-ID` the stream starts with the events received from about 1 s before the request.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events/{id}": {
         parameters: {
             query?: never;
@@ -214,7 +234,8 @@ export interface paths {
         delete: operations["deleteUser"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a user's role (admin; only an owner grants or takes the owner role) */
+        patch: operations["updateUser"];
         trace?: never;
     };
     "/api/admin/tenants": {
@@ -1063,6 +1084,15 @@ export interface components {
             notifications: {
                 [key: string]: number;
             };
+            /** @description One entry per UTC day of the month, read from the usage counters (events counted before days were recorded are in `events.count` only). */
+            eventsByDay: {
+                /**
+                 * Format: date
+                 * @example 2026-11-03
+                 */
+                date: string;
+                count: number;
+            }[];
         };
         DeadJob: {
             /** Format: int64 */
@@ -1212,6 +1242,8 @@ export interface operations {
             query?: {
                 /** @description Exact event type. */
                 type?: string;
+                /** @description Exact source. */
+                source?: string;
                 /** @description Received at or after. */
                 since?: string;
                 /** @description Received before. */
@@ -1373,6 +1405,70 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description Exact event type. */
+                type?: string;
+                /** @description Exact source. */
+                source?: string;
+            };
+            header?: {
+                /** @description Resume after this event (the `id` of the last message seen). */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 1000
+                     *
+                     *     id: 0194a1b2-…
+                     *     event: event
+                     *     data: {"id":"0194a1b2-…","type":"order.created",…}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad query parameter or `Last-Event-ID` (`invalid_query`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Key lacks `events:read`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1870,6 +1966,91 @@ export interface operations {
             };
             /** @description Yourself (`cannot_delete_self`) or the last owner (`last_owner`). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    role: "owner" | "admin" | "member" | "viewer";
+                };
+            };
+        };
+        responses: {
+            /** @description The user with the new role; it applies from the user's next request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Unparseable body. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid bearer token (`missing_token`, `invalid_token`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`, also for an admin touching the owner role) or tenant suspended (`tenant_suspended`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such user in this tenant (`user_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your own role (`cannot_change_own_role`) or the last owner's (`last_owner`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown role (`validation_failed`, field `role`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
