@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -91,4 +92,6 @@ func runCommitters(t *testing.T, sys *system, opts pg.GroupOptions) {
 		sys.events.Service.RunCommitters(ctx, opts)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, sys.events.Service.Grouping, 5*time.Second, time.Millisecond,
+		"requests sent before the committers run would each commit alone")
 }

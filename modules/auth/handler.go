@@ -65,15 +65,13 @@ type tenantView struct {
 	Status    string    `json:"status"`
 	SoftLimit *int64    `json:"softLimit"`
 	HardLimit *int64    `json:"hardLimit"`
-	Weight    int       `json:"weight"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 func toTenantView(t Tenant) tenantView {
 	return tenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status,
-		SoftLimit: t.SoftLimit, HardLimit: t.HardLimit, Weight: t.EffectiveWeight(),
-		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+		SoftLimit: t.SoftLimit, HardLimit: t.HardLimit, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }
 
 func (h handler) me(c echo.Context) error {
@@ -295,7 +293,6 @@ type patchTenantRequest struct {
 	Plan      *string         `json:"plan"`
 	SoftLimit json.RawMessage `json:"softLimit"` // null clears the override
 	HardLimit json.RawMessage `json:"hardLimit"`
-	Weight    json.RawMessage `json:"weight"` // null: the plan's
 }
 
 func (h handler) patchTenant(c echo.Context) error {
@@ -326,18 +323,6 @@ func (h handler) patchTenant(c echo.Context) error {
 			}
 			*l.dst = &n
 		}
-	}
-	switch {
-	case len(req.Weight) == 0:
-	case bytes.Equal(req.Weight, []byte("null")):
-		p.ClearWeight = true
-	default:
-		var n int
-		if err := json.Unmarshal(req.Weight, &n); err != nil {
-			return apperr.BadRequest("invalid_json", "A field has the wrong type.",
-				apperr.FieldError{Field: "weight", Message: "must be an integer or null"})
-		}
-		p.Weight = &n
 	}
 	t, err := h.svc.UpdateTenant(c.Request().Context(), id, p)
 	if err != nil {

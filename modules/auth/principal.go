@@ -11,7 +11,6 @@ import (
 type Principal struct {
 	TenantID uuid.UUID
 	Plan     string    // the tenant's plan, for rate limits
-	Weight   int       // the tenant's share of the queues (Tenant.EffectiveWeight); set for API keys
 	KeyID    uuid.UUID // set for API keys
 	Scopes   []string  // an API key's scopes
 	UserID   uuid.UUID // set for users (JWT)

@@ -69,7 +69,6 @@ type keyWithTenant struct {
 	Scopes       pq.StringArray `db:"scopes"`
 	TenantStatus string         `db:"tenant_status"`
 	TenantPlan   string         `db:"tenant_plan"`
-	TenantWeight *int           `db:"tenant_weight"`
 }
 
 // GetAPIKeyByDigest is the one lookup not scoped by tenant: the digest is
@@ -77,8 +76,7 @@ type keyWithTenant struct {
 func (repo) GetAPIKeyByDigest(ctx context.Context, q pg.Querier, digest []byte) (keyWithTenant, error) {
 	const query = `
 		SELECT k.id, k.tenant_id, k.label, k.prefix, k.digest, k.scopes, k.created_at,
-		       k.expires_at, k.revoked_at, k.last_used_at, t.status AS tenant_status, t.plan AS tenant_plan,
-		       t.weight AS tenant_weight
+		       k.expires_at, k.revoked_at, k.last_used_at, t.status AS tenant_status, t.plan AS tenant_plan
 		FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.digest = $1`
 	var k keyWithTenant
@@ -123,7 +121,7 @@ func (repo) InsertUser(ctx context.Context, q pg.Querier, u *User) error {
 	return nil
 }
 
-const tenantColumns = `id, slug, name, plan, status, soft_limit, hard_limit, weight, created_at, updated_at`
+const tenantColumns = `id, slug, name, plan, status, soft_limit, hard_limit, created_at, updated_at`
 
 // ListTenants is the operator's view across tenants, newest first.
 func (repo) ListTenants(ctx context.Context, q pg.Querier, before uuid.UUID, limit int) ([]Tenant, error) {
@@ -139,10 +137,10 @@ func (repo) ListTenants(ctx context.Context, q pg.Querier, before uuid.UUID, lim
 // UpdateTenant writes the operator-editable fields of t.
 func (repo) UpdateTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 	const query = `
-		UPDATE tenants SET status = $2, plan = $3, soft_limit = $4, hard_limit = $5, weight = $6, updated_at = now()
+		UPDATE tenants SET status = $2, plan = $3, soft_limit = $4, hard_limit = $5, updated_at = now()
 		WHERE id = $1
 		RETURNING updated_at`
-	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit, t.Weight)
+	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit)
 	if errors.Is(err, sql.ErrNoRows) {
 		return errTenantNotFound
 	}

@@ -81,7 +81,6 @@ type cachedKey struct {
 	key          APIKey
 	tenantStatus string
 	tenantPlan   string
-	tenantWeight int
 	until        time.Time
 }
 
@@ -172,8 +171,6 @@ type TenantPatch struct {
 	HardLimit      *int64
 	ClearSoftLimit bool
 	ClearHardLimit bool
-	Weight         *int
-	ClearWeight    bool // back to the plan's weight
 }
 
 // UpdateTenant applies an operator's patch. Suspending a tenant locks out its
@@ -201,15 +198,7 @@ func (s *Service) UpdateTenant(ctx context.Context, id uuid.UUID, p TenantPatch)
 		} else if p.HardLimit != nil {
 			t.HardLimit = p.HardLimit
 		}
-		if p.ClearWeight {
-			t.Weight = nil
-		} else if p.Weight != nil {
-			t.Weight = p.Weight
-		}
 		var fields []apperr.FieldError
-		if t.Weight != nil && (*t.Weight < 1 || *t.Weight > 1000) {
-			fields = append(fields, apperr.FieldError{Field: "weight", Message: "must be an integer from 1 to 1000, or null for the plan's"})
-		}
 		if t.Status != StatusActive && t.Status != StatusSuspended {
 			fields = append(fields, apperr.FieldError{Field: "status", Message: "must be active or suspended"})
 		}
@@ -343,8 +332,7 @@ func (s *Service) authenticateKey(ctx context.Context, raw, addr string) (Princi
 		if err != nil {
 			return Principal{}, err
 		}
-		c = cachedKey{key: k.APIKey, tenantStatus: k.TenantStatus, tenantPlan: k.TenantPlan,
-			tenantWeight: Tenant{Plan: k.TenantPlan, Weight: k.TenantWeight}.EffectiveWeight(), until: now.Add(keyCacheTTL)}
+		c = cachedKey{key: k.APIKey, tenantStatus: k.TenantStatus, tenantPlan: k.TenantPlan, until: now.Add(keyCacheTTL)}
 		s.store(digest, c)
 	}
 	// The lookup was by digest; compare in constant time all the same, so no
@@ -359,7 +347,7 @@ func (s *Service) authenticateKey(ctx context.Context, raw, addr string) (Princi
 		return Principal{}, errSuspended
 	}
 	s.markUsed(c.key.ID, now)
-	return Principal{TenantID: c.key.TenantID, Plan: c.tenantPlan, Weight: c.tenantWeight, KeyID: c.key.ID, Scopes: c.key.Scopes}, nil
+	return Principal{TenantID: c.key.TenantID, Plan: c.tenantPlan, KeyID: c.key.ID, Scopes: c.key.Scopes}, nil
 }
 
 var errSuspended = apperr.Forbidden("tenant_suspended", "This tenant is suspended.")

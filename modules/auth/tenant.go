@@ -18,9 +18,6 @@ type Tenant struct {
 	Status    string    `db:"status"`
 	SoftLimit *int64    `db:"soft_limit"`
 	HardLimit *int64    `db:"hard_limit"`
-	// Weight is the tenant's share of the queues when several tenants are
-	// backlogged; nil means the plan's (DefaultWeight).
-	Weight    *int      `db:"weight"`
 	CreatedAt time.Time `db:"created_at"`
 	UpdatedAt time.Time `db:"updated_at"`
 }
@@ -30,28 +27,6 @@ const (
 	StatusActive    = "active"
 	StatusSuspended = "suspended"
 )
-
-// DefaultWeight is a plan's share of the queues (ADR 0008): its ingest
-// rate limit in hundreds of events per second, so a tenant within its rate
-// limit is within its fair share (queue.FairQuantum) and never waits
-// behind another tenant's backlog.
-func DefaultWeight(plan string) int {
-	switch plan {
-	case "pro":
-		return 5
-	case "enterprise":
-		return 50
-	}
-	return 1
-}
-
-// EffectiveWeight is the tenant's weight, or its plan's.
-func (t Tenant) EffectiveWeight() int {
-	if t.Weight != nil {
-		return *t.Weight
-	}
-	return DefaultWeight(t.Plan)
-}
 
 // Plans; billing owns what they mean.
 var plans = map[string]bool{"free": true, "pro": true, "enterprise": true}

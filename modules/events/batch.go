@@ -111,7 +111,6 @@ func (r *BatchResult) reject(err error) {
 // The quota is checked for every valid item up front: a batch that does not
 // fit under the hard limit is refused whole (429 quota_exceeded).
 func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []BatchResult) ([]BatchResult, billing.Quota, error) {
-	weight := weightOf(ctx)
 	valid := 0
 	for _, it := range items {
 		if it.input != nil {
@@ -178,8 +177,7 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 			e := it.event
 			if inserted[e.ID] {
 				it.Status, it.ID = ItemAccepted, &e.ID
-				params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: tenantID, EventID: e.ID},
-					InsertOpts: &river.InsertOpts{ScheduledAt: s.fair.Next(tenantID, weight)}})
+				params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: tenantID, EventID: e.ID}})
 				continue
 			}
 			p, ok := prior[key]

@@ -34,10 +34,9 @@ const ingestTxTimeout = 10 * time.Second
 // ingestTx rewrites the outcome each time it applies the request (the
 // group's transaction, then, if that failed, the request's own).
 type pending struct {
-	in     Input
-	e      Event
-	q      billing.Quota
-	weight int // the tenant's share of the queue (queue.Fair)
+	in Input
+	e  Event
+	q  billing.Quota
 
 	res   IngestResult
 	noted bool  // this request recorded the soft-limit notice
@@ -54,6 +53,13 @@ func (s *Service) RunCommitters(ctx context.Context, opts pg.GroupOptions) {
 	g := pg.NewGroup(s.db, opts, s.ingestTx)
 	s.committers.Store(g)
 	g.Run(ctx)
+}
+
+// Grouping reports whether RunCommitters serves single-event ingestion
+// now (group commit), rather than one transaction per request.
+func (s *Service) Grouping() bool {
+	g := s.committers.Load()
+	return g != nil && g.Running()
 }
 
 // ingestGroup is where Ingest hands its request: the committers' group once
@@ -95,8 +101,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sqlx.Tx, group []*pending) e
 	for i, p := range live {
 		if inserted[p.e.ID] {
 			p.res = IngestResult{Event: p.e}
-			params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: p.e.TenantID, EventID: p.e.ID},
-				InsertOpts: &river.InsertOpts{ScheduledAt: s.fair.Next(p.e.TenantID, p.weight)}})
+			params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: p.e.TenantID, EventID: p.e.ID}})
 			perTenant[p.e.TenantID] = append(perTenant[p.e.TenantID], i)
 			continue
 		}

@@ -15,11 +15,9 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
-	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
-	"github.com/signalops/signalops/platform/queue"
 )
 
 // Service is the events use cases. Each method is its own transaction
@@ -30,8 +28,6 @@ type Service struct {
 	jobs    *river.Client[*sql.Tx] // insert-only
 	billing *billing.Service       // nil: no quotas (tests of this module alone)
 	repo    repo
-	// fair orders event.process jobs across tenants (ADR 0008).
-	fair *queue.Fair
 	// Single-event ingestion goes through a pg.Group (commit.go): direct
 	// applies each request alone; committers groups them while
 	// RunCommitters runs.
@@ -44,18 +40,9 @@ type Service struct {
 
 // NewService returns the events Service.
 func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Service {
-	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger, fair: queue.NewFair()}
+	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger}
 	s.direct = pg.NewGroup(db, pg.GroupOptions{TxTimeout: ingestTxTimeout}, s.ingestTx)
 	return s
-}
-
-// weightOf is the calling tenant's share of the queue: its API key's
-// principal carries it; anything else (seeding, tests) counts as 1.
-func weightOf(ctx context.Context) int {
-	if p, ok := auth.PrincipalFrom(ctx); ok && p.Weight > 0 {
-		return p.Weight
-	}
-	return 1
 }
 
 // IngestResult is a stored event and whether it was stored by an earlier
@@ -83,7 +70,7 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	if err != nil {
 		return IngestResult{}, err
 	}
-	p := &pending{in: in, e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q, weight: weightOf(ctx)}
+	p := &pending{in: in, e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q}
 	err = s.withPartitions(ctx, func() error { return s.ingestGroup().Do(ctx, p) })
 	if err == nil {
 		err = p.err
@@ -146,8 +133,7 @@ func (s *Service) noticeTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID,
 	if _, err := s.repo.Insert(ctx, tx, &notice); err != nil {
 		return false, err
 	}
-	if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: tenantID, EventID: notice.ID},
-		&river.InsertOpts{ScheduledAt: s.fair.Next(tenantID, weightOf(ctx))}); err != nil {
+	if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: tenantID, EventID: notice.ID}, nil); err != nil {
 		return false, fmt.Errorf("enqueue event.process: %w", err)
 	}
 	return true, nil

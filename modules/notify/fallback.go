@@ -196,9 +196,7 @@ func (s *Service) insertTx(ctx context.Context, tx *sqlx.Tx, ds []Delivery, unse
 		if unsent != nil && unsent[i] != "" {
 			continue // never sent: no job
 		}
-		opts := s.insertOpts()
-		opts.ScheduledAt = s.fair.Next(d.TenantID, 1)
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: opts})
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()})
 	}
 	// Jobs first: their ids go into the delivery rows, inserted together.
 	if len(params) > 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
-	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/secretbox"
 )
 
@@ -52,7 +51,7 @@ type Config struct {
 // New builds the notify module; jobs is the process's insert-only client.
 func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], cfg Config, logger *slog.Logger) *Module {
 	return &Module{Service: &Service{db: db, jobs: jobs, providers: NewProviders(cfg.Providers), box: cfg.Box,
-		schedule: cfg.RetrySchedule, billing: cfg.Billing, logger: logger.With("module", "notify"), fair: queue.NewFair()}}
+		schedule: cfg.RetrySchedule, billing: cfg.Billing, logger: logger.With("module", "notify")}}
 }
 
 // maxChannelBody bounds a channel request.

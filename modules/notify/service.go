@@ -19,7 +19,6 @@ import (
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
-	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/secretbox"
 )
 
@@ -35,9 +34,6 @@ type Service struct {
 	logger    *slog.Logger
 	opened    openedCache
 	replica   *sqlx.DB // listing reads (UseReplica); nil: the primary
-	// fair orders notify.deliver jobs across tenants (ADR 0008), each
-	// tenant with an equal share.
-	fair *queue.Fair
 }
 
 // openedCache keeps channels as open unsealed and validated them, keyed by

@@ -1102,9 +1102,6 @@ type Tenant struct {
 	SoftLimit *int               `json:"softLimit"`
 	Status    TenantStatus       `json:"status"`
 	UpdatedAt time.Time          `json:"updatedAt"`
-
-	// Weight The tenant's share of the queues when several tenants are backlogged (ADR 0008): its own, or its plan's (free 1, pro 5, enterprise 50).
-	Weight int `json:"weight"`
 }
 
 // TenantPlan defines model for Tenant.Plan.
@@ -1127,9 +1124,6 @@ type TenantCreated struct {
 	SoftLimit    *int                `json:"softLimit"`
 	Status       TenantCreatedStatus `json:"status"`
 	UpdatedAt    time.Time           `json:"updatedAt"`
-
-	// Weight The tenant's share of the queues when several tenants are backlogged (ADR 0008): its own, or its plan's (free 1, pro 5, enterprise 50).
-	Weight int `json:"weight"`
 }
 
 // TenantCreatedPlan defines model for TenantCreated.Plan.
@@ -1166,9 +1160,6 @@ type TenantPatch struct {
 	Plan      *TenantPatchPlan   `json:"plan,omitempty"`
 	SoftLimit *int               `json:"softLimit,omitempty"`
 	Status    *TenantPatchStatus `json:"status,omitempty"`
-
-	// Weight The tenant's share of the queues when several are backlogged; `null` returns to the plan's weight.
-	Weight *int `json:"weight,omitempty"`
 }
 
 // TenantPatchPlan defines model for TenantPatch.Plan.

@@ -709,8 +709,6 @@ export interface components {
             status: "active" | "suspended";
             softLimit: number | null;
             hardLimit: number | null;
-            /** @description The tenant's share of the queues when several tenants are backlogged (ADR 0008): its own, or its plan's (free 1, pro 5, enterprise 50). */
-            weight: number;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -744,8 +742,6 @@ export interface components {
             plan?: "free" | "pro" | "enterprise";
             softLimit?: number | null;
             hardLimit?: number | null;
-            /** @description The tenant's share of the queues when several are backlogged; `null` returns to the plan's weight. */
-            weight?: number | null;
         };
         TenantPage: {
             data: components["schemas"]["Tenant"][];
