@@ -45,13 +45,3 @@ func NewSubject(typ, source string, occurredAt time.Time, payload json.RawMessag
 	subj.Payload = m
 	return subj, nil
 }
-
-// Event and NewEvent are the former names of Subject and NewSubject. They
-// stay only while template.go and its tests, which another change is
-// editing, still use them; new code uses Subject and NewSubject.
-type Event = Subject
-
-// NewEvent is NewSubject under its former name; see Event.
-func NewEvent(typ, source string, occurredAt time.Time, payload json.RawMessage) (Subject, error) {
-	return NewSubject(typ, source, occurredAt, payload)
-}

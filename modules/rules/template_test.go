@@ -130,7 +130,7 @@ func TestRenderNilPayload(t *testing.T) {
 
 	c, err := Compile(Definition{Actions: []Action{{ChannelID: uuid.MustParse(testChannel), Template: "{{.payload}} {{.payload.a}} {{.source}}|"}}})
 	require.NoError(t, err)
-	require.Equal(t, "{} <missing: .payload.a> |", c.Render(context.Background(), &Event{Type: "t"})[0].Message)
+	require.Equal(t, "{} <missing: .payload.a> |", c.Render(context.Background(), &Subject{Type: "t"})[0].Message)
 }
 
 func TestRenderCap(t *testing.T) {
@@ -239,9 +239,9 @@ func FuzzRender(f *testing.F) {
 		if msg != "" {
 			return
 		}
-		ev, err := NewEvent("fuzz.event", "fuzz", testTime, json.RawMessage(payload))
+		ev, err := NewSubject("fuzz.event", "fuzz", testTime, json.RawMessage(payload))
 		if err != nil {
-			ev = Event{Type: "fuzz.event"}
+			ev = Subject{Type: "fuzz.event"}
 		}
 		start := time.Now()
 		var got, failed string
