@@ -101,7 +101,8 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 		RetrySchedule: cfg.Notify.RetrySchedule,
 		Billing:       s.billing.Service,
 	}, logger)
-	s.rules = rules.New(pool, s.events.Service, s.notify.Service, s.billing.Service, logger)
+	s.rules = rules.New(pool, jobs, s.events.Service, s.notify.Service, s.billing.Service, logger)
+	s.rules.Service.SetDigestMinWindow(cfg.Rules.DigestMinWindow)
 	s.events.AddRelated(s.rules.Service.RelatedMatches, s.relatedDeliveries)
 	// Matches and deliveries go when their events' partitions are dropped.
 	s.events.Service.AddExpiry(s.rules.Service.DeleteExpired, s.notify.Service.DeleteExpired)
@@ -169,7 +170,7 @@ func queueConfig(cfg config.Config) queue.Config {
 // insert-only client cannot check that a worker exists for a kind; the
 // wiring test does, against this list.
 func publishedJobs() []river.JobArgs {
-	return []river.JobArgs{events.ProcessArgs{}, events.PartitionsArgs{}, notify.DeliverArgs{}}
+	return []river.JobArgs{events.ProcessArgs{}, events.PartitionsArgs{}, notify.DeliverArgs{}, rules.DigestArgs{}}
 }
 
 // workers registers every module's workers. run serves their group
@@ -236,7 +237,8 @@ func (s *system) relatedDeliveries(ctx context.Context, tenantID, eventID uuid.U
 		return err
 	}
 	for _, d := range ds {
-		r.Deliveries = append(r.Deliveries, events.DeliveryRef{ID: d.ID, ChannelID: d.ChannelID, Status: d.Status})
+		r.Deliveries = append(r.Deliveries, events.DeliveryRef{ID: d.ID, RuleID: d.RuleID, ChannelID: d.ChannelID,
+			Status: d.Status, Attempts: d.Attempts, FallbackOf: d.FallbackOf})
 	}
 	return nil
 }

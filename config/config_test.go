@@ -21,6 +21,7 @@ func TestLoad(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, ":3000", c.HTTP.Addr)
 		require.Equal(t, 10*time.Millisecond, c.Queue.FetchCooldown)
+		require.Equal(t, time.Minute, c.Rules.DigestMinWindow, "SPEC §10: digest windows from 1 min")
 		require.Error(t, c.RequireDatabase())
 		require.Error(t, c.RequireSecrets())
 	})
@@ -70,6 +71,8 @@ func TestLoad(t *testing.T) {
 		{"ZeroCooldown", "QUEUE_FETCH_COOLDOWN", "0"},
 		{"PollShorterThanCooldown", "QUEUE_FETCH_POLL_INTERVAL", "1ms"},
 		{"BadRate", "INGEST_RATE_LIMIT", "fast"},
+		{"DigestWindowBelowFloor", "DIGEST_MIN_WINDOW", "500ms"},
+		{"DigestWindowAboveProduct", "DIGEST_MIN_WINDOW", "2m"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{tt.key: tt.value}))

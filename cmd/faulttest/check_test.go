@@ -48,7 +48,7 @@ func (c *cluster) verify(lg *loadGen, ex expect) outcome {
 				count(*) FILTER (WHERE type = 'fault.event') FROM events`).Scan(&stored, &processed, &faults); err != nil {
 				return err
 			}
-			return db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE status = 'succeeded'`).Scan(&succeeded)
+			return db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE status = 'succeeded' AND rule_id = $1`, c.rule).Scan(&succeeded)
 		})
 		require.NoError(t, err)
 		if processed == stored && succeeded >= faults && c.rx.distinctEvents() >= faults {
@@ -89,7 +89,7 @@ func (c *cluster) verify(lg *loadGen, ex expect) outcome {
 			return err
 		}
 		drows, err := db.QueryContext(ctx, `SELECT event_id::text, count(*), count(*) FILTER (WHERE status = 'succeeded')
-			FROM deliveries GROUP BY event_id`)
+			FROM deliveries WHERE rule_id = $1 GROUP BY event_id`, c.rule)
 		if err != nil {
 			return err
 		}
@@ -262,4 +262,107 @@ func (c *cluster) runningJobs() map[string]int {
 		return rows.Err()
 	}))
 	return out
+}
+
+// verifyDigests checks, after verify, the digest rule's invariants: every
+// stored fault.event was collected into exactly one digest, every digest
+// went out as exactly one delivery that succeeded and lists exactly its
+// events, every collected match names its digest's delivery, and the
+// receiver saw each event in exactly one digest (webhook-id) — a digest sent
+// twice has one webhook-id, and counts among verify's duplicates.
+func (c *cluster) verifyDigests() {
+	t := c.t
+	t.Helper()
+	start := time.Now()
+	var open, pending int
+	for time.Since(start) < c.k.settle {
+		require.NoError(t, c.query(func(ctx context.Context, db *sql.DB) error {
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM rule_digests WHERE state <> 'flushed'`).Scan(&open); err != nil {
+				return err
+			}
+			return db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries d JOIN rule_digests g ON g.delivery_id = d.id
+				WHERE d.status <> 'succeeded'`).Scan(&pending)
+		}))
+		if open == 0 && pending == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if open > 0 || pending > 0 {
+		t.Errorf("digests did not drain within %s: %d not flushed, %d deliveries not succeeded\n%s", c.k.settle, open, pending, c.queueReport())
+	}
+	bad := map[string]int{}
+	require.NoError(t, c.query(func(ctx context.Context, db *sql.DB) error {
+		clear(bad)
+		for what, q := range map[string]string{
+			"stored fault.events not in exactly one digest": `
+				SELECT count(*) FROM events e
+				WHERE e.type = 'fault.event'
+				  AND (SELECT count(*) FROM rule_digest_items i WHERE i.event_id = e.id AND i.rule_id = $1) <> 1`,
+			"digests whose count is not their items'": `
+				SELECT count(*) FROM rule_digests g
+				WHERE g.count <> (SELECT count(*) FROM rule_digest_items i WHERE i.digest_id = g.id)`,
+			"digests with items but not exactly one succeeded delivery": `
+				SELECT count(*) FROM rule_digests g
+				WHERE g.count > 0 AND (SELECT count(*) FROM deliveries d WHERE d.id = g.delivery_id AND d.status = 'succeeded') <> 1`,
+			"digest deliveries that do not list exactly their digest's events": `
+				SELECT count(*) FROM rule_digests g JOIN deliveries d ON d.id = g.delivery_id
+				WHERE jsonb_array_length(d.body -> 'data' -> 'events') <> g.count
+				   OR (d.body -> 'data' ->> 'count')::int <> g.count`,
+			"digest rule matches whose reason does not name their digest's delivery": `
+				SELECT count(*) FROM rule_matches m
+				LEFT JOIN rule_digest_items i ON i.event_id = m.event_id AND i.rule_id = m.rule_id
+				LEFT JOIN rule_digests g ON g.id = i.digest_id
+				WHERE m.rule_id = $1 AND (m.fired OR m.reason IS DISTINCT FROM 'collected into digest ' || g.delivery_id)`,
+		} {
+			var args []any
+			if strings.Contains(q, "$1") {
+				args = append(args, c.digestRule)
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			if n > 0 {
+				bad[what] = n
+			}
+		}
+		return nil
+	}))
+	for what, n := range bad {
+		t.Errorf("%d %s", n, what)
+	}
+	var faults, digests, items int
+	require.NoError(t, c.query(func(ctx context.Context, db *sql.DB) error {
+		return db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events WHERE type = 'fault.event'),
+			(SELECT count(*) FROM rule_digests), (SELECT count(*) FROM rule_digest_items)`).Scan(&faults, &digests, &items)
+	}))
+	seen := c.rx.digestHooks()
+	var missing, twice int
+	require.NoError(t, c.query(func(ctx context.Context, db *sql.DB) error {
+		missing, twice = 0, 0
+		rows, err := db.QueryContext(ctx, `SELECT id::text FROM events WHERE type = 'fault.event'`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			switch n := seen[id]; {
+			case n == 0:
+				missing++
+			case n > 1:
+				twice++
+			}
+		}
+		return rows.Err()
+	}))
+	t.Logf("DIGESTS %s: %d fault.events in %d items of %d digests; receiver: %d events in no digest, %d in two or more",
+		t.Name(), faults, items, digests, missing, twice)
+	if missing > 0 || twice > 0 {
+		t.Errorf("the receiver got %d stored events in no digest and %d in more than one", missing, twice)
+	}
 }

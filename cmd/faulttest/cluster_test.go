@@ -71,10 +71,13 @@ type cluster struct {
 	env    []string
 	apiKey string
 	token  string
-	rx     *receiver
-	serves []*proc
-	works  []*proc
-	procs  []*proc
+	// channel and rule: the webhook channel and the rule sending one
+	// delivery per fault.event; digestRule, when added, collects them.
+	channel, rule, digestRule string
+	rx                        *receiver
+	serves                    []*proc
+	works                     []*proc
+	procs                     []*proc
 }
 
 // newCluster creates the database, migrates and seeds it, starts nServe serve
@@ -255,9 +258,27 @@ func (c *cluster) configure() {
 	var ch struct{ ID string }
 	require.NoError(t, json.Unmarshal(body, &ch))
 	require.NotEmpty(t, ch.ID)
-	status, body = c.api("POST", "/api/rules", `{"name":"all faults","enabled":true,"definition":{"match":{"type":"fault.*"},`+
-		`"actions":[{"channelId":"`+ch.ID+`","template":"{{.payload.n}}"}]}}`, auth...)
-	require.Equal(t, http.StatusCreated, status, "create rule: %s", body)
+	c.channel = ch.ID
+	c.rule = c.createRule(`{"name":"all faults","enabled":true,"definition":{"match":{"type":"fault.*"},` +
+		`"actions":[{"channelId":"` + ch.ID + `","template":"{{.payload.n}}"}]}}`)
+}
+
+func (c *cluster) createRule(body string) string {
+	c.t.Helper()
+	status, out := c.api("POST", "/api/rules", body, "Authorization", "Bearer "+c.token)
+	require.Equal(c.t, http.StatusCreated, status, "create rule: %s", out)
+	var r struct{ ID string }
+	require.NoError(c.t, json.Unmarshal(out, &r))
+	return r.ID
+}
+
+// addDigestRule adds a second rule over fault.* whose action collects
+// every event into digests of the given window and max, to the same
+// receiver (the processes need DIGEST_MIN_WINDOW for windows under 1m).
+func (c *cluster) addDigestRule(window string, most int) {
+	c.t.Helper()
+	c.digestRule = c.createRule(fmt.Sprintf(`{"name":"fault digests","definition":{"match":{"type":"fault.*"},`+
+		`"actions":[{"channelId":"%s","template":"{{.count}} faults","digest":{"window":"%s","max":%d}}]}}`, c.channel, window, most))
 }
 
 // terminateBackends runs pg_terminate_backend on every connection to the

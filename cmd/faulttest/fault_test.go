@@ -97,6 +97,39 @@ func TestKillWorkMidBatch(t *testing.T) {
 	c.verify(lg, expect{maxDuplicates: held["notify.deliver"]})
 }
 
+// TestKillWorkWhileDigesting: besides the rule that sends one delivery per
+// event, a second rule collects every event into digests (2 s windows, at
+// most 25 events, so both the window and max close them). Under load, work
+// is killed with SIGKILL while digests are collecting, stays down for a
+// second (windows end meanwhile) and is restarted. Nothing collected is
+// lost or doubled: every event is in exactly one digest, every digest went
+// out once (duplicate sends only within the at-least-once bound).
+func TestKillWorkWhileDigesting(t *testing.T) {
+	c := newCluster(t, 1, "DIGEST_MIN_WINDOW=1s")
+	c.addDigestRule("2s", 25)
+	c.startWorks(1)
+	lg := c.newLoad(c.bases()...)
+	defer lg.abort()
+	lg.start(c.k.workers, c.k.rate, 0)
+	time.Sleep(c.k.load)
+
+	waitUntil(t, 20*time.Second, "a digest collecting", func() bool {
+		return c.count(`SELECT count(*) FROM rule_digests WHERE state = 'open' AND count > 0`) > 0
+	})
+	work := c.works[0]
+	work.kill()
+	held := c.runningJobs()
+	openAtKill := c.count(`SELECT count(*) FROM rule_digests WHERE state <> 'flushed'`)
+	t.Logf("kill -9 %s with %d digests open or full; jobs it held (state running): %v", work.name, openAtKill, held)
+	time.Sleep(time.Second) // the load goes on; open windows end while work is down
+	work.start()
+	time.Sleep(c.k.load)
+	lg.stop()
+	c.k.settle = max(c.k.settle, 90*time.Second) // River's rescue cadence, as in TestKillWorkMidBatch
+	c.verify(lg, expect{maxDuplicates: held["notify.deliver"]})
+	c.verifyDigests()
+}
+
 // TestDatabaseConnectionsTerminated: under load, every connection to the
 // database is terminated, twice, a second apart. The API answers 503 with
 // Retry-After (never 500) or succeeds; the pools reconnect and the same

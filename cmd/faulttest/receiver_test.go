@@ -25,14 +25,18 @@ type receiver struct {
 
 	mu      sync.Mutex
 	byHook  map[string]int // webhook-id → valid deliveries
-	byEvent map[string]int // data.eventId → valid deliveries
-	posts   int
-	invalid int
-	why     []string // the first few reasons a delivery was refused
+	byEvent map[string]int // data.eventId → valid deliveries (single-event ones)
+	// digested: event id → webhook-ids of the valid digest deliveries whose
+	// data.events listed it (a digest's retry has the same webhook-id).
+	digested map[string]map[string]bool
+	posts    int
+	invalid  int
+	why      []string // the first few reasons a delivery was refused
 }
 
 func newReceiver(t *testing.T) *receiver {
-	rx := &receiver{secret: randomBytes(t, 32), byHook: map[string]int{}, byEvent: map[string]int{}}
+	rx := &receiver{secret: randomBytes(t, 32), byHook: map[string]int{}, byEvent: map[string]int{},
+		digested: map[string]map[string]bool{}}
 	rx.srv = httptest.NewServer(rx)
 	t.Cleanup(rx.srv.Close)
 	return rx
@@ -49,7 +53,7 @@ func (rx *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read", http.StatusBadRequest)
 		return
 	}
-	eventID, reason := rx.verify(r.Header, body)
+	eventID, digest, reason := rx.verify(r.Header, body)
 	rx.mu.Lock()
 	defer rx.mu.Unlock()
 	if reason != "" {
@@ -60,23 +64,33 @@ func (rx *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, reason, http.StatusUnauthorized)
 		return
 	}
-	rx.byHook[r.Header.Get("webhook-id")]++
-	rx.byEvent[eventID]++
+	hook := r.Header.Get("webhook-id")
+	rx.byHook[hook]++
+	if digest == nil {
+		rx.byEvent[eventID]++
+	}
+	for _, id := range digest {
+		if rx.digested[id] == nil {
+			rx.digested[id] = map[string]bool{}
+		}
+		rx.digested[id][hook] = true
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// verify checks one delivery and returns its event id, or why it is refused.
-func (rx *receiver) verify(h http.Header, body []byte) (string, string) {
+// verify checks one delivery and returns its event id and, for a digest,
+// the ids of the events it lists; or why it is refused.
+func (rx *receiver) verify(h http.Header, body []byte) (string, []string, string) {
 	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
 	if id == "" || ts == "" || sigs == "" {
-		return "", "missing webhook-* headers"
+		return "", nil, "missing webhook-* headers"
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return "", "bad webhook-timestamp " + ts
+		return "", nil, "bad webhook-timestamp " + ts
 	}
 	if d := time.Since(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		return "", "webhook-timestamp out of tolerance: " + ts
+		return "", nil, "webhook-timestamp out of tolerance: " + ts
 	}
 	mac := hmac.New(sha256.New, rx.secret)
 	mac.Write([]byte(id + "." + ts + "."))
@@ -87,26 +101,38 @@ func (rx *receiver) verify(h http.Header, body []byte) (string, string) {
 		valid = valid || hmac.Equal([]byte(s), []byte(want))
 	}
 	if !valid {
-		return "", "bad signature for " + id
+		return "", nil, "bad signature for " + id
 	}
 	var msg struct {
 		Type string
 		Data struct {
 			EventID    string
 			DeliveryID string
+			Count      *int
+			Events     []struct{ ID string }
 		}
 	}
 	if err := json.Unmarshal(body, &msg); err != nil {
-		return "", "body is not JSON: " + err.Error()
+		return "", nil, "body is not JSON: " + err.Error()
 	}
 	if msg.Type != "fault.event" || msg.Data.EventID == "" {
-		return "", fmt.Sprintf("unexpected body: type %q eventId %q", msg.Type, msg.Data.EventID)
+		return "", nil, fmt.Sprintf("unexpected body: type %q eventId %q", msg.Type, msg.Data.EventID)
 	}
 	// webhook-id is "msg_" + the delivery id's hex digits: stable across retries.
 	if want := "msg_" + strings.ReplaceAll(msg.Data.DeliveryID, "-", ""); id != want {
-		return "", fmt.Sprintf("webhook-id %s does not name delivery %s", id, msg.Data.DeliveryID)
+		return "", nil, fmt.Sprintf("webhook-id %s does not name delivery %s", id, msg.Data.DeliveryID)
 	}
-	return msg.Data.EventID, ""
+	if msg.Data.Count == nil {
+		return msg.Data.EventID, nil, ""
+	}
+	if *msg.Data.Count != len(msg.Data.Events) || len(msg.Data.Events) == 0 || msg.Data.Events[0].ID != msg.Data.EventID {
+		return "", nil, fmt.Sprintf("digest %s: count %d, %d events, eventId %s", id, *msg.Data.Count, len(msg.Data.Events), msg.Data.EventID)
+	}
+	ids := make([]string, len(msg.Data.Events))
+	for i, e := range msg.Data.Events {
+		ids[i] = e.ID
+	}
+	return msg.Data.EventID, ids, ""
 }
 
 // rxStats is a snapshot of the receiver.
@@ -132,6 +158,18 @@ func (rx *receiver) stats() rxStats {
 		}
 	}
 	return s
+}
+
+// digestHooks is, per event id, how many distinct digest deliveries
+// (webhook-ids) listed it.
+func (rx *receiver) digestHooks() map[string]int {
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	out := make(map[string]int, len(rx.digested))
+	for id, hooks := range rx.digested {
+		out[id] = len(hooks)
+	}
+	return out
 }
 
 // distinctEvents is how many event ids got at least one valid delivery.

@@ -29,17 +29,24 @@ type CountFunc func(result string, n int)
 // SetMetrics makes ingestion report to fn; call it before Routes.
 func (m *Module) SetMetrics(fn CountFunc) { m.count = fn }
 
-// MatchRef names a rule version that matched an event.
+// MatchRef names a rule version that matched an event, whether it fired
+// and, when it did not, why (SPEC §9).
 type MatchRef struct {
 	RuleID      uuid.UUID `json:"ruleId"`
 	RuleVersion int       `json:"ruleVersion"`
+	Fired       bool      `json:"fired"`
+	Reason      *string   `json:"reason"`
 }
 
-// DeliveryRef is a notification an event caused.
+// DeliveryRef is a notification an event caused: by which rule, to which
+// channel, how it went, and in a fallback chain the delivery it replaced.
 type DeliveryRef struct {
-	ID        uuid.UUID `json:"id"`
-	ChannelID uuid.UUID `json:"channelId"`
-	Status    string    `json:"status"`
+	ID         uuid.UUID  `json:"id"`
+	RuleID     *uuid.UUID `json:"ruleId"`
+	ChannelID  uuid.UUID  `json:"channelId"`
+	Status     string     `json:"status"`
+	Attempts   int        `json:"attempts"`
+	FallbackOf *uuid.UUID `json:"fallbackOf"`
 }
 
 // Related is what other modules recorded about an event.

@@ -48,6 +48,14 @@ type Delivery struct {
 	DeliveredAt       *time.Time      `db:"delivered_at"`
 	// RetentionDays is its event's: the delivery is deleted with the event.
 	RetentionDays int `db:"retention_days"`
+	// Fallback is the channels still to try after this one fails for
+	// good; FallbackOf the delivery this one replaced, ReplacedBy the one
+	// that replaced it; ChainErrors the final errors of the chain before
+	// it (fallback.go).
+	Fallback    Chain       `db:"fallback"`
+	FallbackOf  *uuid.UUID  `db:"fallback_of"`
+	ReplacedBy  *uuid.UUID  `db:"replaced_by"`
+	ChainErrors ChainErrors `db:"chain_errors"`
 }
 
 // Attempt is one try of a delivery.
@@ -76,19 +84,34 @@ type EventSnapshot struct {
 
 // NewDelivery is what rules hands over for one fired action.
 type NewDelivery struct {
+	// ID is the delivery's id; zero: a new one. A digest names its delivery
+	// before it exists (in its matches' reasons), so it passes the id.
+	ID          uuid.UUID
 	TenantID    uuid.UUID
 	RuleID      uuid.UUID
 	RuleVersion int
 	ChannelID   uuid.UUID
-	Message     string
+	// Fallback is the channels to try, in order, when ChannelID fails for
+	// good (at most MaxChain-1).
+	Fallback []uuid.UUID
+	Message  string
 	// Failed, when set, is why the message could not be made (its
 	// template exceeded its budget): the delivery is recorded as failed
 	// with this error and never sent.
 	Failed string
-	Event  EventSnapshot
+	// Event is the event that caused the delivery; for a digest, its first.
+	Event EventSnapshot
+	// Digest, when set, makes the delivery a digest of these events.
+	Digest *Digest
 	// RetentionDays is the event's retention (events.Event.RetentionDays):
 	// the delivery is deleted when the event is (DeleteExpired).
 	RetentionDays int
+}
+
+// Digest is the events one digest delivery stands for, oldest first. A
+// webhook receives them as data.events and data.count.
+type Digest struct {
+	Events []EventSnapshot
 }
 
 // webhookBody is the JSON a webhook delivery POSTs (SPEC §3).
@@ -98,11 +121,16 @@ type webhookBody struct {
 	Data      webhookData `json:"data"`
 }
 
+// webhookData is a delivery's data. A digest has no single event: it
+// carries count and events (oldest first) instead, and eventId names the
+// first of them.
 type webhookData struct {
-	EventID     uuid.UUID     `json:"eventId"`
-	DeliveryID  uuid.UUID     `json:"deliveryId"`
-	RuleID      *uuid.UUID    `json:"ruleId"`
-	RuleVersion *int          `json:"ruleVersion"`
-	Message     string        `json:"message"`
-	Event       EventSnapshot `json:"event"`
+	EventID     uuid.UUID       `json:"eventId"`
+	DeliveryID  uuid.UUID       `json:"deliveryId"`
+	RuleID      *uuid.UUID      `json:"ruleId"`
+	RuleVersion *int            `json:"ruleVersion"`
+	Message     string          `json:"message"`
+	Event       *EventSnapshot  `json:"event,omitempty"`
+	Count       *int            `json:"count,omitempty"`
+	Events      []EventSnapshot `json:"events,omitempty"`
 }

@@ -147,12 +147,18 @@ type deliveryView struct {
 	ProviderMessageID *string       `json:"providerMessageId"`
 	CreatedAt         time.Time     `json:"createdAt"`
 	DeliveredAt       *time.Time    `json:"deliveredAt"`
+	// A fallback chain (fallback.go): the delivery this one replaced, the
+	// one that replaced it, and the channels still to try after this one.
+	FallbackOf *uuid.UUID  `json:"fallbackOf"`
+	ReplacedBy *uuid.UUID  `json:"replacedBy"`
+	Fallback   []uuid.UUID `json:"fallback"`
 }
 
 func toDeliveryView(d Delivery, as []Attempt) deliveryView {
 	v := deliveryView{ID: d.ID, EventID: d.EventID, RuleID: d.RuleID, RuleVersion: d.RuleVersion, ChannelID: d.ChannelID,
 		Message: d.Message, Status: d.Status, Attempts: make([]attemptView, 0, len(as)), LastError: d.LastError,
-		ProviderMessageID: d.ProviderMessageID, CreatedAt: d.CreatedAt.UTC()}
+		ProviderMessageID: d.ProviderMessageID, CreatedAt: d.CreatedAt.UTC(),
+		FallbackOf: d.FallbackOf, ReplacedBy: d.ReplacedBy, Fallback: append([]uuid.UUID{}, d.Fallback...)}
 	if d.DeliveredAt != nil {
 		t := d.DeliveredAt.UTC()
 		v.DeliveredAt = &t

@@ -62,6 +62,9 @@ type outcome struct {
 	res     Result
 	sendErr error
 	status  string
+	// fallback: the delivery failed for good and its chain goes on; the
+	// next delivery is created with this outcome (startFallbackTx).
+	fallback bool
 }
 
 func newDeliverWorker(svc *Service, mx Metrics, opts pg.GroupOptions) *DeliverWorker {
@@ -146,12 +149,12 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		if err != nil {
 			return err
 		}
-		if d.Status != StatusSucceeded {
+		if d.Status != StatusSucceeded && d.ReplacedBy == nil {
 			return w.fail(ctx, job, &d, "", Result{}, Permanent(fmt.Errorf("channel %s was deleted", d.ChannelID)))
 		}
 	}
-	if d.Status == StatusSucceeded {
-		return nil // already delivered: never twice
+	if d.Status == StatusSucceeded || d.ReplacedBy != nil {
+		return nil // already delivered, or handed to its fallback: never twice
 	}
 	last := job.Attempt >= job.MaxAttempts
 	cfg, sec, err := s.open(c)
@@ -188,16 +191,25 @@ func (w *DeliverWorker) succeed(ctx context.Context, d *Delivery, kind string, r
 	return nil
 }
 
-// fail records a final failure. Permanent failures cancel the job; an
-// exhausted transient one returns its error so River discards the job into
-// the DLQ.
+// fail records a final failure. With a fallback left, the next channel's
+// delivery is created in the same transaction and the job completes: the
+// chain goes on, and this delivery is no dead letter. Otherwise permanent
+// failures cancel the job and an exhausted transient one returns its error
+// so River discards the job into the DLQ; either way the error names the
+// errors of the chain before it.
 func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, kind string, res Result, sendErr error) error {
-	if err := w.record(ctx, d, kind, res, sendErr, StatusFailed); err != nil {
+	fallback := d.HasFallback()
+	if err := w.recordOutcome(ctx, &outcome{d: *d, kind: kind, res: res, sendErr: sendErr, status: StatusFailed, fallback: fallback}); err != nil {
 		return err
 	}
 	w.metrics.Delivery(kind, StatusFailed)
 	w.svc.logger.WarnContext(ctx, "delivery failed", slog.String("delivery_id", d.ID.String()),
-		slog.Int("attempt", job.Attempt), slog.Bool("permanent", IsPermanent(sendErr)), slog.Any("error", sendErr))
+		slog.Int("attempt", job.Attempt), slog.Bool("permanent", IsPermanent(sendErr)), slog.Bool("falls_back", fallback),
+		slog.Any("error", sendErr))
+	if fallback {
+		return nil
+	}
+	sendErr = withChain(d, sendErr)
 	if IsPermanent(sendErr) {
 		return river.JobCancel(sendErr)
 	}
@@ -207,9 +219,13 @@ func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d
 // record commits one attempt's outcome (with others finishing at the same
 // time). A fresh context: the attempt is recorded even if the job's ran out.
 func (w *DeliverWorker) record(ctx context.Context, d *Delivery, kind string, res Result, sendErr error, status string) error {
+	return w.recordOutcome(ctx, &outcome{d: *d, kind: kind, res: res, sendErr: sendErr, status: status})
+}
+
+func (w *DeliverWorker) recordOutcome(ctx context.Context, o *outcome) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return w.group.Do(rctx, &outcome{d: *d, kind: kind, res: res, sendErr: sendErr, status: status})
+	return w.group.Do(rctx, o)
 }
 
 // recordTx stores a group of outcomes: each attempt and its delivery's new
@@ -249,6 +265,17 @@ func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outco
 	}
 	if err := w.svc.repo.RecordAttempts(ctx, tx, ds, as); err != nil {
 		return err
+	}
+	var spent []Delivery
+	for i, o := range outs {
+		if o.fallback {
+			spent = append(spent, ds[i])
+		}
+	}
+	if len(spent) > 0 {
+		if _, err := w.svc.startFallbackTx(ctx, tx, spent); err != nil {
+			return err
+		}
 	}
 	b := w.svc.billing
 	if b == nil {

@@ -92,15 +92,16 @@ func (repo) LiveChannelIDs(ctx context.Context, q pg.Querier, tenantID uuid.UUID
 }
 
 const deliveryColumns = `id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body,
-	status, attempts, last_error, provider_message_id, job_id, created_at, updated_at, delivered_at`
+	status, attempts, last_error, provider_message_id, job_id, created_at, updated_at, delivered_at,
+	fallback, fallback_of, replaced_by, chain_errors`
 
 func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error {
 	const query = `
 		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id,
-			retention_days)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+			retention_days, fallback, fallback_of, chain_errors)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	if _, err := q.ExecContext(ctx, query, d.ID, d.TenantID, d.EventID, d.RuleID, d.RuleVersion, d.ChannelID,
-		d.EventType, d.Message, []byte(d.Body), d.JobID, d.RetentionDays); err != nil {
+		d.EventType, d.Message, []byte(d.Body), d.JobID, d.RetentionDays, d.Fallback, d.FallbackOf, d.ChainErrors); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
 	return nil
@@ -125,17 +126,21 @@ func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) e
 	}
 	const query = `
 		INSERT INTO deliveries (id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body, job_id,
-			retention_days)
+			retention_days, fallback, fallback_of, chain_errors)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::uuid[], $7::text[],
-			$8::text[], $9::jsonb[], $10::bigint[], $11::smallint[])`
+			$8::text[], $9::jsonb[], $10::bigint[], $11::smallint[], $12::jsonb[], $13::uuid[], $14::jsonb[])`
 	n := len(ds)
 	ids, tenants, evs, channels := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n)
 	rules, versions, jobs := make(pg.Strings, n), make([]sql.NullInt64, n), make([]sql.NullInt64, n)
 	types, messages, bodies := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
 	retention := make([]int64, n)
+	fallbacks, fallbackOf, chainErrs := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
 	for i := range ds {
 		d := &ds[i]
 		retention[i] = int64(d.RetentionDays)
+		if err := chainColumns(d, &fallbacks[i], &fallbackOf[i], &chainErrs[i]); err != nil {
+			return err
+		}
 		ids[i], tenants[i], evs[i], channels[i] = d.ID, d.TenantID, d.EventID, d.ChannelID
 		if d.RuleID != nil {
 			r := d.RuleID.String()
@@ -152,8 +157,53 @@ func (repo) InsertDeliveries(ctx context.Context, q pg.Querier, ds []Delivery) e
 	}
 	if _, err := q.ExecContext(ctx, query, ids, tenants, evs, rules,
 		pq.GenericArray{A: versions}, channels, types, messages, bodies,
-		pq.GenericArray{A: jobs}, pq.Array(retention)); err != nil {
+		pq.GenericArray{A: jobs}, pq.Array(retention), fallbacks, fallbackOf, chainErrs); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
+	}
+	return nil
+}
+
+// chainColumns fills one row's fallback columns of a multi-row insert;
+// a delivery outside any chain leaves them NULL.
+func chainColumns(d *Delivery, fallback, of, errs **string) error {
+	if len(d.Fallback) > 0 {
+		v, err := d.Fallback.Value()
+		if err != nil {
+			return fmt.Errorf("encode fallback chain: %w", err)
+		}
+		s := v.(string)
+		*fallback = &s
+	}
+	if d.FallbackOf != nil {
+		s := d.FallbackOf.String()
+		*of = &s
+	}
+	if len(d.ChainErrors) > 0 {
+		v, err := d.ChainErrors.Value()
+		if err != nil {
+			return fmt.Errorf("encode chain errors: %w", err)
+		}
+		s := v.(string)
+		*errs = &s
+	}
+	return nil
+}
+
+// MarkReplaced records deliveries as failed and handed over to their
+// fallbacks, keeping each one's last error unless a new cause is given.
+func (repo) MarkReplaced(ctx context.Context, q pg.Querier, rs []replacement) error {
+	const query = `
+		UPDATE deliveries d SET status = 'failed', replaced_by = u.replaced_by,
+			last_error = coalesce(u.last_error, d.last_error), updated_at = now()
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(tenant_id, id, replaced_by, last_error)
+		WHERE d.tenant_id = u.tenant_id AND d.id = u.id`
+	n := len(rs)
+	tenants, ids, by, errs := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.Strings, n)
+	for i, r := range rs {
+		tenants[i], ids[i], by[i], errs[i] = r.tenantID, r.id, r.by, r.lastError
+	}
+	if _, err := q.ExecContext(ctx, query, tenants, ids, by, errs); err != nil {
+		return fmt.Errorf("mark deliveries replaced: %w", err)
 	}
 	return nil
 }

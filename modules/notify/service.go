@@ -242,7 +242,7 @@ func (s *Service) TestChannel(ctx context.Context, tenantID, id uuid.UUID) (Test
 	deliveryID := uuid.Must(uuid.NewV7())
 	text := "SignalOps test message for channel " + c.Name
 	body, err := json.Marshal(webhookBody{Type: "signalops.test", Timestamp: time.Now().UTC(),
-		Data: webhookData{DeliveryID: deliveryID, Message: text, Event: EventSnapshot{Type: "signalops.test", Payload: json.RawMessage(`{}`)}}})
+		Data: webhookData{DeliveryID: deliveryID, Message: text, Event: &EventSnapshot{Type: "signalops.test", Payload: json.RawMessage(`{}`)}}})
 	if err != nil {
 		return TestResult{}, err
 	}
@@ -257,51 +257,57 @@ func (s *Service) TestChannel(ctx context.Context, tenantID, id uuid.UUID) (Test
 }
 
 // EnqueueTx creates the deliveries of fired actions and their notify.deliver
-// jobs in the caller's transaction (event.process), so they exist exactly
-// when the event's processing commits.
+// jobs in the caller's transaction (event.process, or a digest's flush), so
+// they exist exactly when that transaction commits.
 func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) error {
 	if len(in) == 0 {
 		return nil
 	}
 	ds := make([]Delivery, len(in))
-	params := make([]river.InsertManyParams, 0, len(in))
-	var failed []int // deliveries whose message could not be made: no job
+	now := time.Now().UTC()
 	for i, n := range in {
-		d := Delivery{ID: uuid.Must(uuid.NewV7()), TenantID: n.TenantID, EventID: n.Event.ID, RuleID: &n.RuleID,
+		d := Delivery{ID: n.ID, TenantID: n.TenantID, EventID: n.Event.ID, RuleID: &n.RuleID,
 			RuleVersion: &n.RuleVersion, ChannelID: n.ChannelID, EventType: n.Event.Type, Message: n.Message,
-			RetentionDays: n.RetentionDays}
-		body, err := json.Marshal(webhookBody{Type: n.Event.Type, Timestamp: time.Now().UTC(), Data: webhookData{
-			EventID: n.Event.ID, DeliveryID: d.ID, RuleID: d.RuleID, RuleVersion: d.RuleVersion, Message: n.Message, Event: n.Event}})
+			Fallback: Chain(n.Fallback), RetentionDays: n.RetentionDays}
+		if d.ID == uuid.Nil {
+			d.ID = uuid.Must(uuid.NewV7())
+		}
+		data := webhookData{EventID: n.Event.ID, DeliveryID: d.ID, RuleID: d.RuleID, RuleVersion: d.RuleVersion, Message: n.Message}
+		if n.Digest != nil {
+			count := len(n.Digest.Events)
+			data.Count, data.Events = &count, n.Digest.Events
+		} else {
+			data.Event = &n.Event
+		}
+		body, err := json.Marshal(webhookBody{Type: n.Event.Type, Timestamp: now, Data: data})
 		if err != nil {
 			return fmt.Errorf("encode webhook body: %w", err)
 		}
 		d.Body = body
 		ds[i] = d
+	}
+	var send, unsent []Delivery
+	var reasons []string
+	for i, n := range in {
 		if n.Failed != "" {
-			failed = append(failed, i)
-			continue
-		}
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()})
-	}
-	// Jobs first: their ids go into the delivery rows, inserted together.
-	if len(params) > 0 {
-		res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
-		if err != nil {
-			return fmt.Errorf("enqueue notify.deliver: %w", err)
-		}
-		j := 0
-		for i := range ds {
-			if in[i].Failed == "" {
-				ds[i].JobID = &res[j].Job.ID
-				j++
-			}
+			unsent, reasons = append(unsent, ds[i]), append(reasons, n.Failed)
+		} else {
+			send = append(send, ds[i])
 		}
 	}
-	if err := s.repo.InsertDeliveries(ctx, tx, ds); err != nil {
+	if err := s.insertTx(ctx, tx, send); err != nil {
 		return err
 	}
-	for _, i := range failed {
-		if err := s.repo.FailUnsent(ctx, tx, ds[i].TenantID, ds[i].ID, in[i].Failed); err != nil {
+	// A delivery whose message could not be made has no job: it is
+	// recorded failed at once.
+	if len(unsent) == 0 {
+		return nil
+	}
+	if err := s.repo.InsertDeliveries(ctx, tx, unsent); err != nil {
+		return err
+	}
+	for i, d := range unsent {
+		if err := s.repo.FailUnsent(ctx, tx, d.TenantID, d.ID, reasons[i]); err != nil {
 			return err
 		}
 	}
@@ -369,11 +375,16 @@ func (s *Service) RetryDelivery(ctx context.Context, tenantID, id uuid.UUID) (De
 		if d, err = s.repo.GetDelivery(ctx, tx, tenantID, id, true); err != nil {
 			return err
 		}
-		switch d.Status {
-		case StatusSucceeded:
+		switch {
+		case d.Status == StatusSucceeded:
 			return apperr.Conflict("delivery_succeeded", "This delivery succeeded; it is never sent twice.")
-		case StatusPending:
+		case d.Status == StatusPending:
 			return apperr.Conflict("delivery_pending", "This delivery is still being attempted.")
+		case d.ReplacedBy != nil:
+			// At most one delivery of a chain may succeed: its successor
+			// carries the message now.
+			return apperr.Conflict("delivery_replaced",
+				fmt.Sprintf("This delivery fell back to delivery %s, which carries the message; retry that one.", *d.ReplacedBy))
 		}
 		if d.JobID == nil && d.Attempts == 0 {
 			// Never sent: its message could not be made (EnqueueTx).

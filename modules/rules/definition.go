@@ -81,10 +81,13 @@ type Threshold struct {
 }
 
 // Action is one notification: a channel and the text/template of its
-// message.
+// message, the channels to fall back on when that channel fails for good,
+// and, when set, the digest that collects its firings (workflow.go).
 type Action struct {
 	ChannelID uuid.UUID
 	Template  string
+	Fallback  []uuid.UUID
+	Digest    *Digest
 }
 
 // ParseDefinition decodes and validates a rule definition. Every problem is
@@ -93,17 +96,20 @@ type Action struct {
 // duplicate keys are problems too, so a typo such as "feild" cannot silently
 // turn a condition off.
 func ParseDefinition(raw json.RawMessage) (Definition, error) {
-	return parseDefinition(raw, false)
+	return parseDefinition(raw, MinDigestWindow, false)
 }
 
 // ParseStoredDefinition is ParseDefinition for a version saved earlier:
 // templates that a check added since refuses do not fail it (see
-// CompileStored).
+// CompileStored), and digest windows down to the floor (1s) are read back.
 func ParseStoredDefinition(raw json.RawMessage) (Definition, error) {
-	return parseDefinition(raw, true)
+	return parseDefinition(raw, MinDigestWindowFloor, true)
 }
 
-func parseDefinition(raw json.RawMessage, stored bool) (Definition, error) {
+// parseDefinition is ParseDefinition with another shortest digest window
+// (tests may allow windows under a minute, see Service) and, when stored,
+// the leniency of ParseStoredDefinition.
+func parseDefinition(raw json.RawMessage, minWindow time.Duration, stored bool) (Definition, error) {
 	var p problems
 	switch {
 	case len(raw) > MaxDefinitionBytes:
@@ -123,7 +129,7 @@ func parseDefinition(raw json.RawMessage, stored bool) (Definition, error) {
 		return Definition{}, p.err()
 	}
 	def := Definition{Raw: bytes.Clone(raw)}
-	d := decoder{p: &p}
+	d := decoder{p: &p, minWindow: minWindow}
 	d.definition(raw, &def)
 	// The compiler checks what the decoder could read; problems at or under a
 	// path the decoder already reported are dropped, so each is said once.
@@ -164,7 +170,8 @@ func (p *problems) err() error {
 // checks that do not depend on JSON (operators, ranges, templates) belong to
 // the compiler, which also runs on hand-built definitions.
 type decoder struct {
-	p *problems
+	p         *problems
+	minWindow time.Duration // shortest digest window
 }
 
 type member struct {
@@ -177,7 +184,7 @@ var (
 	matchKeys      = []string{"type", "all", "any", "not"}
 	conditionKeys  = []string{"field", "op", "value", "all", "any", "not"}
 	thresholdKeys  = []string{"count", "within", "groupBy"}
-	actionKeys     = []string{"channelId", "template"}
+	actionKeys     = []string{"channelId", "template", "fallback", "digest"}
 )
 
 // object reads a JSON object's members in order, reporting a non-object,
@@ -491,6 +498,12 @@ func (d *decoder) actions(path string, raw json.RawMessage, def *Definition) {
 			a.Template, _ = d.string(at+".template", v)
 		} else {
 			d.p.add(at+".template", "is required")
+		}
+		if v := m["fallback"]; present(v) {
+			a.Fallback = d.fallback(at+".fallback", v, a.ChannelID)
+		}
+		if v := m["digest"]; present(v) {
+			a.Digest = d.digest(at+".digest", v)
 		}
 		def.Actions = append(def.Actions, a)
 	}

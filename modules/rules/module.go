@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 
 	"github.com/jmoiron/sqlx"
@@ -23,11 +24,12 @@ type Module struct {
 	logger  *slog.Logger
 }
 
-// New builds the rules module. nt receives fired actions (nil: matches are
+// New builds the rules module; jobs is the process's insert-only River
+// client (it schedules digests). nt receives fired actions (nil: matches are
 // recorded but nothing is delivered, and action channels are not checked).
-func New(db *sqlx.DB, ev *events.Service, nt *notify.Service, bill *billing.Service, logger *slog.Logger) *Module {
+func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], ev *events.Service, nt *notify.Service, bill *billing.Service, logger *slog.Logger) *Module {
 	logger = logger.With("module", "rules")
-	return &Module{Service: NewService(db, ev, nt, bill, logger), db: db, events: ev, logger: logger}
+	return &Module{Service: NewService(db, jobs, ev, nt, bill, logger), db: db, events: ev, logger: logger}
 }
 
 // maxRuleBody bounds a rule request (a definition is at most 64 KiB).
@@ -54,5 +56,6 @@ func (m *Module) Routes(g *httpx.Group) {
 func (m *Module) AddWorkers(w *river.Workers, group pg.GroupOptions) (run func(context.Context)) {
 	pw := newProcessWorker(m.db, m.events, m.Service, group, m.logger)
 	river.AddWorker(w, pw)
+	river.AddWorker(w, &DigestWorker{svc: m.Service, logger: m.logger})
 	return pw.Run
 }

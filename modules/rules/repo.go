@@ -12,12 +12,14 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
 )
 
-// repo holds the SQL of the rules, rule_versions, rule_matches and
-// rule_groups tables.
+// repo holds the SQL of the rules, rule_versions, rule_matches,
+// rule_groups, rule_digests and rule_digest_items tables.
 type repo struct{}
 
 var errRuleNotFound = apperr.NotFound("rule_not_found", "No such rule.")
@@ -152,12 +154,12 @@ func (repo) ListActive(ctx context.Context, q pg.Querier, tenantID uuid.UUID) ([
 func (repo) InsertMatch(ctx context.Context, q pg.Querier, m *Match) (bool, error) {
 	const query = `
 		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions,
-			retention_days)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			retention_days, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING`
 	m.ID = uuid.Must(uuid.NewV7())
 	res, err := q.ExecContext(ctx, query, m.ID, m.TenantID, m.EventID, m.RuleID, m.RuleVersion, m.GroupKey, m.Fired,
-		m.ReceivedAt, []byte(m.Actions), m.RetentionDays)
+		m.ReceivedAt, []byte(m.Actions), m.RetentionDays, m.Reason)
 	if err != nil {
 		return false, fmt.Errorf("insert rule match: %w", err)
 	}
@@ -175,6 +177,20 @@ func (repo) DeleteExpired(ctx context.Context, q pg.Querier, retentionDays int, 
 	n, err := pg.DeleteBatches(ctx, q, 5000, query, retentionDays, before)
 	if err != nil {
 		return n, fmt.Errorf("delete expired rule matches: %w", err)
+	}
+	// Digest items go with their events, and flushed digests once empty
+	// (an open one, still collecting, stays).
+	const items = `
+		DELETE FROM rule_digest_items WHERE (digest_id, event_id) IN (
+			SELECT digest_id, event_id FROM rule_digest_items WHERE retention_days = $1 AND event_id < $2 LIMIT $3)`
+	if _, err := pg.DeleteBatches(ctx, q, 5000, items, retentionDays, before); err != nil {
+		return n, fmt.Errorf("delete expired digest items: %w", err)
+	}
+	const digests = `
+		DELETE FROM rule_digests d WHERE d.state = 'flushed' AND d.retention_days = $1 AND d.flushed_at < $2
+			AND NOT EXISTS (SELECT 1 FROM rule_digest_items i WHERE i.digest_id = d.id)`
+	if _, err := q.ExecContext(ctx, digests, retentionDays, pg.UUIDv7Time(before)); err != nil {
+		return n, fmt.Errorf("delete expired digests: %w", err)
 	}
 	return n, nil
 }
@@ -225,7 +241,7 @@ func (repo) CountMatches(ctx context.Context, q pg.Querier, tenantID, ruleID uui
 // MatchesOf lists the recorded matches of one event.
 func (repo) MatchesOf(ctx context.Context, q pg.Querier, tenantID, eventID uuid.UUID) ([]Match, error) {
 	const query = `
-		SELECT id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions, created_at
+		SELECT id, tenant_id, event_id, rule_id, rule_version, group_key, fired, reason, received_at, actions, created_at
 		FROM rule_matches WHERE tenant_id = $1 AND event_id = $2 ORDER BY id`
 	var out []Match
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, eventID); err != nil {
@@ -258,18 +274,19 @@ type matchKey struct{ event, rule uuid.UUID }
 func (repo) InsertMatches(ctx context.Context, q pg.Querier, ms []Match) (map[matchKey]bool, error) {
 	const query = `
 		INSERT INTO rule_matches (id, tenant_id, event_id, rule_id, rule_version, group_key, fired, received_at, actions,
-			retention_days)
+			retention_days, reason)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::bool[],
-			$8::timestamptz[], $9::jsonb[], $10::smallint[])
+			$8::timestamptz[], $9::jsonb[], $10::smallint[], $11::text[])
 		ON CONFLICT ON CONSTRAINT rule_matches_once DO NOTHING
 		RETURNING event_id, rule_id`
 	n := len(ms)
 	ids, tenants, evs, rules := make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n), make(pg.UUIDs, n)
 	versions, groups, fired := make([]int64, n), make(pg.Strings, n), make([]bool, n)
 	received, actions, retention := make(pg.Times, n), make(pg.Strings, n), make([]int64, n)
+	reasons := make(pg.Strings, n)
 	for i := range ms {
 		m := &ms[i]
-		retention[i] = int64(m.RetentionDays)
+		retention[i], reasons[i] = int64(m.RetentionDays), m.Reason
 		m.ID = uuid.Must(uuid.NewV7())
 		ids[i], tenants[i], evs[i], rules[i] = m.ID, m.TenantID, m.EventID, m.RuleID
 		a := string(m.Actions)
@@ -280,7 +297,7 @@ func (repo) InsertMatches(ctx context.Context, q pg.Querier, ms []Match) (map[ma
 		RuleID  uuid.UUID `db:"rule_id"`
 	}
 	err := sqlx.SelectContext(ctx, q, &rows, query, ids, tenants, evs, rules,
-		pq.Array(versions), groups, pq.Array(fired), received, actions, pq.Array(retention))
+		pq.Array(versions), groups, pq.Array(fired), received, actions, pq.Array(retention), reasons)
 	if err != nil {
 		return nil, fmt.Errorf("insert rule matches: %w", err)
 	}
@@ -289,4 +306,124 @@ func (repo) InsertMatches(ctx context.Context, q pg.Querier, ms []Match) (map[ma
 		out[matchKey{r.EventID, r.RuleID}] = true
 	}
 	return out, nil
+}
+
+// LastFired reads when a rule's group last fired, without locking it (a
+// dry run); nil when it never did.
+func (repo) LastFired(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, group string) (*time.Time, error) {
+	const query = `SELECT last_fired_at FROM rule_groups WHERE tenant_id = $1 AND rule_id = $2 AND group_key = $3`
+	var last *time.Time
+	err := sqlx.GetContext(ctx, q, &last, query, tenantID, ruleID, group)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read rule group: %w", err)
+	}
+	return last, nil
+}
+
+const digestColumns = `id, tenant_id, rule_id, rule_version, action_index, group_key, delivery_id, state, count, max,
+	opened_at, closes_at, flushed_at, retention_days`
+
+// OpenDigest finds the open digest of d's rule version, action and group,
+// or opens d as it; either way the row is locked until the transaction
+// ends, and d holds it. created: this call opened it.
+func (repo) OpenDigest(ctx context.Context, q pg.Querier, d *digestRow) (bool, error) {
+	const query = `
+		INSERT INTO rule_digests (id, tenant_id, rule_id, rule_version, action_index, group_key, delivery_id, max,
+			opened_at, closes_at, retention_days)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (rule_id, rule_version, action_index, group_key) WHERE state = 'open'
+			DO UPDATE SET count = rule_digests.count -- changes nothing; takes the row lock
+		RETURNING ` + digestColumns + `, (xmax = 0) AS created`
+	var row struct {
+		digestRow
+		Created bool `db:"created"`
+	}
+	if err := sqlx.GetContext(ctx, q, &row, query, d.ID, d.TenantID, d.RuleID, d.RuleVersion, d.ActionIndex, d.GroupKey,
+		d.DeliveryID, d.Max, d.OpenedAt, d.ClosesAt, d.RetentionDays); err != nil {
+		return false, fmt.Errorf("open digest: %w", err)
+	}
+	*d = row.digestRow
+	return row.Created, nil
+}
+
+// CollectItem adds event e to digest d (locked by OpenDigest) and counts
+// it; at max the digest closes ("full") and the next firing opens another.
+// It returns the digest's state after it, or "" when the event was already
+// collected for this rule action (in this digest or an earlier one).
+func (repo) CollectItem(ctx context.Context, q pg.Querier, d *digestRow, e events.Event, snapshot []byte) (string, error) {
+	const query = `
+		WITH i AS (
+			INSERT INTO rule_digest_items (digest_id, tenant_id, rule_id, action_index, event_id, received_at, event,
+				retention_days)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT DO NOTHING
+			RETURNING digest_id)
+		UPDATE rule_digests d SET count = d.count + 1,
+			state = CASE WHEN d.count + 1 >= d.max THEN 'full' ELSE d.state END
+		FROM i WHERE d.tenant_id = $2 AND d.id = i.digest_id
+		RETURNING d.state`
+	var state string
+	err := sqlx.GetContext(ctx, q, &state, query, d.ID, d.TenantID, d.RuleID, d.ActionIndex, e.ID, e.ReceivedAt,
+		snapshot, e.RetentionDays)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("collect digest item: %w", err)
+	}
+	return state, nil
+}
+
+// LockDigest reads one digest and locks it until the transaction ends.
+func (repo) LockDigest(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) (digestRow, error) {
+	const query = `SELECT ` + digestColumns + ` FROM rule_digests WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+	var d digestRow
+	err := pg.GetOne(ctx, q, &d, apperr.NotFound("digest_not_found", "No such digest."), "lock digest", query, tenantID, id)
+	return d, err
+}
+
+// DigestItems lists a digest's events, oldest first.
+func (repo) DigestItems(ctx context.Context, q pg.Querier, tenantID, digestID uuid.UUID) ([]notify.EventSnapshot, error) {
+	const query = `
+		SELECT event FROM rule_digest_items WHERE tenant_id = $1 AND digest_id = $2 ORDER BY received_at, event_id`
+	var raws [][]byte
+	if err := sqlx.SelectContext(ctx, q, &raws, query, tenantID, digestID); err != nil {
+		return nil, fmt.Errorf("list digest items: %w", err)
+	}
+	out := make([]notify.EventSnapshot, len(raws))
+	for i, r := range raws {
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			return nil, fmt.Errorf("decode digest item: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// MarkFlushed records that a digest became its delivery.
+func (repo) MarkFlushed(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) error {
+	const query = `UPDATE rule_digests SET state = 'flushed', flushed_at = now() WHERE tenant_id = $1 AND id = $2`
+	if _, err := q.ExecContext(ctx, query, tenantID, id); err != nil {
+		return fmt.Errorf("mark digest flushed: %w", err)
+	}
+	return nil
+}
+
+// OpenDigestOf returns the delivery id of the open digest of a rule
+// version, action and group, if any (a dry run says where it would go).
+func (repo) OpenDigestOf(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID, version, idx int, group string) (*uuid.UUID, error) {
+	const query = `
+		SELECT delivery_id FROM rule_digests
+		WHERE tenant_id = $1 AND rule_id = $2 AND rule_version = $3 AND action_index = $4 AND group_key = $5 AND state = 'open'`
+	var id uuid.UUID
+	err := sqlx.GetContext(ctx, q, &id, query, tenantID, ruleID, version, idx, group)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find open digest: %w", err)
+	}
+	return &id, nil
 }

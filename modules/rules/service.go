@@ -3,14 +3,18 @@ package rules
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/billing"
@@ -23,17 +27,30 @@ import (
 // Service is the rules use cases.
 type Service struct {
 	db      *sqlx.DB
+	jobs    *river.Client[*sql.Tx] // insert-only: schedules rules.digest
 	repo    repo
 	events  *events.Service
 	notify  *notify.Service  // nil: channels are not checked, no deliveries are made
 	billing *billing.Service // nil: evaluations are not counted
 	cache   *compiledCache
 	logger  *slog.Logger
+	// digestMinWindow is the shortest digest window a rule may be written
+	// with: MinDigestWindow unless DIGEST_MIN_WINDOW (tests) lowers it.
+	digestMinWindow time.Duration
 }
 
-// NewService returns the rules Service.
-func NewService(db *sqlx.DB, ev *events.Service, nt *notify.Service, bill *billing.Service, logger *slog.Logger) *Service {
-	return &Service{db: db, events: ev, notify: nt, billing: bill, cache: newCompiledCache(), logger: logger}
+// NewService returns the rules Service; jobs is the process's insert-only
+// River client.
+func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], ev *events.Service, nt *notify.Service, bill *billing.Service, logger *slog.Logger) *Service {
+	return &Service{db: db, jobs: jobs, events: ev, notify: nt, billing: bill, cache: newCompiledCache(), logger: logger,
+		digestMinWindow: MinDigestWindow}
+}
+
+// SetDigestMinWindow lets rules be written with digest windows down to d
+// (≥ MinDigestWindowFloor): DIGEST_MIN_WINDOW, for tests that cannot wait
+// a minute. Stored rules keep working whatever it is set to.
+func (s *Service) SetDigestMinWindow(d time.Duration) {
+	s.digestMinWindow = max(d, MinDigestWindowFloor)
 }
 
 // Input creates or changes a rule; nil fields of a change stay as they are.
@@ -56,7 +73,7 @@ func (s *Service) validate(ctx context.Context, tenantID uuid.UUID, in Input, cr
 	}
 	var def *Definition
 	if len(in.Definition) > 0 {
-		d, err := ParseDefinition(in.Definition)
+		d, err := parseDefinition(in.Definition, s.digestMinWindow, false)
 		if e, ok := apperr.As(err); ok {
 			fields = append(fields, e.Fields...)
 		} else if err != nil {
@@ -66,18 +83,21 @@ func (s *Service) validate(ctx context.Context, tenantID uuid.UUID, in Input, cr
 		}
 	}
 	if def != nil && s.notify != nil {
-		ids := make([]uuid.UUID, len(def.Actions))
-		for i, a := range def.Actions {
-			ids[i] = a.ChannelID
+		var ids []uuid.UUID
+		for _, a := range def.Actions {
+			ids = append(append(ids, a.ChannelID), a.Fallback...)
 		}
 		missing, err := s.notify.MissingChannels(ctx, tenantID, ids)
 		if err != nil {
 			return nil, err
 		}
 		for i, a := range def.Actions {
-			for _, m := range missing {
-				if a.ChannelID == m {
-					fields = append(fields, apperr.FieldError{Field: fmt.Sprintf("definition.actions[%d].channelId", i), Message: "no such channel"})
+			if slices.Contains(missing, a.ChannelID) {
+				fields = append(fields, apperr.FieldError{Field: fmt.Sprintf("definition.actions[%d].channelId", i), Message: "no such channel"})
+			}
+			for j, id := range a.Fallback {
+				if slices.Contains(missing, id) {
+					fields = append(fields, apperr.FieldError{Field: fmt.Sprintf("definition.actions[%d].fallback[%d]", i, j), Message: "no such channel"})
 				}
 			}
 		}
@@ -211,7 +231,7 @@ func (s *Service) RelatedMatches(ctx context.Context, tenantID, eventID uuid.UUI
 		return err
 	}
 	for _, m := range ms {
-		r.Matches = append(r.Matches, events.MatchRef{RuleID: m.RuleID, RuleVersion: m.RuleVersion})
+		r.Matches = append(r.Matches, events.MatchRef{RuleID: m.RuleID, RuleVersion: m.RuleVersion, Fired: m.Fired, Reason: m.Reason})
 	}
 	return nil
 }
@@ -237,12 +257,13 @@ func (s *Service) compiled(ctx context.Context, q pg.Querier, tenantID uuid.UUID
 	return c, nil
 }
 
-// Fired is one rule firing for an event: its rendered actions, for notify.
+// Fired is one rule firing for an event: the actions it sends at once,
+// rendered, for notify (its digest actions were collected instead).
 type Fired struct {
 	RuleID      uuid.UUID
 	RuleVersion int
 	GroupKey    string
-	Actions     []Rendered
+	Actions     []Planned
 }
 
 // HandleTx evaluates the tenants' rules against freshly processed events
@@ -259,11 +280,11 @@ func (s *Service) HandleTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event)
 		if len(fired[i]) == 0 {
 			continue
 		}
-		snap := notify.EventSnapshot{ID: e.ID, Type: e.Type, Source: e.Source, OccurredAt: e.OccurredAt.UTC(), Payload: e.Payload}
+		snap := snapshot(e)
 		for _, f := range fired[i] {
 			for _, a := range f.Actions {
 				ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
-					ChannelID: a.ChannelID, Message: a.Message, Failed: a.Error, Event: snap, RetentionDays: e.RetentionDays})
+					ChannelID: a.ChannelID, Fallback: a.Fallback, Message: a.Message, Failed: a.Error, Event: snap, RetentionDays: e.RetentionDays})
 			}
 		}
 	}
@@ -288,14 +309,16 @@ type candidate struct {
 	deferred bool // stateless: its match is inserted with the others at the end
 }
 
-// evaluateTx evaluates rules against events and records their matches;
-// fired[i] are the firings of evs[i], in rule order. A rule without
+// evaluateTx evaluates rules against events and records their matches,
+// each with whether it fired and, if not, why; fired[i] are the firings of
+// evs[i] that send something at once, in rule order. A rule without
 // threshold or cooldown needs no state, so its matches are inserted
 // together in one statement at the end. A stateful rule is decided under
 // the row lock of its group, and its match is inserted at once, so that
 // the next event of the same group, in this group or a concurrent one,
 // counts it: concurrent events of one group can neither both fire nor
-// both be missed.
+// both be missed. Digest actions are collected as their firings are
+// decided (digest.go), before the match that names the digest is stored.
 func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event) ([][]Fired, error) {
 	fired := make([][]Fired, len(evs))
 	tenants := make([]uuid.UUID, 0, 1)
@@ -311,6 +334,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Even
 	evaluations := make(map[uuid.UUID]int64, len(tenants))
 	var cands []candidate
 	var stateless []Match
+	var col collector
 	for i, e := range evs {
 		rs := active[e.TenantID]
 		if len(rs) == 0 {
@@ -338,34 +362,46 @@ func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Even
 			m := Match{TenantID: e.TenantID, EventID: e.ID, RuleID: a.ID, RuleVersion: a.Version,
 				GroupKey: group, ReceivedAt: e.ReceivedAt, Actions: json.RawMessage(`[]`), RetentionDays: e.RetentionDays}
 			key := matchKey{e.ID, a.ID}
-			if def.Threshold == nil && def.Cooldown == 0 {
-				m.Fired = true
-				rendered := c.Render(ctx, &subj)
-				if m.Actions, err = json.Marshal(rendered); err != nil {
-					return nil, fmt.Errorf("encode rendered actions: %w", err)
+			isStateless := def.Threshold == nil && def.Cooldown == 0
+			v := verdict{fire: true}
+			if !isStateless {
+				if v, err = s.decide(ctx, tx, e, a.ID, group, def); err != nil {
+					return nil, err
 				}
+			}
+			var planned []Planned
+			if v.fire {
+				planned = c.renderNow(ctx, &subj)
+				m.Fired = len(planned) > 0
+				if c.hasDigest() {
+					reason, err := s.collectAllTx(ctx, tx, &col, e, a, group, def)
+					if err != nil {
+						return nil, err
+					}
+					m.Reason = &reason
+				}
+				if len(planned) > 0 {
+					if m.Actions, err = json.Marshal(planned); err != nil {
+						return nil, fmt.Errorf("encode rendered actions: %w", err)
+					}
+				}
+			} else {
+				m.Reason = &v.reason
+			}
+			f := Fired{RuleID: a.ID, RuleVersion: a.Version, GroupKey: group, Actions: planned}
+			if isStateless {
 				stateless = append(stateless, m)
-				cands = append(cands, candidate{event: i, key: key, deferred: true,
-					fired: Fired{RuleID: a.ID, RuleVersion: a.Version, GroupKey: group, Actions: rendered}})
-				continue
-			}
-			if m.Fired, err = s.decide(ctx, tx, e, a.ID, group, def); err != nil {
-				return nil, err
-			}
-			var rendered []Rendered
-			if m.Fired {
-				rendered = c.Render(ctx, &subj)
-				if m.Actions, err = json.Marshal(rendered); err != nil {
-					return nil, fmt.Errorf("encode rendered actions: %w", err)
+				if m.Fired {
+					cands = append(cands, candidate{event: i, key: key, deferred: true, fired: f})
 				}
+				continue
 			}
 			inserted, err := s.repo.InsertMatch(ctx, tx, &m)
 			if err != nil {
 				return nil, err
 			}
 			if inserted && m.Fired {
-				cands = append(cands, candidate{event: i, key: key,
-					fired: Fired{RuleID: a.ID, RuleVersion: a.Version, GroupKey: group, Actions: rendered}})
+				cands = append(cands, candidate{event: i, key: key, fired: f})
 			}
 		}
 	}
@@ -379,6 +415,9 @@ func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Even
 		if !c.deferred || inserted[c.key] {
 			fired[c.event] = append(fired[c.event], c.fired)
 		}
+	}
+	if err := s.scheduleTx(ctx, tx, &col); err != nil {
+		return nil, err
 	}
 	// Counted last, so the counter rows stay locked for the shortest time.
 	if s.billing != nil && len(evaluations) > 0 {
@@ -394,44 +433,37 @@ func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Even
 	return fired, nil
 }
 
-// decide applies threshold and cooldown. The group's row lock is held until
-// the transaction ends.
-func (s *Service) decide(ctx context.Context, tx pg.Querier, e events.Event, ruleID uuid.UUID, group string, def Definition) (bool, error) {
-	if def.Threshold == nil && def.Cooldown == 0 {
-		return true, nil
+// collectAllTx collects a firing into the digest of each of the rule's
+// digest actions and returns the match's reason naming them.
+func (s *Service) collectAllTx(ctx context.Context, tx *sqlx.Tx, col *collector, e events.Event, a activeRule, group string, def Definition) (string, error) {
+	var reasons []string
+	for idx, act := range def.Actions {
+		if act.Digest == nil {
+			continue
+		}
+		id, err := s.collectTx(ctx, tx, col, e, a.ID, a.Version, group, idx, *act.Digest)
+		if err != nil {
+			return "", err
+		}
+		reasons = append(reasons, digestReason(id))
 	}
+	return strings.Join(reasons, "; "), nil
+}
+
+// decide applies threshold and cooldown (judge) and records a firing. The
+// group's row lock is held until the transaction ends.
+func (s *Service) decide(ctx context.Context, tx pg.Querier, e events.Event, ruleID uuid.UUID, group string, def Definition) (verdict, error) {
 	lastFired, err := s.repo.LockGroup(ctx, tx, e.TenantID, ruleID, group)
 	if err != nil {
-		return false, err
+		return verdict{}, err
 	}
-	now := e.ReceivedAt
-	if def.Cooldown > 0 && lastFired != nil && now.Before(lastFired.Add(def.Cooldown)) {
-		return false, nil
+	v, err := judge(def, e.ReceivedAt, lastFired, func(after time.Time) (int, *time.Time, error) {
+		return s.repo.CountMatches(ctx, tx, e.TenantID, ruleID, group, after)
+	})
+	if err != nil || !v.fire {
+		return v, err
 	}
-	// The firing is stamped with the latest receive time it consumed, so
-	// none of the matches it counted is counted again, whatever order the
-	// group's events were processed in.
-	at := now
-	if t := def.Threshold; t != nil {
-		after := now.Add(-t.Within)
-		if lastFired != nil && lastFired.After(after) {
-			after = *lastFired
-		}
-		n, latest, err := s.repo.CountMatches(ctx, tx, e.TenantID, ruleID, group, after)
-		if err != nil {
-			return false, err
-		}
-		if n+1 < t.Count {
-			return false, nil
-		}
-		if latest != nil && latest.After(at) {
-			at = *latest
-		}
-	}
-	if lastFired != nil && lastFired.After(at) {
-		at = *lastFired
-	}
-	return true, s.repo.SetFired(ctx, tx, e.TenantID, ruleID, group, at)
+	return v, s.repo.SetFired(ctx, tx, e.TenantID, ruleID, group, v.at)
 }
 
 func sameJSON(a, b json.RawMessage) bool {

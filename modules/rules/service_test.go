@@ -44,7 +44,7 @@ func setup(t *testing.T) *testBundle {
 	router := httpx.NewRouter(logger, httpx.Options{})
 	authMod := auth.New(pool, logger, authtest.Options)
 	ev := events.New(pool, jobs, nil, logger)
-	rm := rules.New(pool, ev.Service, nil, nil, logger)
+	rm := rules.New(pool, jobs, ev.Service, nil, nil, logger)
 	ev.AddRelated(rm.Service.RelatedMatches)
 	api := httpx.NewGroup(router, "/api")
 	ev.Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
