@@ -196,7 +196,7 @@ func (s *Service) insertTx(ctx context.Context, tx *sqlx.Tx, ds []Delivery) erro
 	}
 	params := make([]river.InsertManyParams, len(ds))
 	for i, d := range ds {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()}
+		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID, ChannelID: d.ChannelID}, InsertOpts: s.insertOpts()}
 	}
 	// Jobs first: their ids go into the delivery rows, inserted together.
 	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
