@@ -227,6 +227,19 @@ func (f *Flow) reopen(now time.Time, interval time.Duration) {
 	f.ProbeDeliveryID, f.ProbeStartedAt = nil, nil
 }
 
+// pauseSpread is the most a delivery waiting out a pause adds at random,
+// so a channel's backlog does not come back all at once.
+const pauseSpread = time.Second
+
+// paused reports whether the channel is paused at now (a receiver's 429)
+// and how long a delivery waits then.
+func (f *Flow) paused(now time.Time) (time.Duration, bool) {
+	if f.PausedUntil == nil || !f.PausedUntil.After(now) {
+		return 0, false
+	}
+	return f.PausedUntil.Sub(now) + jitterUp(pauseSpread), true
+}
+
 // probeDue reports whether a delivery may try to claim the probe: the
 // circuit is open and its probe time has come, or the delivery holds the
 // claim already (its job came back after a crash), or the one who claimed

@@ -60,6 +60,32 @@ type DeliverWorker struct {
 
 	retryAfter sync.Map // job id → provider's retry-after, read by NextRetry
 	probeAt    sync.Map // job id → when its circuit's next probe is due: the job that opened it probes
+	// recorded: channel id → localFlow, the flow state this process last
+	// recorded for the channel (a failure, a transition, a pause). A job
+	// whose read of the channel is older goes by it instead: a job waiting
+	// in process for a send slot read the channel before the send ahead of
+	// it opened the circuit or was told to pause.
+	recorded sync.Map
+}
+
+// localFlow is a channel's flow state as this process recorded it at at.
+type localFlow struct {
+	at   time.Time
+	flow Flow
+}
+
+// fresher returns the channel's flow state this process recorded after
+// readAt, if any.
+func (w *DeliverWorker) fresher(channelID uuid.UUID, readAt time.Time) (Flow, bool) {
+	v, ok := w.recorded.Load(channelID)
+	if !ok {
+		return Flow{}, false
+	}
+	lf := v.(localFlow)
+	if readAt.After(lf.at) {
+		return Flow{}, false // the read is newer: it knows as much
+	}
+	return lf.flow, true
 }
 
 // outcome is one attempt to record: the delivery as it was read, what the
@@ -169,6 +195,7 @@ func (w *DeliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	s := w.svc
 	a := job.Args
+	readAt := time.Now()
 	read := &deliveryRead{tenantID: a.TenantID, id: a.DeliveryID}
 	if err := w.reads.Do(ctx, read); err != nil {
 		return err
@@ -196,9 +223,13 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		return w.fail(ctx, job, &outcome{d: d, channel: c, sendErr: Permanent(err)})
 	}
 
+	if lf, ok := w.fresher(d.ChannelID, readAt); ok {
+		fl.State, fl.NextProbeAt, fl.ProbeDeliveryID, fl.ProbeStartedAt = lf.State, lf.NextProbeAt, lf.ProbeDeliveryID, lf.ProbeStartedAt
+		fl.ProbeIntervalMS, fl.PausedUntil, fl.LastError = lf.ProbeIntervalMS, lf.PausedUntil, lf.LastError
+	}
 	now := time.Now()
-	if fl.PausedUntil != nil && fl.PausedUntil.After(now) {
-		return w.wait(c.Kind, waitPaused, fl.PausedUntil.Sub(now)+jitterUp(time.Second))
+	if paused, ok := fl.paused(now); ok {
+		return w.wait(c.Kind, waitPaused, paused)
 	}
 	probe := false
 	if fl.State != CircuitClosed {
@@ -213,15 +244,12 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			}
 		}
 		if !probe {
-			if d.HasFallback() {
-				return w.handOver(ctx, &d, c, fl)
-			}
-			return w.wait(c.Kind, waitCircuit, fl.circuitWait(now, w.probeMaxRun(), w.flow))
+			return w.blocked(ctx, &d, c, fl)
 		}
 	}
 	// A probe is one request per interval: neither the rate cap nor the
 	// in-flight cap holds it back.
-	release := func(time.Duration) {}
+	var took time.Duration
 	if !probe {
 		if cfg.RateLimit != nil {
 			wait, err := w.rateWait(ctx, &d, *cfg.RateLimit)
@@ -232,19 +260,35 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 				return w.wait(c.Kind, waitRate, wait)
 			}
 		}
-		rel, wait, ok := w.slots.acquire(ctx, c.ID)
+		release, wait, ok := w.slots.acquire(ctx, c.ID)
 		if !ok {
 			return w.wait(c.Kind, waitBusy, wait)
 		}
-		release = rel
+		// The slot is held until the outcome is recorded: the next send of
+		// the channel starts knowing what this one did to the circuit.
+		defer func() { release(took) }()
+		if lf, ok := w.fresher(d.ChannelID, readAt); ok {
+			if paused, ok := lf.paused(time.Now()); ok {
+				return w.wait(c.Kind, waitPaused, paused)
+			}
+			if lf.State != CircuitClosed {
+				return w.blocked(ctx, &d, c, lf)
+			}
+		}
 	}
 	start := time.Now()
 	res, sendErr := s.providers.Send(ctx, cfg, sec, Message{DeliveryID: d.ID, EventType: d.EventType, Text: d.Message, Payload: d.Body})
-	release(time.Since(start))
+	took = time.Since(start)
 
 	o := &outcome{d: d, channel: c, res: res, sendErr: sendErr, verdict: verdictOf(sendErr), probe: probe, flowRead: fl}
-	if o.verdict == verdictAnswered && !probe {
+	switch {
+	case o.verdict == verdictAnswered && !probe:
 		o.verdict = verdictNone // a refusal or 429 says nothing to a circuit that is not probing
+	case sendErr != nil && ctx.Err() != nil:
+		// The job's own context ended (shutdown, or the job's deadline):
+		// not the receiver's failure. (A slow receiver hits NOTIFY_TIMEOUT,
+		// which ends well before the job's deadline.)
+		o.verdict = verdictNone
 	}
 	switch {
 	case sendErr == nil:
@@ -262,7 +306,7 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 		w.afterRecord(ctx, o)
 		w.metrics.Delivery(c.Kind, "retrying")
-		return w.wait(c.Kind, waitPaused, pause+jitterUp(time.Second))
+		return w.wait(c.Kind, waitPaused, pause+jitterUp(pauseSpread))
 	}
 	if probe {
 		// A failed probe spends no attempt either: its delivery waits like
@@ -304,6 +348,15 @@ const (
 	waitCircuit = "circuit" // the channel's circuit is open
 	waitPaused  = "paused"  // the receiver's 429 Retry-After
 )
+
+// blocked is a delivery that may not send because its channel's circuit is
+// open (fl): it goes down its fallback chain, or waits.
+func (w *DeliverWorker) blocked(ctx context.Context, d *Delivery, c Channel, fl Flow) error {
+	if d.HasFallback() {
+		return w.handOver(ctx, d, c, fl)
+	}
+	return w.wait(c.Kind, waitCircuit, fl.circuitWait(time.Now(), w.probeMaxRun(), w.flow))
+}
 
 // wait snoozes the job: it comes back after d without spending an attempt.
 func (w *DeliverWorker) wait(kind, reason string, d time.Duration) error {
@@ -392,6 +445,9 @@ func (w *DeliverWorker) recordOutcome(ctx context.Context, o *outcome) error {
 // afterRecord reports a circuit transition the committed outcome made and,
 // when it closed the circuit, queues the release of the waiting jobs.
 func (w *DeliverWorker) afterRecord(ctx context.Context, o *outcome) {
+	if o.flowAfter.ChannelID != uuid.Nil {
+		w.recorded.Store(o.d.ChannelID, localFlow{at: time.Now(), flow: o.flowAfter})
+	}
 	if o.transition == "" {
 		return
 	}
