@@ -7,62 +7,54 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
-
-	"github.com/signalops/signalops/platform/pg"
 )
 
-// releaseBatch is how many waiting jobs one transaction releases.
+// releaseBatch is how many waiting jobs one listing reads.
 const releaseBatch = 500
 
 // ReleaseWaiting makes the notify.deliver jobs of a channel that wait
 // (snoozed on its open circuit, or retrying) available now, lowest job id
-// first, and returns how many it released. Each batch is one transaction
-// and River's JobRetry gives all of its jobs that transaction's now() as
-// scheduled_at, so they run in job id order: the order their deliveries
-// were made. A job already runnable is left in its place, a running one
-// is not touched (River), and completed or dead jobs are never listed.
-// Jobs from before channel_id was in DeliverArgs are not found: they come
-// back when their snooze ends.
+// first, and returns how many it released. Each job is released by its own
+// statement (River's JobRetry), which locks that one row and stamps it
+// with its now(): the jobs become available in job id order, the order
+// their deliveries were made, and a release never holds one job's lock
+// while waiting for another's (River's completer updates many rows at
+// once: holding several here could deadlock with it). A job already
+// runnable is left in its place, a running one is not touched (River), and
+// completed or dead jobs are never listed. Jobs from before channel_id was
+// in DeliverArgs are not found: they come back when their snooze ends.
 func (s *Service) ReleaseWaiting(ctx context.Context, tenantID, channelID uuid.UUID) (int, error) {
 	released := 0
 	var after *river.JobListCursor
 	for {
-		var listed int
-		err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-			p := river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).
-				States(rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateAvailable).
-				Where("args->>'tenant_id' = @tenant AND args->>'channel_id' = @channel",
-					river.NamedArgs{"tenant": tenantID.String(), "channel": channelID.String()}).
-				OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(releaseBatch)
-			if after != nil {
-				p = p.After(after)
-			}
-			res, err := s.jobs.JobListTx(ctx, tx.Tx, p)
-			if err != nil {
-				return fmt.Errorf("list waiting deliveries: %w", err)
-			}
-			listed, after = len(res.Jobs), res.LastCursor
-			now := time.Now()
-			for _, j := range res.Jobs {
-				if j.State == rivertype.JobStateAvailable && !j.ScheduledAt.After(now) {
-					continue
-				}
-				if _, err := s.jobs.JobRetryTx(ctx, tx.Tx, j.ID); err != nil {
-					return fmt.Errorf("release job %d: %w", j.ID, err)
-				}
-				released++
-			}
-			return nil
-		})
-		if err != nil {
-			return released, err
+		p := river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).
+			States(rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateAvailable).
+			Where("args->>'tenant_id' = @tenant AND args->>'channel_id' = @channel",
+				river.NamedArgs{"tenant": tenantID.String(), "channel": channelID.String()}).
+			OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(releaseBatch)
+		if after != nil {
+			p = p.After(after)
 		}
-		if listed < releaseBatch || after == nil {
+		res, err := s.jobs.JobList(ctx, p)
+		if err != nil {
+			return released, fmt.Errorf("list waiting deliveries: %w", err)
+		}
+		now := time.Now()
+		for _, j := range res.Jobs {
+			if j.State == rivertype.JobStateAvailable && !j.ScheduledAt.After(now) {
+				continue
+			}
+			if _, err := s.jobs.JobRetry(ctx, j.ID); err != nil {
+				return released, fmt.Errorf("release job %d: %w", j.ID, err)
+			}
+			released++
+		}
+		if len(res.Jobs) < releaseBatch || res.LastCursor == nil {
 			return released, nil
 		}
+		after = res.LastCursor
 	}
 }
 
