@@ -67,25 +67,6 @@ func (repo) ClaimProbe(ctx context.Context, q pg.Querier, tenantID, channelID, d
 	return rows[0], true, nil
 }
 
-// UnsettledFlows returns which of the channels (tenants[i], ids[i]) have a
-// circuit that is not closed or a failure count to reset: those a success
-// must lock and update (lockFlows); the others need no write.
-func (repo) UnsettledFlows(ctx context.Context, q pg.Querier, tenants, ids pg.UUIDs) (map[uuid.UUID]bool, error) {
-	const query = `
-		SELECT f.channel_id FROM unnest($1::uuid[], $2::uuid[]) AS r(t, c)
-		JOIN channel_flow f ON f.tenant_id = r.t AND f.channel_id = r.c
-		WHERE f.state <> 'closed' OR f.consecutive_failures > 0`
-	var rows []uuid.UUID
-	if err := sqlx.SelectContext(ctx, q, &rows, query, tenants, ids); err != nil {
-		return nil, fmt.Errorf("read unsettled channel flow: %w", err)
-	}
-	out := make(map[uuid.UUID]bool, len(rows))
-	for _, id := range rows {
-		out[id] = true
-	}
-	return out, nil
-}
-
 // LockFlows creates the missing flow rows of the channels (tenants[i],
 // ids[i]) and locks them all, in channel id order (pass ids sorted, so
 // that concurrent groups lock in one order and never deadlock).

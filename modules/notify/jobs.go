@@ -250,6 +250,7 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	// A probe is one request per interval: neither the rate cap nor the
 	// in-flight cap holds it back.
 	var took time.Duration
+	release := func(time.Duration) {}
 	if !probe {
 		if cfg.RateLimit != nil {
 			wait, err := w.rateWait(ctx, &d, *cfg.RateLimit)
@@ -260,12 +261,21 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 				return w.wait(c.Kind, waitRate, wait)
 			}
 		}
-		release, wait, ok := w.slots.acquire(ctx, c.ID)
+		rel, wait, ok := w.slots.acquire(ctx, c.ID)
 		if !ok {
 			return w.wait(c.Kind, waitBusy, wait)
 		}
-		// The slot is held until the outcome is recorded: the next send of
-		// the channel starts knowing what this one did to the circuit.
+		// A failed send holds its slot until its outcome is recorded, so
+		// the channel's next send here starts knowing what this one did to
+		// the circuit (or the pause a 429 asked for); a success frees it at
+		// once (one channel's throughput is then not bound to commits).
+		released := false
+		release = func(took time.Duration) {
+			if !released {
+				released = true
+				rel(took)
+			}
+		}
 		defer func() { release(took) }()
 		if lf, ok := w.fresher(d.ChannelID, readAt); ok {
 			if paused, ok := lf.paused(time.Now()); ok {
@@ -279,6 +289,9 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	start := time.Now()
 	res, sendErr := s.providers.Send(ctx, cfg, sec, Message{DeliveryID: d.ID, EventType: d.EventType, Text: d.Message, Payload: d.Body})
 	took = time.Since(start)
+	if sendErr == nil {
+		release(took)
+	}
 
 	o := &outcome{d: d, channel: c, res: res, sendErr: sendErr, verdict: verdictOf(sendErr), probe: probe, flowRead: fl}
 	switch {
