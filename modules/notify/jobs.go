@@ -224,8 +224,7 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 
 	if lf, ok := w.fresher(d.ChannelID, readAt); ok {
-		fl.State, fl.NextProbeAt, fl.ProbeDeliveryID, fl.ProbeStartedAt = lf.State, lf.NextProbeAt, lf.ProbeDeliveryID, lf.ProbeStartedAt
-		fl.ProbeIntervalMS, fl.PausedUntil, fl.LastError = lf.ProbeIntervalMS, lf.PausedUntil, lf.LastError
+		fl = lf
 	}
 	now := time.Now()
 	if paused, ok := fl.paused(now); ok {
@@ -240,7 +239,7 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			}
 			if ok {
 				probe, fl = true, claimed
-				w.metrics.Circuit("half_open")
+				w.metrics.Circuit(CircuitHalfOpen)
 			}
 		}
 		if !probe {
