@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -28,6 +29,8 @@ failed) or cancelled (a permanent failure), across tenants.
 
   list       shows them, newest first
   retry ID   makes one available again (one more attempt)
+  retry --all [filters]
+             makes every matching one available again (see retry --help)
   delete ID  deletes the job row for good (alias: discard); a delivery keeps
              its failed status and attempts, and POST /api/deliveries/{id}/retry
              can still send it again`,
@@ -49,7 +52,7 @@ failed) or cancelled (a permanent failure), across tenants.
 			if err != nil {
 				return err
 			}
-			return fn(ctx, queue.NewDLQ(c), t)
+			return fn(ctx, queue.NewDLQ(c, p.DB), t)
 		})
 	}
 	var kind string
@@ -116,9 +119,78 @@ failed) or cancelled (a permanent failure), across tenants.
 			},
 		}
 	}
-	retry := act("retry", "Make a dead job available again (one more attempt)", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64, _ string) (any, error) {
+	retry := act("retry", "Make a dead job available again (one more attempt); --all: every matching one", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64, _ string) (any, error) {
 		return d.Retry(ctx, t, id)
 	}, "available again")
+	retryOne := retry.RunE
+	var (
+		all          bool
+		channel      string
+		since, until string
+	)
+	retry.Use = "retry ID | retry --all [--tenant T] [--channel C] [--kind K] [--since T] [--until T]"
+	retry.Long = `Make dead jobs available again; River adds one attempt to each.
+
+  retry ID     one job
+  retry --all  every dead job matching the filters (all of them without any):
+               --tenant, --channel (notify.deliver jobs of that channel),
+               --kind, and --since/--until (RFC 3339) on when the job died.
+
+--all is idempotent: each matching job is retried once, however many runs
+overlap; running it again retries none of those jobs again (they are no
+longer dead) and prints {"retried": 0} with --json.`
+	retry.Args = func(cmd *cobra.Command, args []string) error {
+		if all {
+			return cobra.NoArgs(cmd, args)
+		}
+		if channel != "" || since != "" || until != "" || kind != "" {
+			return fmt.Errorf("--channel, --kind, --since and --until go with --all")
+		}
+		return cobra.ExactArgs(1)(cmd, args)
+	}
+	retry.RunE = func(cmd *cobra.Command, args []string) error {
+		if !all {
+			return retryOne(cmd, args)
+		}
+		f := queue.RetryFilter{Kind: kind}
+		if channel != "" {
+			id, err := uuid.Parse(channel)
+			if err != nil {
+				return fmt.Errorf("--channel must be a UUID, got %q", channel)
+			}
+			f.Args = map[string]string{"channel_id": id.String()}
+		}
+		for _, t := range []struct {
+			flag, v string
+			dst     **time.Time
+		}{{"--since", since, &f.Since}, {"--until", until, &f.Until}} {
+			if t.v == "" {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, t.v)
+			if err != nil {
+				return fmt.Errorf("%s must be an RFC 3339 time (2026-01-02T15:04:05Z), got %q", t.flag, t.v)
+			}
+			*t.dst = &at
+		}
+		return withDLQ(cmd.Context(), func(ctx context.Context, d *queue.DLQ, t *uuid.UUID) error {
+			f.Tenant = t
+			n, err := d.RetryAll(ctx, f)
+			if err != nil {
+				return describe(err)
+			}
+			if asJSON {
+				return json.NewEncoder(a.stdout).Encode(map[string]int{"retried": n})
+			}
+			fmt.Fprintf(a.stdout, "%d dead jobs available again\n", n)
+			return nil
+		})
+	}
+	retry.Flags().BoolVar(&all, "all", false, "retry every dead job matching the filters")
+	retry.Flags().StringVar(&channel, "channel", "", "with --all: only notify.deliver jobs of this channel (UUID)")
+	retry.Flags().StringVar(&kind, "kind", "", "with --all: only jobs of this kind")
+	retry.Flags().StringVar(&since, "since", "", "with --all: only jobs that died at or after this time (RFC 3339)")
+	retry.Flags().StringVar(&until, "until", "", "with --all: only jobs that died before this time (RFC 3339)")
 	// "delete" was called "discard", which read like River's discarded
 	// state; the old name stays as an alias and keeps its JSON key.
 	del := act("delete", "Delete a dead job for good (alias: discard)", func(ctx context.Context, d *queue.DLQ, t *uuid.UUID, id int64, calledAs string) (any, error) {

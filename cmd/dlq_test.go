@@ -2,14 +2,20 @@ package cmd
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -106,4 +112,130 @@ func TestDLQCommand(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("job %d: available again\n", id), b.out.String())
 		require.Equal(t, 1, jobCount(t, b, id), "a retried job stays")
 	})
+}
+
+// TestBulkDLQRetry: POST /api/dlq/retry and `dlq retry --all` retry every
+// matching dead job of the tenant, and only those, and are idempotent:
+// retrying twice, or twice at once, sends each delivery once.
+func TestBulkDLQRetry(t *testing.T) {
+	t.Parallel()
+
+	const n = 4
+	b := setupWorkflow(t, nil)
+	rxs := map[string]*flowReceiver{}
+	chs := map[string]string{}
+	var actions []string
+	for _, name := range []string{"api", "twice", "cli"} {
+		rxs[name] = newFlowReceiver(t)
+		rxs[name].answer.Store(http.StatusGone) // permanent: the job is cancelled into the DLQ at once
+		chs[name] = b.flowChannel(t, name, rxs[name].url(), "")
+		actions = append(actions, `{"channelId":"`+chs[name]+`","template":"x"}`)
+	}
+	b.rule(t, `{"match":{"type":"order.*"},"actions":[`+strings.Join(actions, ",")+`]}`)
+	b.ingestN(t, n)
+	require.Eventually(t, func() bool { return len(b.deadDeliveries(t)) == 3*n }, 30*time.Second, 20*time.Millisecond)
+	for _, rx := range rxs {
+		rx.answer.Store(0) // the receivers are fixed
+	}
+	retry := func(t *testing.T, body string) int {
+		t.Helper()
+		rec := b.api(t, "POST", "/api/dlq/retry", body)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+		var out struct{ Retried *int }
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+		require.NotNil(t, out.Retried)
+		return *out.Retried
+	}
+	delivered := func(t *testing.T, name string) {
+		t.Helper()
+		rx := rxs[name]
+		require.Eventually(t, func() bool { _, total, _, _ := rx.snapshot(); return total >= n }, 20*time.Second, 10*time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // room for a duplicate
+		_, total, distinct, _ := rx.snapshot()
+		require.Equal(t, n, distinct, name)
+		require.Equal(t, n, total, "%s: each dead delivery was sent once", name)
+	}
+
+	t.Run("Problems", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, body string
+			status     int
+			field      string
+		}{
+			{"NotJSON", `retry`, http.StatusBadRequest, "body"},
+			{"UnknownField", `{"channel":"x"}`, http.StatusBadRequest, "channel"},
+			{"BadChannel", `{"channelId":"nope"}`, http.StatusUnprocessableEntity, "channelId"},
+			{"EmptyKind", `{"kind":""}`, http.StatusUnprocessableEntity, "kind"},
+			{"BadSince", `{"since":"yesterday"}`, http.StatusUnprocessableEntity, "since"},
+			{"UntilBeforeSince", `{"since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}`, http.StatusUnprocessableEntity, "until"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				rec := b.api(t, "POST", "/api/dlq/retry", tt.body)
+				require.Equal(t, tt.status, rec.Code, rec.Body.String())
+				require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+				require.Contains(t, rec.Body.String(), `"field":"`+tt.field+`"`)
+			})
+		}
+		require.Len(t, b.deadDeliveries(t), 3*n, "a refused request retries nothing")
+	})
+
+	t.Run("FiltersThatMatchNothing", func(t *testing.T) {
+		past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		require.Zero(t, retry(t, `{"until":"`+past+`"}`))
+		require.Zero(t, retry(t, `{"since":"`+future+`"}`))
+		require.Zero(t, retry(t, `{"kind":"event.process"}`))
+		require.Zero(t, retry(t, `{"channelId":"`+uuid.NewString()+`"}`))
+		other := authtest.CreateTenant(t.Context(), t, b.sys.db, nil)
+		rec := serveReq(b.router, "POST", "/api/dlq/retry", `{}`, "Authorization",
+			"Bearer "+authtest.Token(t.Context(), t, b.sys.db, other.OwnerEmail))
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+		require.JSONEq(t, `{"retried":0}`, rec.Body.String(), "another tenant's DLQ is not this one")
+		require.Len(t, b.deadDeliveries(t), 3*n)
+	})
+
+	t.Run("APIByChannelTwice", func(t *testing.T) {
+		since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		require.Equal(t, n, retry(t, `{"channelId":"`+chs["api"]+`","kind":"notify.deliver","since":"`+since+`"}`))
+		require.Zero(t, retry(t, `{"channelId":"`+chs["api"]+`"}`), "the second call finds them no longer dead")
+		delivered(t, "api")
+	})
+
+	t.Run("APIConcurrentCalls", func(t *testing.T) {
+		var wg sync.WaitGroup
+		got := make([]int, 2)
+		for i := range got {
+			wg.Go(func() { got[i] = retry(t, `{"channelId":"`+chs["twice"]+`"}`) })
+		}
+		wg.Wait()
+		require.Equal(t, n, got[0]+got[1], "each job retried once across overlapping calls: %v", got)
+		delivered(t, "twice")
+	})
+
+	t.Run("CLI", func(t *testing.T) {
+		out := &bytes.Buffer{}
+		a := &app{cfg: b.sys.cfg, logger: slog.New(slog.DiscardHandler), stdout: out, stderr: out}
+		run := func(args ...string) string {
+			out.Reset()
+			c := newDLQCmd(a)
+			c.SetArgs(args)
+			c.SetOut(out)
+			c.SetErr(out)
+			require.NoError(t, c.ExecuteContext(t.Context()), out.String())
+			return out.String()
+		}
+		args := []string{"retry", "--all", "--tenant", b.tenant.ID.String(), "--channel", chs["cli"], "--json"}
+		require.JSONEq(t, fmt.Sprintf(`{"retried":%d}`, n), run(args...))
+		require.JSONEq(t, `{"retried":0}`, run(args...))
+		require.Equal(t, "0 dead jobs available again\n", run("retry", "--all", "--since", time.Now().Add(time.Hour).Format(time.RFC3339)))
+		delivered(t, "cli")
+
+		c := newDLQCmd(a)
+		c.SetArgs([]string{"retry", "--channel", chs["cli"]})
+		c.SetOut(out)
+		c.SetErr(out)
+		require.ErrorContains(t, c.ExecuteContext(t.Context()), "go with --all")
+	})
+
+	require.Empty(t, b.deadDeliveries(t), "every entry was retried and delivered")
 }

@@ -239,6 +239,7 @@ func TestRolePolicy(t *testing.T) {
 		"GET /api/deliveries":            auth.RoleViewer,
 		"GET /api/usage":                 auth.RoleViewer,
 		"GET /api/dlq":                   auth.RoleViewer,
+		"POST /api/dlq/retry":            auth.RoleMember,
 		"POST /api/dlq/:id/retry":        auth.RoleMember,
 		"DELETE /api/dlq/:id":            auth.RoleMember,
 		"GET /api/usage/history":         auth.RoleViewer,

@@ -117,6 +117,20 @@ func (s *system) registerGauges() {
 	s.metrics.MustRegister(metrics.NewDBGauges(s.db.DB, gaugeMaxAge, s.logger.With("module", "metrics"), queries...))
 }
 
+// registerWorkGauges adds work's one database-sampled gauge: channel
+// circuits not closed, by state. It reads channel_flow, so every work
+// process reports the same value; aggregate it with max, not sum.
+func (s *system) registerWorkGauges() {
+	circuits := metrics.GaugeQuery{
+		Name:  "signalops_channel_circuits",
+		Help:  "Channel circuits that are open or half open (probing), across all work processes (aggregate with max).",
+		Label: "state",
+		Query: `SELECT state, count(*)::float8 FROM channel_flow WHERE state <> 'closed' GROUP BY state`,
+		Zero:  []string{notify.CircuitOpen, notify.CircuitHalfOpen},
+	}
+	s.metrics.MustRegister(metrics.NewDBGauges(s.db.DB, gaugeMaxAge, s.logger.With("module", "metrics"), circuits))
+}
+
 // workMetricsHandler is work's METRICS_ADDR surface: /metrics, the probes
 // /healthz and /readyz (the same checks as serve's, for an orchestrator's
 // liveness and readiness), and with ADMIN_TOKEN the profiles under

@@ -104,6 +104,16 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 		Box:           box,
 		RetrySchedule: cfg.Notify.RetrySchedule,
 		Billing:       s.billing.Service,
+		Flow: notify.FlowOptions{
+			BreakerFailures: cfg.Notify.Breaker.Failures, BreakerProbe: cfg.Notify.Breaker.Probe,
+			BreakerProbeMax: cfg.Notify.Breaker.ProbeMax, ChannelConcurrency: cfg.Notify.ChannelConcurrency,
+		},
+		// Circuit transitions are the tenant's own events, stored with the
+		// transition (notify cannot import events).
+		RecordEvent: func(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, typ string, payload any) error {
+			_, err := s.events.Service.RecordTx(ctx, tx, tenantID, typ, payload)
+			return err
+		},
 	}, logger)
 	s.rules = rules.New(pool, jobs, s.events.Service, s.notify.Service, s.billing.Service, logger)
 	s.rules.Service.SetDigestMinWindow(cfg.Rules.DigestMinWindow)
@@ -221,7 +231,7 @@ func (s *system) router() *echo.Echo {
 	s.rules.Routes(managed)
 	s.notify.Routes(managed)
 	s.billing.Routes(managed)
-	queue.DLQRoutes(managed.With(auth.Require(auth.RoleViewer, auth.RoleMember)), queue.NewDLQ(s.jobs), auth.TenantID)
+	queue.DLQRoutes(managed.With(auth.Require(auth.RoleViewer, auth.RoleMember)), queue.NewDLQ(s.jobs, s.db.DB), auth.TenantID)
 	s.events.Routes(api.With(s.auth.APIKeyAuth(), limited), api.With(s.auth.AnyAuth(), limited))
 	s.console.Routes(e) // calls the routes above in-process, with the user's token
 	return e

@@ -54,6 +54,7 @@ func runWork(ctx context.Context, sys *system) error {
 	groupsDone := make(chan struct{})
 	go func() { runGroups(groupsCtx); close(groupsDone) }()
 	defer func() { stopGroups(); <-groupsDone }()
+	sys.registerWorkGauges()
 	stopMetrics, err := serveWorkMetrics(ctx, sys)
 	if err != nil {
 		return err

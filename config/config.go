@@ -50,6 +50,21 @@ type Notify struct {
 	RetrySchedule       []time.Duration // one retry per entry, then the job is discarded (DLQ)
 	Workers             int             // concurrent notify.deliver jobs per work process
 	Timeout             time.Duration   // one provider call
+	// ChannelConcurrency caps one channel's sends in flight per work
+	// process (NOTIFY_CHANNEL_CONCURRENCY, 1-10000, default 20).
+	ChannelConcurrency int
+	Breaker            Breaker
+}
+
+// Breaker configures the circuit breaker of every channel (SPEC §8).
+type Breaker struct {
+	// Failures: consecutive transient failures that open a circuit
+	// (CHANNEL_BREAKER_FAILURES, 1-10000, default 10).
+	Failures int
+	// Probe: from opening to the first probe; it doubles after each failed
+	// probe up to ProbeMax (CHANNEL_BREAKER_PROBE, default 30s;
+	// CHANNEL_BREAKER_PROBE_MAX, default 10m; 100ms-24h, Probe ≤ ProbeMax).
+	Probe, ProbeMax time.Duration
 }
 
 // Rules configures the rules module.
@@ -147,6 +162,12 @@ func Load(getenv func(string) string) (Config, error) {
 			RetrySchedule:       r.durs("NOTIFY_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h"),
 			Workers:             r.int("NOTIFY_WORKERS", 200, 1, 10000),
 			Timeout:             r.dur("NOTIFY_TIMEOUT", 15*time.Second),
+			ChannelConcurrency:  r.int("NOTIFY_CHANNEL_CONCURRENCY", 20, 1, 10000),
+			Breaker: Breaker{
+				Failures: r.int("CHANNEL_BREAKER_FAILURES", 10, 1, 10000),
+				Probe:    r.dur("CHANNEL_BREAKER_PROBE", 30*time.Second),
+				ProbeMax: r.dur("CHANNEL_BREAKER_PROBE_MAX", 10*time.Minute),
+			},
 		},
 		Rules: Rules{
 			DigestMinWindow: r.dur("DIGEST_MIN_WINDOW", time.Minute),
@@ -190,6 +211,17 @@ func Load(getenv func(string) string) (Config, error) {
 	// rescuing it sooner would send twice.
 	if c.Queue.RescueAfter <= c.Notify.Timeout+10*time.Second {
 		r.fail("QUEUE_RESCUE_AFTER", "must be longer than NOTIFY_TIMEOUT + 10s, or deliveries still running get rescued")
+	}
+	for _, b := range []struct {
+		name string
+		v    time.Duration
+	}{{"CHANNEL_BREAKER_PROBE", c.Notify.Breaker.Probe}, {"CHANNEL_BREAKER_PROBE_MAX", c.Notify.Breaker.ProbeMax}} {
+		if b.v < 100*time.Millisecond || b.v > 24*time.Hour {
+			r.fail(b.name, "must be between 100ms and 24h")
+		}
+	}
+	if c.Notify.Breaker.ProbeMax < c.Notify.Breaker.Probe {
+		r.fail("CHANNEL_BREAKER_PROBE_MAX", "must not be shorter than CHANNEL_BREAKER_PROBE")
 	}
 	if c.Rules.DigestMinWindow < time.Second || c.Rules.DigestMinWindow > time.Minute {
 		r.fail("DIGEST_MIN_WINDOW", "must be between 1s and 1m (lower it only in tests)")
@@ -279,6 +311,8 @@ func (c Config) Redacted() map[string]any {
 		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,
 		"smtp_url": redactURL(c.Notify.SMTPURL), "webhook_allow_private": c.Notify.WebhookAllowPrivate,
 		"notify_retry_schedule": fmt.Sprint(c.Notify.RetrySchedule), "notify_workers": c.Notify.Workers,
+		"notify_channel_concurrency": c.Notify.ChannelConcurrency, "channel_breaker_failures": c.Notify.Breaker.Failures,
+		"channel_breaker_probe": c.Notify.Breaker.Probe.String(), "channel_breaker_probe_max": c.Notify.Breaker.ProbeMax.String(),
 		"digest_min_window": c.Rules.DigestMinWindow.String(),
 		"log_level":         c.Log.Level, "log_format": c.Log.Format, "metrics_addr": c.MetricsAddr,
 		"jwt_secret": set(c.JWTSecret), "secret_key": set(string(c.SecretKey)), "admin_token": set(c.AdminToken),

@@ -22,6 +22,9 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, ":3000", c.HTTP.Addr)
 		require.Equal(t, 10*time.Millisecond, c.Queue.FetchCooldown)
 		require.Equal(t, time.Minute, c.Rules.DigestMinWindow, "SPEC §10: digest windows from 1 min")
+		require.Equal(t, config.Breaker{Failures: 10, Probe: 30 * time.Second, ProbeMax: 10 * time.Minute}, c.Notify.Breaker,
+			"SPEC §8: 10 failures, probe after 30 s doubling to 10 min")
+		require.Equal(t, 20, c.Notify.ChannelConcurrency)
 		require.Error(t, c.RequireDatabase())
 		require.Error(t, c.RequireSecrets())
 	})
@@ -71,6 +74,13 @@ func TestLoad(t *testing.T) {
 		{"ZeroCooldown", "QUEUE_FETCH_COOLDOWN", "0"},
 		{"PollShorterThanCooldown", "QUEUE_FETCH_POLL_INTERVAL", "1ms"},
 		{"BadRate", "INGEST_RATE_LIMIT", "fast"},
+		{"ChannelConcurrencyZero", "NOTIFY_CHANNEL_CONCURRENCY", "0"},
+		{"BreakerFailuresZero", "CHANNEL_BREAKER_FAILURES", "0"},
+		{"BreakerFailuresNotANumber", "CHANNEL_BREAKER_FAILURES", "ten"},
+		{"BreakerProbeTooShort", "CHANNEL_BREAKER_PROBE", "10ms"},
+		{"BreakerProbeNotADuration", "CHANNEL_BREAKER_PROBE", "30"},
+		{"BreakerProbeMaxTooLong", "CHANNEL_BREAKER_PROBE_MAX", "48h"},
+		{"BreakerProbeMaxBelowProbe", "CHANNEL_BREAKER_PROBE_MAX", "10s"},
 		{"DigestWindowBelowFloor", "DIGEST_MIN_WINDOW", "500ms"},
 		{"DigestWindowAboveProduct", "DIGEST_MIN_WINDOW", "2m"},
 	} {

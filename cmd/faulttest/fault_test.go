@@ -2,6 +2,8 @@ package faulttest
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,6 +131,81 @@ func TestKillWorkWhileDigesting(t *testing.T) {
 	c.k.settle = max(c.k.settle, 90*time.Second) // River's rescue cadence, as in TestKillWorkMidBatch
 	c.verify(lg, expect{maxDuplicates: held["notify.deliver"]})
 	c.verifyDigests()
+}
+
+// TestKillWorkWhileCircuitOpen: the receiver goes down (503 to every
+// request) under load, its channel's circuit opens, and work is killed with
+// SIGKILL while it is open. The circuit's state is in the database: the
+// restarted worker keeps it open and goes on probing, the deliveries keep
+// waiting without spending attempts, and when the receiver recovers the
+// next probe closes the circuit and everything waiting is delivered:
+// nothing lost, duplicates only within the at-least-once bound.
+func TestKillWorkWhileCircuitOpen(t *testing.T) {
+	const failures, probe, probeMax = 5, time.Second, 2 * time.Second
+	c := newCluster(t, 1, fmt.Sprintf("CHANNEL_BREAKER_FAILURES=%d", failures),
+		"CHANNEL_BREAKER_PROBE="+probe.String(), "CHANNEL_BREAKER_PROBE_MAX="+probeMax.String())
+	c.rx.failing.Store(true)
+	c.startWorks(1)
+	lg := c.newLoad(c.bases()...)
+	defer lg.abort()
+	lg.start(c.k.workers, c.k.rate, 0)
+
+	openQ := `SELECT count(*) FROM channel_flow WHERE state <> 'closed'`
+	waitUntil(t, 30*time.Second, "the channel's circuit to open", func() bool { return c.count(openQ) > 0 })
+	opened := time.Now()
+	atOpen := c.rx.failedPosts.Load()
+	time.Sleep(c.k.load)
+	work := c.works[0]
+	work.kill()
+	held := c.runningJobs()
+	t.Logf("kill -9 %s with the circuit open; the receiver had %d requests (%d by the time it opened); jobs it held: %v",
+		work.name, c.rx.failedPosts.Load(), atOpen, held)
+	time.Sleep(time.Second)
+	work.start()
+	time.Sleep(2 * probeMax)
+	require.Positive(t, c.count(openQ), "the restarted worker found the circuit open")
+	waiting := c.count(`SELECT count(*) FROM deliveries WHERE status = 'pending'`)
+	spent := c.count(`SELECT coalesce(max(attempt), 0) FROM river_job WHERE kind = 'notify.deliver' AND state <> 'running'`)
+	down := time.Since(opened)
+	whileDown := c.rx.failedPosts.Load()
+	// Before it opened: the failures, plus the sends in flight then (at most
+	// NOTIFY_CHANNEL_CONCURRENCY, 20, per process). While open: one probe per
+	// interval, plus the probe of the killed worker sent again by its rescue.
+	bound := int64(failures + 20 + probesWithin(down, probe, probeMax) + 2)
+	t.Logf("receiver down %s with the circuit open: %d requests in all (at most %d allowed); %d deliveries waiting, max attempt of a waiting job %d",
+		down.Round(time.Millisecond), whileDown, bound, waiting, spent)
+	require.LessOrEqual(t, whileDown, bound)
+	require.Positive(t, waiting)
+
+	recovered := time.Now()
+	c.rx.failing.Store(false)
+	waitUntil(t, 60*time.Second, "the circuit to close", func() bool { return c.count(openQ) == 0 })
+	t.Logf("closed %s after the receiver recovered", time.Since(recovered).Round(time.Millisecond))
+	lg.stop()
+	c.k.settle = max(c.k.settle, 90*time.Second) // River's rescue cadence, as in TestKillWorkMidBatch
+	c.verify(lg, expect{maxDuplicates: held["notify.deliver"]})
+	var opens, closes int
+	require.NoError(t, c.query(func(ctx context.Context, db *sql.DB) error {
+		return db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE type = 'channel.circuit_opened'),
+			count(*) FILTER (WHERE type = 'channel.circuit_closed') FROM events`).Scan(&opens, &closes)
+	}))
+	t.Logf("circuit events: %d opened, %d closed", opens, closes)
+	require.Equal(t, opens, closes, "every opening was followed by a closing")
+	require.Positive(t, opens)
+}
+
+// probesWithin is the most probes a circuit opened at 0 can send in
+// elapsed: one at each of probe, then intervals doubling up to most.
+func probesWithin(elapsed, probe, most time.Duration) int {
+	n, at, interval := 0, time.Duration(0), probe
+	for {
+		at += interval
+		if at > elapsed {
+			return n
+		}
+		n++
+		interval = min(2*interval, most)
+	}
 }
 
 // TestDatabaseConnectionsTerminated: under load, every connection to the

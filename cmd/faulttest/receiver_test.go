@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -22,6 +23,10 @@ import (
 type receiver struct {
 	secret []byte
 	srv    *httptest.Server
+	// failing makes it answer every request 503 (a receiver that is down
+	// but reachable); failedPosts counts those requests.
+	failing     atomic.Bool
+	failedPosts atomic.Int64
 
 	mu      sync.Mutex
 	byHook  map[string]int // webhook-id → valid deliveries
@@ -51,6 +56,11 @@ func (rx *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rx.mu.Unlock()
 	if err != nil {
 		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	if rx.failing.Load() {
+		rx.failedPosts.Add(1)
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
 	}
 	eventID, digest, reason := rx.verify(r.Header, body)

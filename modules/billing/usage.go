@@ -282,3 +282,14 @@ func (s *Service) Committed(tenantID uuid.UUID, q Quota, recorded bool) {
 
 // RetentionClasses returns every plan's retention in days, ascending.
 func (s *Service) RetentionClasses() []int { return s.plans.RetentionClasses() }
+
+// RetentionDays returns how long the tenant's plan keeps its events (read
+// through the same short-lived cache as its limits): the retention of an
+// event SignalOps records for the tenant outside ingestion.
+func (s *Service) RetentionDays(ctx context.Context, tenantID uuid.UUID) (int, error) {
+	l, err := s.limitsOf(ctx, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	return l.retentionDays, nil
+}

@@ -4,7 +4,10 @@
 // rules module works. Single-event requests are group-committed (commit.go);
 // batches are one transaction (batch.go). The events table is partitioned
 // by retention and time, and kept by the events.partitions job
-// (partition.go, docs/storage.md).
+// (partition.go, docs/storage.md). SignalOps' own events for a tenant
+// (source "signalops": the soft-limit notice, a channel's circuit opening
+// and closing) go through RecordTx in the caller's transaction and are
+// processed like any other.
 //
 // Tables: events (and its partitions events_r<days>[_p<date>]),
 // event_idempotency.

@@ -121,22 +121,52 @@ func (s *Service) noticeTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID,
 	if err != nil || !recorded {
 		return false, err
 	}
-	payload, err := json.Marshal(map[string]any{"period": q.Period.Format("2006-01"), "count": q.Used + n,
-		"softLimit": q.Soft, "hardLimit": q.Hard})
-	if err != nil {
+	payload := map[string]any{"period": q.Period.Format("2006-01"), "count": q.Used + n,
+		"softLimit": q.Soft, "hardLimit": q.Hard}
+	if _, err := s.systemEventTx(ctx, tx, tenantID, SoftLimitEventType, payload, retentionOf(q)); err != nil {
 		return false, err
-	}
-	src := "signalops"
-	now := time.Now().UTC()
-	notice := Event{ID: uuid.Must(uuid.NewV7()), TenantID: tenantID, Type: SoftLimitEventType, Source: &src,
-		Payload: payload, OccurredAt: now, ReceivedAt: now, Status: StatusAccepted, RetentionDays: retentionOf(q)}
-	if _, err := s.repo.Insert(ctx, tx, &notice); err != nil {
-		return false, err
-	}
-	if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: tenantID, EventID: notice.ID}, nil); err != nil {
-		return false, fmt.Errorf("enqueue event.process: %w", err)
 	}
 	return true, nil
+}
+
+// SystemSource is the source of the events SignalOps itself records for a
+// tenant (RecordTx, the soft-limit notice).
+const SystemSource = "signalops"
+
+// RecordTx stores an event SignalOps itself raises for a tenant (source
+// "signalops"; the notify module's channel.circuit_opened and
+// channel.circuit_closed) and enqueues its event.process job, in the
+// caller's transaction: it exists exactly when what it reports does, and
+// it is processed like any other event, so the tenant's rules can act on
+// it. It skips what guards producers (API key, rate limit, quota) and is
+// not counted as usage; it keeps the tenant plan's retention.
+func (s *Service) RecordTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, typ string, payload any) (Event, error) {
+	retention := billing.RetentionEnterprise
+	if s.billing != nil {
+		var err error
+		if retention, err = s.billing.RetentionDays(ctx, tenantID); err != nil {
+			return Event{}, err
+		}
+	}
+	return s.systemEventTx(ctx, tx, tenantID, typ, payload, retention)
+}
+
+func (s *Service) systemEventTx(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, typ string, payload any, retentionDays int) (Event, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s payload: %w", typ, err)
+	}
+	src := SystemSource
+	now := time.Now().UTC()
+	e := Event{ID: uuid.Must(uuid.NewV7()), TenantID: tenantID, Type: typ, Source: &src,
+		Payload: body, OccurredAt: now, ReceivedAt: now, Status: StatusAccepted, RetentionDays: retentionDays}
+	if _, err := s.repo.Insert(ctx, tx, &e); err != nil {
+		return Event{}, err
+	}
+	if _, err := s.jobs.InsertTx(ctx, tx.Tx, ProcessArgs{TenantID: tenantID, EventID: e.ID}, nil); err != nil {
+		return Event{}, fmt.Errorf("enqueue event.process: %w", err)
+	}
+	return e, nil
 }
 
 func (s *Service) committed(tenantID uuid.UUID, q billing.Quota, noted bool) {

@@ -56,6 +56,9 @@ type Delivery struct {
 	FallbackOf  *uuid.UUID  `db:"fallback_of"`
 	ReplacedBy  *uuid.UUID  `db:"replaced_by"`
 	ChainErrors ChainErrors `db:"chain_errors"`
+	// SlotAt is the rate-cap slot the delivery reserved while it waits
+	// (ratecap.go); cleared when an attempt is recorded.
+	SlotAt *time.Time `db:"slot_at"`
 }
 
 // Attempt is one try of a delivery.

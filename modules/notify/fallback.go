@@ -158,7 +158,7 @@ func (s *Service) startFallbackTx(ctx context.Context, tx *sqlx.Tx, from []Deliv
 	if len(next) == 0 {
 		return 0, nil
 	}
-	if err := s.insertTx(ctx, tx, next, nil); err != nil {
+	if err := s.insertTx(ctx, tx, next); err != nil {
 		return 0, err
 	}
 	if err := s.repo.MarkReplaced(ctx, tx, replaced); err != nil {
@@ -190,37 +190,21 @@ type replacement struct {
 }
 
 // insertTx stores new deliveries and their notify.deliver jobs.
-func (s *Service) insertTx(ctx context.Context, tx *sqlx.Tx, ds []Delivery, unsent []string) error {
-	params := make([]river.InsertManyParams, 0, len(ds))
+func (s *Service) insertTx(ctx context.Context, tx *sqlx.Tx, ds []Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(ds))
 	for i, d := range ds {
-		if unsent != nil && unsent[i] != "" {
-			continue // never sent: no job
-		}
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID}, InsertOpts: s.insertOpts()})
+		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID, ChannelID: d.ChannelID}, InsertOpts: s.insertOpts()}
 	}
 	// Jobs first: their ids go into the delivery rows, inserted together.
-	if len(params) > 0 {
-		res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
-		if err != nil {
-			return fmt.Errorf("enqueue notify.deliver: %w", err)
-		}
-		j := 0
-		for i := range ds {
-			if unsent == nil || unsent[i] == "" {
-				ds[i].JobID = &res[j].Job.ID
-				j++
-			}
-		}
+	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
+	if err != nil {
+		return fmt.Errorf("enqueue notify.deliver: %w", err)
 	}
-	if err := s.repo.InsertDeliveries(ctx, tx, ds); err != nil {
-		return err
+	for i := range ds {
+		ds[i].JobID = &res[i].Job.ID
 	}
-	for i, reason := range unsent {
-		if reason != "" {
-			if err := s.repo.FailUnsent(ctx, tx, ds[i].TenantID, ds[i].ID, reason); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return s.repo.InsertDeliveries(ctx, tx, ds)
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -19,12 +20,28 @@ type channelView struct {
 	Name      string          `json:"name"`
 	Kind      string          `json:"kind"`
 	Config    json.RawMessage `json:"config"`
+	Health    Health          `json:"health"`
 	CreatedAt time.Time       `json:"createdAt"`
 	UpdatedAt time.Time       `json:"updatedAt"`
 }
 
-func toChannelView(c Channel) channelView {
-	return channelView{ID: c.ID, Name: c.Name, Kind: c.Kind, Config: c.Config, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+func toChannelView(c Channel, f Flow) channelView {
+	return channelView{ID: c.ID, Name: c.Name, Kind: c.Kind, Config: c.Config, Health: f.Health(time.Now()),
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+}
+
+// closedFlow is the flow state of a channel that never failed.
+func closedFlow(c Channel) Flow {
+	return Flow{ChannelID: c.ID, TenantID: c.TenantID, State: CircuitClosed}
+}
+
+// withHealth is the view of a channel with its flow state read.
+func (h handler) withHealth(ctx context.Context, c Channel) (channelView, error) {
+	fs, err := h.svc.Flows(ctx, c.TenantID, []uuid.UUID{c.ID})
+	if err != nil {
+		return channelView{}, err
+	}
+	return toChannelView(c, fs[c.ID]), nil
 }
 
 type channelRequest struct {
@@ -46,14 +63,14 @@ func (h handler) createChannel(c echo.Context) error {
 	}
 	httpx.SetLocation(c, ch.ID)
 	if generated == "" {
-		return c.JSON(http.StatusCreated, toChannelView(ch))
+		return c.JSON(http.StatusCreated, toChannelView(ch, closedFlow(ch)))
 	}
 	// The generated signing secret is shown once, here.
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, struct {
 		channelView
 		Secrets map[string]string `json:"secrets"`
-	}{toChannelView(ch), map[string]string{"signingSecret": generated}})
+	}{toChannelView(ch, closedFlow(ch)), map[string]string{"signingSecret": generated}})
 }
 
 func (h handler) listChannels(c echo.Context) error {
@@ -62,11 +79,21 @@ func (h handler) listChannels(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	rows, err := h.svc.ListChannels(ctx, auth.TenantID(ctx), page.Before, page.Limit)
+	tenantID := auth.TenantID(ctx)
+	rows, err := h.svc.ListChannels(ctx, tenantID, page.Before, page.Limit)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(ch Channel) uuid.UUID { return ch.ID }, toChannelView))
+	ids := make([]uuid.UUID, len(rows))
+	for i, ch := range rows {
+		ids[i] = ch.ID
+	}
+	flows, err := h.svc.Flows(ctx, tenantID, ids)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(ch Channel) uuid.UUID { return ch.ID },
+		func(ch Channel) channelView { return toChannelView(ch, flows[ch.ID]) }))
 }
 
 func (h handler) getChannel(c echo.Context) error {
@@ -79,7 +106,11 @@ func (h handler) getChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toChannelView(ch))
+	v, err := h.withHealth(ctx, ch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 func (h handler) updateChannel(c echo.Context) error {
@@ -96,7 +127,11 @@ func (h handler) updateChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toChannelView(ch))
+	v, err := h.withHealth(ctx, ch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 func (h handler) deleteChannel(c echo.Context) error {

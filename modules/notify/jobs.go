@@ -23,9 +23,13 @@ import (
 const QueueNotify = "notify"
 
 // DeliverArgs is the notify.deliver job: one delivery, one provider call.
+// ChannelID lets flow control find a channel's jobs (ReleaseWaiting) and
+// the DLQ filter them (args.channel_id); jobs made before it was added
+// carry none.
 type DeliverArgs struct {
 	TenantID   uuid.UUID `json:"tenant_id"`
 	DeliveryID uuid.UUID `json:"delivery_id"`
+	ChannelID  uuid.UUID `json:"channel_id"`
 }
 
 // Kind is stored in job rows: never rename it.
@@ -46,29 +50,75 @@ func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue
 // checks.
 type DeliverWorker struct {
 	river.WorkerDefaults[DeliverArgs]
-	svc     *Service
-	metrics Metrics
-	group   *pg.Group[*outcome]
-	reads   *pg.Group[*deliveryRead]
+	svc      *Service
+	metrics  Metrics
+	group    *pg.Group[*outcome]
+	reads    *pg.Group[*deliveryRead]
+	flow     FlowOptions
+	slots    *channelSlots
+	releases chan release // closed circuits whose waiting jobs go again (runReleases)
 
 	retryAfter sync.Map // job id → provider's retry-after, read by NextRetry
+	probeAt    sync.Map // job id → when its circuit's next probe is due: the job that opened it probes
+	// recorded: channel id → localFlow, the flow state this process last
+	// recorded for the channel (a failure, a transition, a pause). A job
+	// whose read of the channel is older goes by it instead: a job waiting
+	// in process for a send slot read the channel before the send ahead of
+	// it opened the circuit or was told to pause.
+	recorded sync.Map
+}
+
+// localFlow is a channel's flow state as this process recorded it at at.
+type localFlow struct {
+	at   time.Time
+	flow Flow
+}
+
+// fresher returns the channel's flow state this process recorded after
+// readAt, if any.
+func (w *DeliverWorker) fresher(channelID uuid.UUID, readAt time.Time) (Flow, bool) {
+	v, ok := w.recorded.Load(channelID)
+	if !ok {
+		return Flow{}, false
+	}
+	lf := v.(localFlow)
+	if readAt.After(lf.at) {
+		return Flow{}, false // the read is newer: it knows as much
+	}
+	return lf.flow, true
 }
 
 // outcome is one attempt to record: the delivery as it was read, what the
 // provider answered, and the status it leaves.
 type outcome struct {
 	d       Delivery
-	kind    string
+	channel Channel // as read: its name and kind go into circuit events
 	res     Result
 	sendErr error
 	status  string
 	// fallback: the delivery failed for good and its chain goes on; the
 	// next delivery is created with this outcome (startFallbackTx).
 	fallback bool
+
+	// Flow control (flow.go): what the send tells the breaker, whether it
+	// was the circuit's probe, the pause a 429 asked for, and the channel's
+	// flow state as read with the delivery (a success on a settled channel
+	// needs no write).
+	verdict  verdict
+	probe    bool
+	pause    time.Duration
+	flowRead Flow
+	// Set by recordTx: the circuit transition this outcome made ("" for
+	// none) and the channel's flow state after it.
+	transition string
+	flowAfter  Flow
 }
 
+func (o *outcome) kind() string { return o.channel.Kind }
+
 func newDeliverWorker(svc *Service, mx Metrics, opts pg.GroupOptions) *DeliverWorker {
-	w := &DeliverWorker{svc: svc, metrics: mx}
+	w := &DeliverWorker{svc: svc, metrics: mx, flow: svc.flow, slots: newChannelSlots(svc.flow.ChannelConcurrency),
+		releases: make(chan release, 256)}
 	w.group = pg.NewGroup(svc.db, opts, w.recordTx)
 	reads := opts
 	reads.Committers = max(opts.Committers, 4) // a read holds a connection for one round trip
@@ -108,6 +158,7 @@ func readDeliveries(r repo) func(context.Context, pg.Querier, []*deliveryRead) e
 func (w *DeliverWorker) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { w.reads.Run(ctx) })
+	wg.Go(func() { w.runReleases(ctx) })
 	w.group.Run(ctx)
 	wg.Wait()
 }
@@ -118,8 +169,13 @@ func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
 }
 
 // NextRetry follows NOTIFY_RETRY_SCHEDULE, or the provider's retry-after
-// when it asked for longer.
+// when it asked for longer. The attempt that opened its channel's circuit
+// comes back exactly when the first probe is due, to be that probe.
 func (w *DeliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
+	if v, ok := w.probeAt.LoadAndDelete(job.ID); ok {
+		w.retryAfter.Delete(job.ID)
+		return v.(time.Time)
+	}
 	s := w.svc.schedule
 	delay := time.Second
 	if len(s) > 0 {
@@ -131,15 +187,20 @@ func (w *DeliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 	return time.Now().Add(delay)
 }
 
-// Work sends one delivery.
+// Work sends one delivery, unless flow control makes it wait (a snooze,
+// which spends no attempt) or hand over to its fallback: the channel is
+// paused by a 429, its circuit is open, its rate cap's next slot is
+// ahead, or this process already has NOTIFY_CHANNEL_CONCURRENCY of its
+// sends in flight.
 func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	s := w.svc
 	a := job.Args
+	readAt := time.Now()
 	read := &deliveryRead{tenantID: a.TenantID, id: a.DeliveryID}
 	if err := w.reads.Do(ctx, read); err != nil {
 		return err
 	}
-	d, c := read.row.Delivery, read.row.Channel
+	d, c, fl := read.row.Delivery, read.row.Channel, read.row.Flow
 	if !read.found { // the delivery, or its channel, is gone
 		var err error
 		d, err = s.repo.GetDelivery(ctx, s.db, a.TenantID, a.DeliveryID, false)
@@ -150,7 +211,7 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			return err
 		}
 		if d.Status != StatusSucceeded && d.ReplacedBy == nil {
-			return w.fail(ctx, job, &d, "", Result{}, Permanent(fmt.Errorf("channel %s was deleted", d.ChannelID)))
+			return w.fail(ctx, job, &outcome{d: d, sendErr: Permanent(fmt.Errorf("channel %s was deleted", d.ChannelID))})
 		}
 	}
 	if d.Status == StatusSucceeded || d.ReplacedBy != nil {
@@ -159,34 +220,200 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	last := job.Attempt >= job.MaxAttempts
 	cfg, sec, err := s.open(c)
 	if err != nil {
-		return w.fail(ctx, job, &d, c.Kind, Result{}, Permanent(err))
+		return w.fail(ctx, job, &outcome{d: d, channel: c, sendErr: Permanent(err)})
 	}
+
+	if lf, ok := w.fresher(d.ChannelID, readAt); ok {
+		fl = lf
+	}
+	now := time.Now()
+	if paused, ok := fl.paused(now); ok {
+		return w.wait(c.Kind, waitPaused, paused)
+	}
+	probe := false
+	if fl.State != CircuitClosed {
+		if fl.probeDue(d.ID, now, w.probeMaxRun()) {
+			claimed, ok, err := s.repo.ClaimProbe(ctx, s.db, d.TenantID, d.ChannelID, d.ID, w.probeMaxRun())
+			if err != nil {
+				return err
+			}
+			if ok {
+				probe, fl = true, claimed
+				w.metrics.Circuit(CircuitHalfOpen)
+			}
+		}
+		if !probe {
+			return w.blocked(ctx, &d, c, fl)
+		}
+	}
+	// A probe is one request per interval: neither the rate cap nor the
+	// in-flight cap holds it back.
+	var took time.Duration
+	release := func(time.Duration) {}
+	if !probe {
+		if cfg.RateLimit != nil {
+			wait, err := w.rateWait(ctx, &d, *cfg.RateLimit)
+			if err != nil {
+				return err
+			}
+			if wait > 0 {
+				return w.wait(c.Kind, waitRate, wait)
+			}
+		}
+		rel, wait, ok := w.slots.acquire(ctx, c.ID)
+		if !ok {
+			return w.wait(c.Kind, waitBusy, wait)
+		}
+		// A failed send holds its slot until its outcome is recorded, so
+		// the channel's next send here starts knowing what this one did to
+		// the circuit (or the pause a 429 asked for); a success frees it at
+		// once (one channel's throughput is then not bound to commits).
+		released := false
+		release = func(took time.Duration) {
+			if !released {
+				released = true
+				rel(took)
+			}
+		}
+		defer func() { release(took) }()
+		if lf, ok := w.fresher(d.ChannelID, readAt); ok {
+			if paused, ok := lf.paused(time.Now()); ok {
+				return w.wait(c.Kind, waitPaused, paused)
+			}
+			if lf.State != CircuitClosed {
+				return w.blocked(ctx, &d, c, lf)
+			}
+		}
+	}
+	start := time.Now()
 	res, sendErr := s.providers.Send(ctx, cfg, sec, Message{DeliveryID: d.ID, EventType: d.EventType, Text: d.Message, Payload: d.Body})
+	took = time.Since(start)
 	if sendErr == nil {
-		return w.succeed(ctx, &d, c.Kind, res)
+		release(took)
 	}
-	if IsPermanent(sendErr) || last {
-		return w.fail(ctx, job, &d, c.Kind, res, sendErr)
+
+	o := &outcome{d: d, channel: c, res: res, sendErr: sendErr, verdict: verdictOf(sendErr), probe: probe, flowRead: fl}
+	switch {
+	case o.verdict == verdictAnswered && !probe:
+		o.verdict = verdictNone // a refusal or 429 says nothing to a circuit that is not probing
+	case sendErr != nil && ctx.Err() != nil:
+		// The job's own context ended (shutdown, or the job's deadline):
+		// not the receiver's failure. (A slow receiver hits NOTIFY_TIMEOUT,
+		// which ends well before the job's deadline.)
+		o.verdict = verdictNone
+	}
+	switch {
+	case sendErr == nil:
+		return w.succeed(ctx, o)
+	case IsPermanent(sendErr):
+		return w.fail(ctx, job, o)
+	}
+	if pause, ok := Throttled(sendErr); ok {
+		// The receiver asked the channel to wait: every delivery of the
+		// channel waits (channel_flow.paused_until), this one too, and none
+		// spends an attempt.
+		o.pause, o.status = pause, StatusPending
+		if err := w.recordOutcome(ctx, o); err != nil {
+			return err
+		}
+		w.afterRecord(ctx, o)
+		w.metrics.Delivery(c.Kind, "retrying")
+		return w.wait(c.Kind, waitPaused, pause+jitterUp(pauseSpread))
+	}
+	if probe {
+		// A failed probe spends no attempt either: its delivery waits like
+		// the others, and probes again when the next probe is due.
+		o.status = StatusPending
+		if err := w.recordOutcome(ctx, o); err != nil {
+			return err
+		}
+		w.afterRecord(ctx, o)
+		w.metrics.Delivery(c.Kind, "retrying")
+		f := o.flowAfter
+		if f.State == CircuitOpen && f.NextProbeAt != nil {
+			return w.wait(c.Kind, waitCircuit, max(time.Until(*f.NextProbeAt), 10*time.Millisecond))
+		}
+		return w.wait(c.Kind, waitCircuit, w.flow.BreakerProbe)
+	}
+	if last {
+		return w.fail(ctx, job, o)
 	}
 	if ra, ok := RetryAfter(sendErr); ok {
 		w.retryAfter.Store(job.ID, ra)
 	}
-	if err := w.record(ctx, &d, c.Kind, res, sendErr, StatusPending); err != nil {
+	o.status = StatusPending
+	if err := w.recordOutcome(ctx, o); err != nil {
 		return err
+	}
+	w.afterRecord(ctx, o)
+	if o.transition == transitionOpened && o.flowAfter.NextProbeAt != nil {
+		w.probeAt.Store(job.ID, *o.flowAfter.NextProbeAt)
 	}
 	w.metrics.Delivery(c.Kind, "retrying")
 	return sendErr // River retries on the schedule
 }
 
-func (w *DeliverWorker) succeed(ctx context.Context, d *Delivery, kind string, res Result) error {
-	now := time.Now().UTC()
-	d.DeliveredAt = &now
-	if err := w.record(ctx, d, kind, res, nil, StatusSucceeded); err != nil {
+// Reasons a delivery waits (DeliveryWait metric).
+const (
+	waitBusy    = "busy"    // the channel's in-flight cap in this process
+	waitRate    = "rate"    // the channel's rate cap
+	waitCircuit = "circuit" // the channel's circuit is open
+	waitPaused  = "paused"  // the receiver's 429 Retry-After
+)
+
+// blocked is a delivery that may not send because its channel's circuit is
+// open (fl): it goes down its fallback chain, or waits.
+func (w *DeliverWorker) blocked(ctx context.Context, d *Delivery, c Channel, fl Flow) error {
+	if d.HasFallback() {
+		return w.handOver(ctx, d, c, fl)
+	}
+	return w.wait(c.Kind, waitCircuit, fl.circuitWait(time.Now(), w.probeMaxRun(), w.flow))
+}
+
+// wait snoozes the job: it comes back after d without spending an attempt.
+func (w *DeliverWorker) wait(kind, reason string, d time.Duration) error {
+	w.metrics.DeliveryWait(kind, reason)
+	return river.JobSnooze(max(d, 10*time.Millisecond))
+}
+
+// probeMaxRun is the longest a probe can take: its send, then its record.
+func (w *DeliverWorker) probeMaxRun() time.Duration {
+	return w.svc.providers.timeout() + 15*time.Second
+}
+
+// handOver passes a delivery waiting on an open circuit to the next channel
+// of its fallback chain (SPEC §10), in one transaction: it is recorded as
+// failed because the circuit is open, and the next delivery is created.
+func (w *DeliverWorker) handOver(ctx context.Context, d *Delivery, c Channel, fl Flow) error {
+	cause := "channel circuit open"
+	if fl.LastError != nil {
+		cause += ": " + *fl.LastError
+	}
+	d.LastError = &cause
+	err := pg.InTx(ctx, w.svc.db, func(tx *sqlx.Tx) error {
+		_, err := w.svc.startFallbackTx(ctx, tx, []Delivery{*d})
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	w.metrics.Delivery(kind, StatusSucceeded)
-	if d.EventID.Version() == 7 { // a v7 id embeds the event's receipt time (ms)
-		w.metrics.EndToEnd(now.Sub(time.Unix(d.EventID.Time().UnixTime())))
+	w.metrics.Delivery(c.Kind, StatusFailed)
+	w.svc.logger.InfoContext(ctx, "delivery handed to its fallback: circuit open", slog.String("delivery_id", d.ID.String()),
+		slog.String("channel_id", c.ID.String()))
+	return nil
+}
+
+func (w *DeliverWorker) succeed(ctx context.Context, o *outcome) error {
+	now := time.Now().UTC()
+	o.d.DeliveredAt = &now
+	o.status = StatusSucceeded
+	if err := w.recordOutcome(ctx, o); err != nil {
+		return err
+	}
+	w.afterRecord(ctx, o)
+	w.metrics.Delivery(o.kind(), StatusSucceeded)
+	if o.d.EventID.Version() == 7 { // a v7 id embeds the event's receipt time (ms)
+		w.metrics.EndToEnd(now.Sub(time.Unix(o.d.EventID.Time().UnixTime())))
 	}
 	return nil
 }
@@ -197,16 +424,18 @@ func (w *DeliverWorker) succeed(ctx context.Context, d *Delivery, kind string, r
 // failures cancel the job and an exhausted transient one returns its error
 // so River discards the job into the DLQ; either way the error names the
 // errors of the chain before it.
-func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d *Delivery, kind string, res Result, sendErr error) error {
-	fallback := d.HasFallback()
-	if err := w.recordOutcome(ctx, &outcome{d: *d, kind: kind, res: res, sendErr: sendErr, status: StatusFailed, fallback: fallback}); err != nil {
+func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], o *outcome) error {
+	d, sendErr := &o.d, o.sendErr
+	o.status, o.fallback = StatusFailed, d.HasFallback()
+	if err := w.recordOutcome(ctx, o); err != nil {
 		return err
 	}
-	w.metrics.Delivery(kind, StatusFailed)
+	w.afterRecord(ctx, o)
+	w.metrics.Delivery(o.kind(), StatusFailed)
 	w.svc.logger.WarnContext(ctx, "delivery failed", slog.String("delivery_id", d.ID.String()),
-		slog.Int("attempt", job.Attempt), slog.Bool("permanent", IsPermanent(sendErr)), slog.Bool("falls_back", fallback),
+		slog.Int("attempt", job.Attempt), slog.Bool("permanent", IsPermanent(sendErr)), slog.Bool("falls_back", o.fallback),
 		slog.Any("error", sendErr))
-	if fallback {
+	if o.fallback {
 		return nil
 	}
 	sendErr = withChain(d, sendErr)
@@ -216,16 +445,44 @@ func (w *DeliverWorker) fail(ctx context.Context, job *river.Job[DeliverArgs], d
 	return sendErr
 }
 
-// record commits one attempt's outcome (with others finishing at the same
-// time). A fresh context: the attempt is recorded even if the job's ran out.
-func (w *DeliverWorker) record(ctx context.Context, d *Delivery, kind string, res Result, sendErr error, status string) error {
-	return w.recordOutcome(ctx, &outcome{d: *d, kind: kind, res: res, sendErr: sendErr, status: status})
-}
-
+// recordOutcome commits one attempt's outcome (with others finishing at
+// the same time). A fresh context: the attempt is recorded even if the
+// job's ran out.
 func (w *DeliverWorker) recordOutcome(ctx context.Context, o *outcome) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return w.group.Do(rctx, o)
+}
+
+// afterRecord reports a circuit transition the committed outcome made and,
+// when it closed the circuit, queues the release of the waiting jobs.
+func (w *DeliverWorker) afterRecord(ctx context.Context, o *outcome) {
+	if o.flowAfter.ChannelID != uuid.Nil {
+		w.recorded.Store(o.d.ChannelID, localFlow{at: time.Now(), flow: o.flowAfter})
+	}
+	if o.transition == "" {
+		return
+	}
+	logger := w.svc.logger.With(slog.String("tenant_id", o.d.TenantID.String()), slog.String("channel_id", o.d.ChannelID.String()))
+	switch o.transition {
+	case transitionOpened, transitionProbeFailed:
+		w.metrics.Circuit(CircuitOpen)
+		next := ""
+		if o.flowAfter.NextProbeAt != nil {
+			next = o.flowAfter.NextProbeAt.UTC().Format(time.RFC3339Nano)
+		}
+		logger.WarnContext(ctx, "channel circuit open", slog.String("transition", o.transition),
+			slog.Int("consecutive_failures", o.flowAfter.ConsecutiveFailures), slog.String("next_probe_at", next),
+			slog.Any("error", o.sendErr))
+	case transitionClosed:
+		w.metrics.Circuit(CircuitClosed)
+		logger.InfoContext(ctx, "channel circuit closed")
+		select {
+		case w.releases <- release{tenantID: o.d.TenantID, channelID: o.d.ChannelID}:
+		default: // a flood of closes: the waiting jobs come back when their snooze ends
+			logger.WarnContext(ctx, "release queue full; waiting deliveries resume when their snooze ends")
+		}
+	}
 }
 
 // recordTx stores a group of outcomes: each attempt and its delivery's new
@@ -256,7 +513,7 @@ func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outco
 		}
 		ds[i], as[i] = d, at
 		if o.status == StatusSucceeded {
-			metric := billing.MetricNotifications + o.kind
+			metric := billing.MetricNotifications + o.kind()
 			if sent[metric] == nil {
 				sent[metric] = map[uuid.UUID]int64{}
 			}
@@ -276,6 +533,9 @@ func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outco
 		if _, err := w.svc.startFallbackTx(ctx, tx, spent); err != nil {
 			return err
 		}
+	}
+	if err := w.flowTx(ctx, tx, outs); err != nil {
+		return err
 	}
 	b := w.svc.billing
 	if b == nil {

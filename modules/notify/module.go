@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
@@ -30,12 +31,20 @@ type Metrics interface {
 	Delivery(kind, status string)
 	// EndToEnd records the time from an event's receipt to its delivery.
 	EndToEnd(d time.Duration)
+	// Circuit counts a channel circuit's transition to state (CircuitOpen,
+	// CircuitHalfOpen or CircuitClosed) made in this process.
+	Circuit(state string)
+	// DeliveryWait counts a delivery of a channel kind told to wait
+	// (snoozed, no attempt spent) and why: busy, rate, circuit or paused.
+	DeliveryWait(kind, reason string)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) Delivery(string, string) {}
-func (noMetrics) EndToEnd(time.Duration)  {}
+func (noMetrics) Delivery(string, string)     {}
+func (noMetrics) EndToEnd(time.Duration)      {}
+func (noMetrics) Circuit(string)              {}
+func (noMetrics) DeliveryWait(string, string) {}
 
 // SetMetrics makes the delivery worker report to mx; call it before AddWorkers.
 func (m *Module) SetMetrics(mx Metrics) { m.metrics = mx }
@@ -46,12 +55,23 @@ type Config struct {
 	Box           *secretbox.Box
 	RetrySchedule []time.Duration  // one retry per entry, then the job is discarded
 	Billing       *billing.Service // counts notifications sent; nil: not counted
+	Flow          FlowOptions      // circuit breaker and per-channel caps (flow.go)
+	// RecordEvent records channel.circuit_opened and channel.circuit_closed
+	// as the tenant's own events, in the transaction that records the
+	// transition; nil: not recorded. notify cannot import events: cmd
+	// passes events.Service.RecordTx.
+	RecordEvent RecordEventFunc
 }
+
+// RecordEventFunc stores an event of type typ with payload (encoded as
+// JSON) for the tenant in tx, to be processed like any other event.
+type RecordEventFunc func(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, typ string, payload any) error
 
 // New builds the notify module; jobs is the process's insert-only client.
 func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], cfg Config, logger *slog.Logger) *Module {
 	return &Module{Service: &Service{db: db, jobs: jobs, providers: NewProviders(cfg.Providers), box: cfg.Box,
-		schedule: cfg.RetrySchedule, billing: cfg.Billing, logger: logger.With("module", "notify")}}
+		schedule: cfg.RetrySchedule, billing: cfg.Billing, flow: cfg.Flow.withDefaults(), recordEvent: cfg.RecordEvent,
+		logger: logger.With("module", "notify")}}
 }
 
 // maxChannelBody bounds a channel request.

@@ -115,6 +115,26 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &se) && se.Permanent
 }
 
+// statusOf is the HTTP status (or SMTP reply code) a send failed with; 0
+// when none was received.
+func statusOf(err error) int {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se.StatusCode
+	}
+	return 0
+}
+
+// Throttled returns the pause a receiver asked for with a 429 and its
+// Retry-After (Telegram: retry_after): the whole channel waits that long,
+// and the delivery's attempt is not spent (SPEC §8).
+func Throttled(err error) (time.Duration, bool) {
+	if ra, ok := RetryAfter(err); ok && statusOf(err) == http.StatusTooManyRequests {
+		return ra, true
+	}
+	return 0, false
+}
+
 // RetryAfter returns the delay the provider asked for before the next attempt.
 func RetryAfter(err error) (time.Duration, bool) {
 	var se *SendError
@@ -354,6 +374,9 @@ type ChannelConfig struct {
 	Telegram *TelegramConfig
 	WhatsApp *WhatsAppConfig
 	Email    *EmailConfig
+	// RateLimit, any kind's config.rateLimit, caps the channel's sends
+	// (flow.go); nil: no cap.
+	RateLimit *RateLimit
 }
 
 // WebhookConfig is config of a webhook channel: {"url"}.
@@ -395,19 +418,27 @@ type EmailConfig struct {
 	From    string   `json:"from,omitempty"`
 }
 
-// MarshalJSON writes the wire shape of the kind's config.
+// MarshalJSON writes the wire shape of the kind's config, with rateLimit
+// when set.
 func (c ChannelConfig) MarshalJSON() ([]byte, error) {
+	var b []byte
+	var err error
 	switch {
 	case c.Kind == KindWebhook && c.Webhook != nil:
-		return json.Marshal(c.Webhook)
+		b, err = json.Marshal(c.Webhook)
 	case c.Kind == KindTelegram && c.Telegram != nil:
-		return json.Marshal(c.Telegram)
+		b, err = json.Marshal(c.Telegram)
 	case c.Kind == KindWhatsApp && c.WhatsApp != nil:
-		return json.Marshal(c.WhatsApp)
+		b, err = json.Marshal(c.WhatsApp)
 	case c.Kind == KindEmail && c.Email != nil:
-		return json.Marshal(c.Email)
+		b, err = json.Marshal(c.Email)
+	default:
+		return nil, fmt.Errorf("marshal channel config: no %q settings", c.Kind)
 	}
-	return nil, fmt.Errorf("marshal channel config: no %q settings", c.Kind)
+	if err != nil {
+		return nil, err
+	}
+	return withRateLimit(b, c.RateLimit)
 }
 
 func (c ChannelConfig) present() bool {
@@ -543,7 +574,7 @@ func ValidateConfig(kind string, config json.RawMessage, secrets json.RawMessage
 	switch kind {
 	case KindWebhook:
 		if cobj != nil {
-			v.allow(cobj, "config", "url")
+			v.allow(cobj, "config", "url", "rateLimit")
 			cfg.Webhook = &WebhookConfig{URL: v.webhookURL(cobj)}
 		}
 		if secretsGiven || creating {
@@ -567,7 +598,7 @@ func ValidateConfig(kind string, config json.RawMessage, secrets json.RawMessage
 		}
 	case KindTelegram:
 		if cobj != nil {
-			v.allow(cobj, "config", "chatId", "parseMode")
+			v.allow(cobj, "config", "chatId", "parseMode", "rateLimit")
 			tc := &TelegramConfig{ChatID: v.chatID(cobj)}
 			if s, ok := v.str(cobj, "config", "parseMode"); ok {
 				switch s {
@@ -589,7 +620,7 @@ func ValidateConfig(kind string, config json.RawMessage, secrets json.RawMessage
 		}
 	case KindWhatsApp:
 		if cobj != nil {
-			v.allow(cobj, "config", "phoneNumberId", "to", "template")
+			v.allow(cobj, "config", "phoneNumberId", "to", "template", "rateLimit")
 			wc := &WhatsAppConfig{
 				PhoneNumberID: v.required(cobj, "config", "phoneNumberId"),
 				To:            v.required(cobj, "config", "to"),
@@ -629,7 +660,7 @@ func ValidateConfig(kind string, config json.RawMessage, secrets json.RawMessage
 		var smtpUser string
 		smtpUserKnown := cobj != nil
 		if cobj != nil {
-			v.allow(cobj, "config", "to", "subject", "smtpUrl", "from")
+			v.allow(cobj, "config", "to", "subject", "smtpUrl", "from", "rateLimit")
 			ec := &EmailConfig{To: v.emailTo(cobj)}
 			if s, ok := v.str(cobj, "config", "subject"); ok {
 				if len(s) > 255 || strings.ContainsAny(s, "\r\n") {
@@ -670,6 +701,9 @@ func ValidateConfig(kind string, config json.RawMessage, secrets json.RawMessage
 		}
 	default:
 		v.add("kind", "must be one of email, telegram, whatsapp, webhook")
+	}
+	if cobj != nil {
+		cfg.RateLimit = v.rateLimit(cobj)
 	}
 
 	if len(v.fields) > 0 {

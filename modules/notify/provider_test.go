@@ -39,6 +39,9 @@ func TestValidateConfig(t *testing.T) {
 			{"WhatsAppText", "whatsapp", `{"phoneNumberId":"106540352242922","to":"+4915112345678"}`, `{"accessToken":"` + testAccessToken + `"}`, `{"phoneNumberId":"106540352242922","to":"+4915112345678"}`},
 			{"WhatsAppTemplate", "whatsapp", `{"phoneNumberId":"1065","to":"4915112345678","template":{"name":"order_alert","language":"en_US"}}`, `{"accessToken":"t"}`, `{"phoneNumberId":"1065","to":"4915112345678","template":{"name":"order_alert","language":"en_US"}}`},
 			{"EmailMinimal", "email", `{"to":["ops@example.com"]}`, `{}`, `{"to":["ops@example.com"]}`},
+			{"WebhookRateLimited", "webhook", `{"url":"https://example.com/hook","rateLimit":{"perSecond":5}}`, `{"signingSecret":"` + testSigningSecret + `"}`, `{"url":"https://example.com/hook","rateLimit":{"perSecond":5}}`},
+			{"TelegramRateLimitFraction", "telegram", `{"chatId":"42","rateLimit":{"perSecond":0.5}}`, `{"botToken":"` + testBotToken + `"}`, `{"chatId":"42","rateLimit":{"perSecond":0.5}}`},
+			{"EmailRateLimitNull", "email", `{"to":["ops@example.com"],"rateLimit":null}`, `{}`, `{"to":["ops@example.com"]}`},
 			{"EmailFull", "email", `{"to":["Ops <ops@example.com>","b@example.org"],"subject":"Alert","smtpUrl":"smtps://mailer@smtp.example.com","from":"alerts@example.com"}`, `{"smtpPassword":"pw"}`, `{"to":["Ops <ops@example.com>","b@example.org"],"subject":"Alert","smtpUrl":"smtps://mailer@smtp.example.com","from":"alerts@example.com"}`},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
@@ -156,6 +159,13 @@ func TestValidateConfig(t *testing.T) {
 			{"EmailBadFrom", "email", `{"to":["a@example.com"],"from":"nobody"}`, `{}`, true, []string{"config.from"}},
 			{"EmailPasswordWithoutURL", "email", `{"to":["a@example.com"]}`, `{"smtpPassword":"pw"}`, true, []string{"secrets.smtpPassword"}},
 			{"EmailPasswordWithoutUser", "email", `{"to":["a@example.com"],"smtpUrl":"smtp://mail.example.com"}`, `{"smtpPassword":"pw"}`, true, []string{"secrets.smtpPassword"}},
+			{"RateLimitNotObject", "webhook", `{"url":"https://example.com/h","rateLimit":5}`, `{}`, true, []string{"config.rateLimit"}},
+			{"RateLimitMissingPerSecond", "webhook", `{"url":"https://example.com/h","rateLimit":{}}`, `{}`, true, []string{"config.rateLimit.perSecond"}},
+			{"RateLimitZero", "telegram", `{"chatId":"42","rateLimit":{"perSecond":0}}`, `{"botToken":"` + testBotToken + `"}`, true, []string{"config.rateLimit.perSecond"}},
+			{"RateLimitNegative", "email", `{"to":["a@example.com"],"rateLimit":{"perSecond":-1}}`, `{}`, true, []string{"config.rateLimit.perSecond"}},
+			{"RateLimitTooHigh", "whatsapp", `{"phoneNumberId":"1","to":"4915112345678","rateLimit":{"perSecond":10001}}`, `{"accessToken":"t"}`, true, []string{"config.rateLimit.perSecond"}},
+			{"RateLimitNotNumber", "webhook", `{"url":"https://example.com/h","rateLimit":{"perSecond":"5"}}`, `{}`, true, []string{"config.rateLimit.perSecond"}},
+			{"RateLimitUnknownField", "webhook", `{"url":"https://example.com/h","rateLimit":{"perSecond":5,"burst":10}}`, `{}`, true, []string{"config.rateLimit.burst"}},
 			{"EmailUnknownSecret", "email", `{"to":["a@example.com"]}`, `{"password":"pw"}`, true, []string{"secrets.password"}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {

@@ -93,7 +93,7 @@ func (repo) LiveChannelIDs(ctx context.Context, q pg.Querier, tenantID uuid.UUID
 
 const deliveryColumns = `id, tenant_id, event_id, rule_id, rule_version, channel_id, event_type, message, body,
 	status, attempts, last_error, provider_message_id, job_id, created_at, updated_at, delivered_at,
-	fallback, fallback_of, replaced_by, chain_errors`
+	fallback, fallback_of, replaced_by, chain_errors, slot_at`
 
 func (repo) InsertDelivery(ctx context.Context, q pg.Querier, d *Delivery) error {
 	const query = `
@@ -285,7 +285,7 @@ func (repo) RecordAttempt(ctx context.Context, q pg.Querier, d *Delivery, a *Att
 	}
 	const update = `
 		UPDATE deliveries SET status = $3, attempts = $4, last_error = $5, provider_message_id = coalesce($6, provider_message_id),
-			delivered_at = $7, updated_at = now()
+			delivered_at = $7, slot_at = NULL, updated_at = now()
 		WHERE tenant_id = $1 AND id = $2`
 	if _, err := q.ExecContext(ctx, update, d.TenantID, d.ID, d.Status, d.Attempts, d.LastError, d.ProviderMessageID, d.DeliveredAt); err != nil {
 		return fmt.Errorf("update delivery: %w", err)
@@ -317,16 +317,19 @@ func (repo) AttemptsOf(ctx context.Context, q pg.Querier, tenantID uuid.UUID, id
 type deliveryWithChannel struct {
 	Delivery
 	Channel `db:"ch"`
+	Flow    `db:"fl"`
 }
 
-// GetDeliveriesAndChannels is GetDeliveryAndChannel for many deliveries in
-// one query, by delivery id; a delivery missing from the result, or whose
-// channel is gone, is absent.
+// GetDeliveriesAndChannels reads many deliveries with their channels and
+// the channels' flow state in one query, by delivery id; a delivery missing
+// from the result, or whose channel is gone, is absent.
 func (repo) GetDeliveriesAndChannels(ctx context.Context, q pg.Querier, tenants, ids pg.UUIDs) (map[uuid.UUID]deliveryWithChannel, error) {
-	query := `SELECT ` + pg.Columns("d.", "", deliveryColumns) + `, ` + pg.Columns("c.", "ch.", channelColumns) + `
+	query := `SELECT ` + pg.Columns("d.", "", deliveryColumns) + `, ` + pg.Columns("c.", "ch.", channelColumns) + `,
+		` + flowJoinColumns + `
 		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
 		JOIN deliveries d ON d.tenant_id = r.t AND d.id = r.i
-		JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL`
+		JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL
+		LEFT JOIN channel_flow f ON f.channel_id = c.id`
 	var rows []deliveryWithChannel
 	if err := sqlx.SelectContext(ctx, q, &rows, query, tenants, ids); err != nil {
 		return nil, fmt.Errorf("get deliveries and channels: %w", err)
@@ -369,7 +372,7 @@ func (repo) RecordAttempts(ctx context.Context, q pg.Querier, ds []Delivery, as 
 	const update = `
 		UPDATE deliveries d SET status = u.status, attempts = u.attempts, last_error = u.last_error,
 			provider_message_id = coalesce(u.provider_message_id, d.provider_message_id),
-			delivered_at = u.delivered_at, updated_at = now()
+			delivered_at = u.delivered_at, slot_at = NULL, updated_at = now()
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[])
 			AS u(tenant_id, id, status, attempts, last_error, provider_message_id, delivered_at)
 		WHERE d.tenant_id = u.tenant_id AND d.id = u.id`

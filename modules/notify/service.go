@@ -34,6 +34,9 @@ type Service struct {
 	logger    *slog.Logger
 	opened    openedCache
 	replica   *sqlx.DB // listing reads (UseReplica); nil: the primary
+
+	flow        FlowOptions
+	recordEvent RecordEventFunc // nil: circuit events are not recorded
 }
 
 // openedCache keeps channels as open unsealed and validated them, keyed by
@@ -154,10 +157,23 @@ func (s *Service) ListChannels(ctx context.Context, tenantID, before uuid.UUID, 
 	return s.repo.ListChannels(ctx, s.db, tenantID, before, limit+1)
 }
 
+// Flows returns the flow state (circuit, pause) of the tenant's channels
+// ids; a channel that never failed reads as closed.
+func (s *Service) Flows(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]Flow, error) {
+	if len(ids) == 0 {
+		return map[uuid.UUID]Flow{}, nil
+	}
+	return s.repo.FlowsOf(ctx, s.db, tenantID, ids)
+}
+
 // UpdateChannel changes name, config and/or secrets; absent secrets keep the
-// stored ones.
+// stored ones. A changed channel's rate slots start over, and an open
+// circuit probes at once (the change may have fixed what broke it): its
+// waiting deliveries are released, the first to run probes, the others
+// wait for the probe's answer.
 func (s *Service) UpdateChannel(ctx context.Context, tenantID, id uuid.UUID, in ChannelInput) (Channel, error) {
 	var c Channel
+	var open bool
 	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var err error
 		if c, err = s.repo.GetChannel(ctx, tx, tenantID, id); err != nil {
@@ -193,8 +209,19 @@ func (s *Service) UpdateChannel(ctx context.Context, tenantID, id uuid.UUID, in 
 		if err := s.seal(&c, sec); err != nil {
 			return err
 		}
-		return s.repo.UpdateChannel(ctx, tx, &c)
+		if err := s.repo.UpdateChannel(ctx, tx, &c); err != nil {
+			return err
+		}
+		open, err = s.repo.RescheduleFlow(ctx, tx, tenantID, id)
+		return err
 	})
+	if err == nil && open {
+		if _, rerr := s.ReleaseWaiting(ctx, tenantID, id); rerr != nil {
+			// The channel is saved; the waiting deliveries come back when
+			// their snooze ends.
+			s.logger.WarnContext(ctx, "releasing waiting deliveries after a channel update failed", slog.Any("error", rerr))
+		}
+	}
 	return c, err
 }
 
@@ -265,7 +292,6 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 	}
 	ds := make([]Delivery, len(in))
 	now := time.Now().UTC()
-	var unsent []string // why a delivery cannot be sent (its message could not be made), per delivery
 	for i, n := range in {
 		d := Delivery{ID: n.ID, TenantID: n.TenantID, EventID: n.Event.ID, RuleID: &n.RuleID,
 			RuleVersion: &n.RuleVersion, ChannelID: n.ChannelID, EventType: n.Event.Type, Message: n.Message,
@@ -286,14 +312,33 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 		}
 		d.Body = body
 		ds[i] = d
+	}
+	var send, unsent []Delivery
+	var reasons []string
+	for i, n := range in {
 		if n.Failed != "" {
-			if unsent == nil {
-				unsent = make([]string, len(in))
-			}
-			unsent[i] = n.Failed
+			unsent, reasons = append(unsent, ds[i]), append(reasons, n.Failed)
+		} else {
+			send = append(send, ds[i])
 		}
 	}
-	return s.insertTx(ctx, tx, ds, unsent)
+	if err := s.insertTx(ctx, tx, send); err != nil {
+		return err
+	}
+	// A delivery whose message could not be made has no job: it is
+	// recorded failed at once.
+	if len(unsent) == 0 {
+		return nil
+	}
+	if err := s.repo.InsertDeliveries(ctx, tx, unsent); err != nil {
+		return err
+	}
+	for i, d := range unsent {
+		if err := s.repo.FailUnsent(ctx, tx, d.TenantID, d.ID, reasons[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) insertOpts() *river.InsertOpts {
@@ -384,7 +429,7 @@ func (s *Service) RetryDelivery(ctx context.Context, tenantID, id uuid.UUID) (De
 			}
 		}
 		// The job is gone (retention): enqueue a fresh one.
-		res, err := s.jobs.InsertTx(ctx, tx.Tx, DeliverArgs{TenantID: tenantID, DeliveryID: id}, s.insertOpts())
+		res, err := s.jobs.InsertTx(ctx, tx.Tx, DeliverArgs{TenantID: tenantID, DeliveryID: id, ChannelID: d.ChannelID}, s.insertOpts())
 		if err != nil {
 			return fmt.Errorf("enqueue notify.deliver: %w", err)
 		}

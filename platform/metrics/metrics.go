@@ -36,6 +36,8 @@ type Registry struct {
 	jobDuration    *prometheus.HistogramVec
 	deliveries     *prometheus.CounterVec
 	endToEnd       prometheus.Histogram
+	circuits       *prometheus.CounterVec
+	deliveryWaits  *prometheus.CounterVec
 }
 
 // sampler is a collector that reads its values before a scrape, with the
@@ -80,11 +82,20 @@ func New() *Registry {
 			Help:    "Time from an event's receipt to the success of a delivery it caused (retries included).",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000},
 		}),
+		circuits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signalops_channel_circuit_transitions_total",
+			Help: "Channel circuit breaker transitions made in this process, by the state entered: open (opened, or a probe failed), half_open (a probe claimed) or closed.",
+		}, []string{"state"}),
+		deliveryWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signalops_delivery_waits_total",
+			Help: "Deliveries told to wait without spending an attempt (snoozed), by channel kind and reason: busy (in-flight cap), rate (rate cap), circuit (circuit open) or paused (receiver's 429 Retry-After).",
+		}, []string{"kind", "reason"}),
 	}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		r.httpRequests, r.httpDuration, r.eventsIngested, r.jobs, r.jobDuration, r.deliveries, r.endToEnd,
+		r.circuits, r.deliveryWaits,
 	)
 	return r
 }
@@ -157,6 +168,17 @@ func (r *Registry) Delivery(kind, status string) {
 
 // EndToEnd records the time from an event's receipt to a successful delivery.
 func (r *Registry) EndToEnd(d time.Duration) { r.endToEnd.Observe(max(d, 0).Seconds()) }
+
+// Circuit counts a channel circuit's transition to state.
+func (r *Registry) Circuit(state string) { r.circuits.WithLabelValues(state).Inc() }
+
+// DeliveryWait counts a delivery told to wait, by channel kind and reason.
+func (r *Registry) DeliveryWait(kind, reason string) {
+	if kind == "" {
+		kind = "unknown"
+	}
+	r.deliveryWaits.WithLabelValues(kind, reason).Inc()
+}
 
 // JobEventKinds are the River client events ObserveJobs understands; pass
 // them to Client.Subscribe.

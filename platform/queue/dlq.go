@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,13 +17,16 @@ import (
 
 // DLQ is the dead-letter queue: jobs River gave up on — discarded after
 // their last attempt, or cancelled as permanent failures. Every SignalOps
-// job carries its tenant in args.tenant_id, which scopes what a tenant sees.
+// job carries its tenant in args.tenant_id, which scopes what a tenant sees;
+// jobs about one channel (notify.deliver) carry it in args.channel_id.
 type DLQ struct {
 	client *Client
+	db     *sql.DB // the client's database, for RetryAll's transactions
 }
 
-// NewDLQ returns the DLQ over a River client (insert-only is enough).
-func NewDLQ(c *Client) *DLQ { return &DLQ{client: c} }
+// NewDLQ returns the DLQ over a River client (insert-only is enough) and
+// the database it works on.
+func NewDLQ(c *Client, db *sql.DB) *DLQ { return &DLQ{client: c, db: db} }
 
 // DeadStates are the job states the DLQ shows.
 var DeadStates = []rivertype.JobState{rivertype.JobStateDiscarded, rivertype.JobStateCancelled}
@@ -157,4 +161,99 @@ func (d *DLQ) Discard(ctx context.Context, tenant *uuid.UUID, id int64) error {
 		return fmt.Errorf("delete job: %w", err)
 	}
 	return nil
+}
+
+// RetryFilter selects the dead jobs RetryAll retries; zero fields match
+// every job.
+type RetryFilter struct {
+	Tenant *uuid.UUID // nil: every tenant (operators)
+	Kind   string
+	// Args narrows by top-level job args, compared as text: {"channel_id":
+	// "…"} selects the jobs about one channel.
+	Args map[string]string
+	// Since and Until bound when the job died (its finalized_at), [Since, Until).
+	Since, Until *time.Time
+}
+
+// retryBatch is how many dead jobs one transaction of RetryAll retries.
+const retryBatch = 500
+
+// RetryAll makes every dead job that matches f available again (River adds
+// one attempt to each) and returns how many. It works in batches, oldest
+// job first; each batch locks its jobs and re-checks that they are still
+// dead, in the transaction that retries them. So it is idempotent: a job
+// is retried once however many calls overlap, and a second call retries
+// none of what the first did (those jobs are no longer dead; a job that
+// fails again and dies again is a new entry).
+func (d *DLQ) RetryAll(ctx context.Context, f RetryFilter) (int, error) {
+	var tenant, kind, argsJSON *string
+	if f.Tenant != nil {
+		t := f.Tenant.String()
+		tenant = &t
+	}
+	if f.Kind != "" {
+		kind = &f.Kind
+	}
+	if len(f.Args) > 0 {
+		b, err := json.Marshal(f.Args)
+		if err != nil {
+			return 0, fmt.Errorf("encode args filter: %w", err)
+		}
+		s := string(b)
+		argsJSON = &s
+	}
+	// River's table, read the way its own queries do; the row locks make
+	// concurrent calls retry disjoint jobs.
+	const query = `
+		SELECT id FROM river_job
+		WHERE state IN ('discarded', 'cancelled') AND id > $1
+			AND ($2::text IS NULL OR args->>'tenant_id' = $2)
+			AND ($3::text IS NULL OR kind = $3)
+			AND ($4::jsonb IS NULL OR args @> $4::jsonb)
+			AND ($5::timestamptz IS NULL OR finalized_at >= $5)
+			AND ($6::timestamptz IS NULL OR finalized_at < $6)
+		ORDER BY id
+		LIMIT $7
+		FOR UPDATE`
+	retried := 0
+	var after int64
+	for {
+		var ids []int64
+		err := func() error {
+			tx, err := d.db.BeginTx(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			defer func() { _ = tx.Rollback() }()
+			rows, err := tx.QueryContext(ctx, query, after, tenant, kind, argsJSON, f.Since, f.Until, retryBatch)
+			if err != nil {
+				return fmt.Errorf("select dead jobs: %w", err)
+			}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					_ = rows.Close()
+					return fmt.Errorf("select dead jobs: %w", err)
+				}
+				ids = append(ids, id)
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("select dead jobs: %w", err)
+			}
+			for _, id := range ids {
+				if _, err := d.client.JobRetryTx(ctx, tx, id); err != nil {
+					return fmt.Errorf("retry job %d: %w", id, err)
+				}
+			}
+			return tx.Commit()
+		}()
+		if err != nil {
+			return retried, err
+		}
+		retried += len(ids)
+		if len(ids) == 0 {
+			return retried, nil
+		}
+		after = ids[len(ids)-1]
+	}
 }

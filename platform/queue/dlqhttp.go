@@ -5,17 +5,20 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
-// DLQRoutes mounts GET /dlq, POST /dlq/{id}/retry and DELETE /dlq/{id} on g,
-// scoped to the tenant tenantOf reads from the authenticated request.
+// DLQRoutes mounts GET /dlq, POST /dlq/retry (bulk), POST /dlq/{id}/retry
+// and DELETE /dlq/{id} on g, scoped to the tenant tenantOf reads from the
+// authenticated request.
 func DLQRoutes(g *httpx.Group, d *DLQ, tenantOf func(context.Context) uuid.UUID) {
 	jobID := func(c echo.Context) (int64, error) {
 		id, err := strconv.ParseInt(c.Param("id"), 10, 64)
@@ -31,7 +34,7 @@ func DLQRoutes(g *httpx.Group, d *DLQ, tenantOf func(context.Context) uuid.UUID)
 		// The kind goes to PostgreSQL as text, which cannot hold NUL or
 		// invalid UTF-8: refuse those here rather than fail the query.
 		kind := q.String("kind")
-		if len(kind) > 255 || !utf8.ValidString(kind) || strings.ContainsFunc(kind, unicode.IsControl) {
+		if !validKind(kind) {
 			q.Fail("kind", "must be a job kind such as notify.deliver")
 		}
 		if err := q.Err(); err != nil {
@@ -44,6 +47,23 @@ func DLQRoutes(g *httpx.Group, d *DLQ, tenantOf func(context.Context) uuid.UUID)
 			return err
 		}
 		return c.JSON(http.StatusOK, httpx.List[DeadJob]{Data: jobs, NextCursor: next})
+	})
+	g.POST("/dlq/retry", func(c echo.Context) error {
+		var req retryRequest
+		if err := httpx.DecodeJSON(c, &req); err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		tenant := tenantOf(ctx)
+		f, err := req.filter(&tenant)
+		if err != nil {
+			return err
+		}
+		n, err := d.RetryAll(ctx, f)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusAccepted, map[string]int{"retried": n})
 	})
 	g.POST("/dlq/:id/retry", func(c echo.Context) error {
 		id, err := jobID(c)
@@ -70,4 +90,61 @@ func DLQRoutes(g *httpx.Group, d *DLQ, tenantOf func(context.Context) uuid.UUID)
 		}
 		return c.NoContent(http.StatusNoContent)
 	})
+}
+
+// retryRequest is the body of POST /dlq/retry: which dead jobs to retry.
+// Every field is optional; {} retries all of the tenant's.
+type retryRequest struct {
+	ChannelID *string `json:"channelId"`
+	Kind      *string `json:"kind"`
+	Since     *string `json:"since"`
+	Until     *string `json:"until"`
+}
+
+func (r retryRequest) filter(tenant *uuid.UUID) (RetryFilter, error) {
+	f := RetryFilter{Tenant: tenant}
+	var fields []apperr.FieldError
+	if r.ChannelID != nil {
+		id, err := uuid.Parse(*r.ChannelID)
+		if err != nil {
+			fields = append(fields, apperr.FieldError{Field: "channelId", Message: "must be a UUID"})
+		} else {
+			f.Args = map[string]string{"channel_id": id.String()}
+		}
+	}
+	if r.Kind != nil {
+		if k := *r.Kind; k == "" || !validKind(k) {
+			fields = append(fields, apperr.FieldError{Field: "kind", Message: "must be a job kind such as notify.deliver"})
+		} else {
+			f.Kind = k
+		}
+	}
+	for _, t := range []struct {
+		name string
+		v    *string
+		dst  **time.Time
+	}{{"since", r.Since, &f.Since}, {"until", r.Until, &f.Until}} {
+		if t.v == nil {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, *t.v)
+		if err != nil {
+			fields = append(fields, apperr.FieldError{Field: t.name, Message: "must be an RFC 3339 time"})
+			continue
+		}
+		*t.dst = &at
+	}
+	if f.Since != nil && f.Until != nil && !f.Until.After(*f.Since) {
+		fields = append(fields, apperr.FieldError{Field: "until", Message: "must be after since"})
+	}
+	if len(fields) > 0 {
+		return RetryFilter{}, apperr.Invalid("validation_failed", "The retry filter is invalid.", fields...)
+	}
+	return f, nil
+}
+
+// validKind accepts what can be a job kind: PostgreSQL text without
+// control characters (NUL included), at most 255 bytes.
+func validKind(k string) bool {
+	return len(k) <= 255 && utf8.ValidString(k) && !strings.ContainsFunc(k, unicode.IsControl)
 }

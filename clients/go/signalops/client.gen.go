@@ -135,6 +135,27 @@ func (e ChannelCreatedKind) Valid() bool {
 	}
 }
 
+// Defines values for ChannelHealthState.
+const (
+	Closed   ChannelHealthState = "closed"
+	HalfOpen ChannelHealthState = "halfOpen"
+	Open     ChannelHealthState = "open"
+)
+
+// Valid indicates whether the value is a known member of the ChannelHealthState enum.
+func (e ChannelHealthState) Valid() bool {
+	switch e {
+	case Closed:
+		return true
+	case HalfOpen:
+		return true
+	case Open:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ChannelInputKind.
 const (
 	ChannelInputKindEmail    ChannelInputKind = "email"
@@ -670,12 +691,16 @@ type BacktestResult struct {
 
 // Channel defines model for Channel.
 type Channel struct {
+	// Config The kind's settings as created, with `rateLimit` when set (no secrets).
 	Config    map[string]interface{} `json:"config"`
 	CreatedAt time.Time              `json:"createdAt"`
-	Id        openapi_types.UUID     `json:"id"`
-	Kind      ChannelKind            `json:"kind"`
-	Name      string                 `json:"name"`
-	UpdatedAt time.Time              `json:"updatedAt"`
+
+	// Health The channel's flow control (SPEC §8; docs/channels.md#flow-control): its circuit breaker and a receiver-requested pause. After CHANNEL_BREAKER_FAILURES consecutive transient failures the circuit opens: deliveries wait (no attempt spent) or go down their fallback chain, and one probe delivery goes out at `nextProbeAt`; its success closes the circuit.
+	Health    ChannelHealth      `json:"health"`
+	Id        openapi_types.UUID `json:"id"`
+	Kind      ChannelKind        `json:"kind"`
+	Name      string             `json:"name"`
+	UpdatedAt time.Time          `json:"updatedAt"`
 }
 
 // ChannelKind defines model for Channel.Kind.
@@ -683,11 +708,15 @@ type ChannelKind string
 
 // ChannelCreated defines model for ChannelCreated.
 type ChannelCreated struct {
+	// Config The kind's settings as created, with `rateLimit` when set (no secrets).
 	Config    map[string]interface{} `json:"config"`
 	CreatedAt time.Time              `json:"createdAt"`
-	Id        openapi_types.UUID     `json:"id"`
-	Kind      ChannelCreatedKind     `json:"kind"`
-	Name      string                 `json:"name"`
+
+	// Health The channel's flow control (SPEC §8; docs/channels.md#flow-control): its circuit breaker and a receiver-requested pause. After CHANNEL_BREAKER_FAILURES consecutive transient failures the circuit opens: deliveries wait (no attempt spent) or go down their fallback chain, and one probe delivery goes out at `nextProbeAt`; its success closes the circuit.
+	Health ChannelHealth      `json:"health"`
+	Id     openapi_types.UUID `json:"id"`
+	Kind   ChannelCreatedKind `json:"kind"`
+	Name   string             `json:"name"`
 
 	// Secrets Only when a webhook signing secret was generated: shown once.
 	Secrets *struct {
@@ -700,14 +729,43 @@ type ChannelCreated struct {
 // ChannelCreatedKind defines model for ChannelCreated.Kind.
 type ChannelCreatedKind string
 
-// ChannelInput Shapes per kind: webhook `config{url}`, `secrets{signingSecret?, previousSigningSecrets?}`; telegram `config{chatId, parseMode?}`, `secrets{botToken}`; whatsapp `config{phoneNumberId, to, template?{name, language}}`, `secrets{accessToken}`; email `config{to[], subject?, from?, smtpUrl?}`, `secrets{smtpPassword?}`.
+// ChannelHealth The channel's flow control (SPEC §8; docs/channels.md#flow-control): its circuit breaker and a receiver-requested pause. After CHANNEL_BREAKER_FAILURES consecutive transient failures the circuit opens: deliveries wait (no attempt spent) or go down their fallback chain, and one probe delivery goes out at `nextProbeAt`; its success closes the circuit.
+type ChannelHealth struct {
+	// ConsecutiveFailures Transient failures (timeouts, 5xx, refused connections) since the last success.
+	ConsecutiveFailures int `json:"consecutiveFailures"`
+
+	// LastError The last transient failure's error, kept after the circuit closes.
+	LastError *string `json:"lastError"`
+
+	// NextProbeAt When the next probe may go out (CHANNEL_BREAKER_PROBE after opening, doubling after each failed probe up to CHANNEL_BREAKER_PROBE_MAX); null when closed.
+	NextProbeAt *time.Time `json:"nextProbeAt"`
+	OpenedAt    *time.Time `json:"openedAt"`
+
+	// PausedUntil Set while a receiver's 429 with Retry-After holds every delivery of the channel back (no attempt spent).
+	PausedUntil *time.Time `json:"pausedUntil"`
+
+	// State `halfOpen`: one probe delivery is in flight.
+	State ChannelHealthState `json:"state"`
+}
+
+// ChannelHealthState `halfOpen`: one probe delivery is in flight.
+type ChannelHealthState string
+
+// ChannelInput Shapes per kind: webhook `config{url}`, `secrets{signingSecret?, previousSigningSecrets?}`; telegram `config{chatId, parseMode?}`, `secrets{botToken}`; whatsapp `config{phoneNumberId, to, template?{name, language}}`, `secrets{accessToken}`; email `config{to[], subject?, from?, smtpUrl?}`, `secrets{smtpPassword?}`. Every kind's config may add `rateLimit{perSecond}` (see RateLimit).
 type ChannelInput struct {
-	Config map[string]interface{} `json:"config"`
-	Kind   ChannelInputKind       `json:"kind"`
-	Name   string                 `json:"name"`
+	Config ChannelInput_Config `json:"config"`
+	Kind   ChannelInputKind    `json:"kind"`
+	Name   string              `json:"name"`
 
 	// Secrets Write-only: encrypted at rest, never returned.
 	Secrets *map[string]interface{} `json:"secrets,omitempty"`
+}
+
+// ChannelInput_Config defines model for ChannelInput.Config.
+type ChannelInput_Config struct {
+	// RateLimit Caps the channel's sends across all work processes; deliveries beyond it wait (snoozed, no attempt spent). Accepted in the `config` of every kind.
+	RateLimit            *RateLimit             `json:"rateLimit,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // ChannelInputKind defines model for ChannelInput.Kind.
@@ -721,9 +779,17 @@ type ChannelPage struct {
 
 // ChannelPatch defines model for ChannelPatch.
 type ChannelPatch struct {
-	Config  *map[string]interface{} `json:"config,omitempty"`
+	// Config Replaces the config; a change restarts the rate cap's slots and lets an open circuit probe at once.
+	Config  *ChannelPatch_Config    `json:"config,omitempty"`
 	Name    *string                 `json:"name,omitempty"`
 	Secrets *map[string]interface{} `json:"secrets,omitempty"`
+}
+
+// ChannelPatch_Config Replaces the config; a change restarts the rate cap's slots and lets an open circuit probe at once.
+type ChannelPatch_Config struct {
+	// RateLimit Caps the channel's sends across all work processes; deliveries beyond it wait (snoozed, no attempt spent). Accepted in the `config` of every kind.
+	RateLimit            *RateLimit             `json:"rateLimit,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // ChannelTestResult defines model for ChannelTestResult.
@@ -734,6 +800,27 @@ type ChannelTestResult struct {
 	ProviderMessageId *string `json:"providerMessageId,omitempty"`
 	Response          *string `json:"response,omitempty"`
 	StatusCode        *int    `json:"statusCode,omitempty"`
+}
+
+// DLQRetried defines model for DLQRetried.
+type DLQRetried struct {
+	// Retried Dead jobs made available again by this call.
+	Retried int `json:"retried"`
+}
+
+// DLQRetryFilter Which of the tenant's dead jobs to retry; every field is optional and `{}` retries them all.
+type DLQRetryFilter struct {
+	// ChannelId Only notify.deliver jobs of this channel.
+	ChannelId *openapi_types.UUID `json:"channelId,omitempty"`
+
+	// Kind Example: notify.deliver
+	Kind *string `json:"kind,omitempty"`
+
+	// Since Only jobs that died (finalizedAt) at or after this time.
+	Since *time.Time `json:"since,omitempty"`
+
+	// Until Only jobs that died before this time.
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // DeadJob defines model for DeadJob.
@@ -925,6 +1012,14 @@ type Problem struct {
 
 	// Type Example: /problems/validation_failed
 	Type string `json:"type"`
+}
+
+// RateLimit Caps the channel's sends across all work processes; deliveries beyond it wait (snoozed, no attempt spent). Accepted in the `config` of every kind.
+type RateLimit struct {
+	// PerSecond Sends per second at most; fractions allowed (0.5: one every 2 s), at least one a day.
+	//
+	// Example: 5
+	PerSecond float32 `json:"perSecond"`
 }
 
 // Rendered One action of a firing: its message, its fallback chain, and its digest when it collects instead of sending at once (then `message` previews a digest of this event alone).
@@ -1358,6 +1453,9 @@ type CreateChannelJSONRequestBody = ChannelInput
 // UpdateChannelJSONRequestBody defines body for UpdateChannel for application/json ContentType.
 type UpdateChannelJSONRequestBody = ChannelPatch
 
+// RetryDLQBulkJSONRequestBody defines body for RetryDLQBulk for application/json ContentType.
+type RetryDLQBulkJSONRequestBody = DLQRetryFilter
+
 // IngestEventJSONRequestBody defines body for IngestEvent for application/json ContentType.
 type IngestEventJSONRequestBody = EventInput
 
@@ -1384,6 +1482,142 @@ type CreateUserJSONRequestBody = UserInput
 
 // UpdateUserJSONRequestBody defines body for UpdateUser for application/json ContentType.
 type UpdateUserJSONRequestBody UpdateUserJSONBody
+
+// Getter for additional properties for ChannelInput_Config. Returns the specified
+// element and whether it was found
+func (a ChannelInput_Config) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ChannelInput_Config
+func (a *ChannelInput_Config) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ChannelInput_Config to handle AdditionalProperties
+func (a *ChannelInput_Config) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["rateLimit"]; found {
+		err = json.Unmarshal(raw, &a.RateLimit)
+		if err != nil {
+			return fmt.Errorf("error reading 'rateLimit': %w", err)
+		}
+		delete(object, "rateLimit")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ChannelInput_Config to handle AdditionalProperties
+func (a ChannelInput_Config) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.RateLimit != nil {
+		object["rateLimit"], err = json.Marshal(a.RateLimit)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'rateLimit': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ChannelPatch_Config. Returns the specified
+// element and whether it was found
+func (a ChannelPatch_Config) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ChannelPatch_Config
+func (a *ChannelPatch_Config) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ChannelPatch_Config to handle AdditionalProperties
+func (a *ChannelPatch_Config) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["rateLimit"]; found {
+		err = json.Unmarshal(raw, &a.RateLimit)
+		if err != nil {
+			return fmt.Errorf("error reading 'rateLimit': %w", err)
+		}
+		delete(object, "rateLimit")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ChannelPatch_Config to handle AdditionalProperties
+func (a ChannelPatch_Config) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.RateLimit != nil {
+		object["rateLimit"], err = json.Marshal(a.RateLimit)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'rateLimit': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1597,6 +1831,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/dlq (the `ListDLQ` operationId).
 	ListDLQ(ctx context.Context, params *ListDLQParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RetryDLQBulkWithBody Retry every dead job matching a filter
+	//
+	// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+	RetryDLQBulkWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RetryDLQBulk Retry every dead job matching a filter
+	//
+	// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+	RetryDLQBulk(ctx context.Context, body RetryDLQBulkJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteDLQ Delete a dead job for good
 	//
@@ -2186,6 +2438,44 @@ func (c *Client) RetryDelivery(ctx context.Context, id openapi_types.UUID, reqEd
 // Corresponds with GET /api/dlq (the `ListDLQ` operationId).
 func (c *Client) ListDLQ(ctx context.Context, params *ListDLQParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListDLQRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryDLQBulkWithBody Retry every dead job matching a filter
+//
+// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+func (c *Client) RetryDLQBulkWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryDLQBulkRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryDLQBulk Retry every dead job matching a filter
+//
+// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+func (c *Client) RetryDLQBulk(ctx context.Context, body RetryDLQBulkJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryDLQBulkRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3620,6 +3910,46 @@ func NewListDLQRequest(server string, params *ListDLQParams) (*http.Request, err
 	return req, nil
 }
 
+// NewRetryDLQBulkRequest calls the generic RetryDLQBulk builder with application/json body
+func NewRetryDLQBulkRequest(server string, body RetryDLQBulkJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRetryDLQBulkRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRetryDLQBulkRequestWithBody constructs an http.Request for the RetryDLQBulk method, with any body, and a specified content type
+func NewRetryDLQBulkRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/dlq/retry")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewDeleteDLQRequest constructs an http.Request for the DeleteDLQ method
 func NewDeleteDLQRequest(server string, id int64) (*http.Request, error) {
 	var err error
@@ -5001,6 +5331,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/dlq (the `ListDLQ` operationId).
 	ListDLQWithResponse(ctx context.Context, params *ListDLQParams, reqEditors ...RequestEditorFn) (*ListDLQResponse, error)
+
+	// RetryDLQBulkWithBodyWithResponse Retry every dead job matching a filter
+	//
+	// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+	RetryDLQBulkWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RetryDLQBulkResponse, error)
+
+	// RetryDLQBulkWithResponse Retry every dead job matching a filter
+	//
+	// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+	RetryDLQBulkWithResponse(ctx context.Context, body RetryDLQBulkJSONRequestBody, reqEditors ...RequestEditorFn) (*RetryDLQBulkResponse, error)
 
 	// DeleteDLQWithResponse Delete a dead job for good
 	//
@@ -6798,6 +7146,106 @@ func (r ListDLQResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListDLQResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RetryDLQBulkResponse429Headers the declared response headers of an HTTP 429 response for RetryDLQBulk
+type RetryDLQBulkResponse429Headers struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+
+// RetryDLQBulkResponse503Headers the declared response headers of an HTTP 503 response for RetryDLQBulk
+type RetryDLQBulkResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RetryDLQBulkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *DLQRetried
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RetryDLQBulkResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RetryDLQBulkResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RetryDLQBulkResponse) GetJSON202() *DLQRetried {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RetryDLQBulkResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RetryDLQBulkResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RetryDLQBulkResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RetryDLQBulkResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RetryDLQBulkResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RetryDLQBulkResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryDLQBulkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryDLQBulkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryDLQBulkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryDLQBulkResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9569,6 +10017,36 @@ func (c *ClientWithResponses) ListDLQWithResponse(ctx context.Context, params *L
 	return ParseListDLQResponse(rsp)
 }
 
+// RetryDLQBulkWithBodyWithResponse Retry every dead job matching a filter
+//
+// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+func (c *ClientWithResponses) RetryDLQBulkWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RetryDLQBulkResponse, error) {
+	rsp, err := c.RetryDLQBulkWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryDLQBulkResponse(rsp)
+}
+
+// RetryDLQBulkWithResponse Retry every dead job matching a filter
+//
+// Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/dlq/retry (the `RetryDLQBulk` operationId).
+func (c *ClientWithResponses) RetryDLQBulkWithResponse(ctx context.Context, body RetryDLQBulkJSONRequestBody, reqEditors ...RequestEditorFn) (*RetryDLQBulkResponse, error) {
+	rsp, err := c.RetryDLQBulk(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryDLQBulkResponse(rsp)
+}
+
 // DeleteDLQWithResponse Delete a dead job for good
 //
 // Returns a wrapper object for the known response body format(s).
@@ -11675,6 +12153,118 @@ func ParseListDLQResponse(rsp *http.Response) (*ListDLQResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListDLQResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRetryDLQBulkResponse parses an HTTP response from a RetryDLQBulkWithResponse call
+func ParseRetryDLQBulkResponse(rsp *http.Response) (*RetryDLQBulkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryDLQBulkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest DLQRetried
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RetryDLQBulkResponse429Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RetryDLQBulkResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

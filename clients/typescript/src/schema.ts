@@ -538,6 +538,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dlq/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry every dead job matching a filter
+         * @description Makes every matching dead job of the caller's tenant available again (River adds one attempt to each), oldest first, and answers how many. Idempotent: each job is retried once however many calls overlap, and a second call retries none of what the first did (those jobs are no longer dead). `signalops dlq retry --all` does the same from the shell.
+         */
+        post: operations["retryDLQBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dlq/{id}/retry": {
         parameters: {
             query?: never;
@@ -957,12 +977,14 @@ export interface components {
                 actions?: components["schemas"]["Rendered"][];
             }[];
         };
-        /** @description Shapes per kind: webhook `config{url}`, `secrets{signingSecret?, previousSigningSecrets?}`; telegram `config{chatId, parseMode?}`, `secrets{botToken}`; whatsapp `config{phoneNumberId, to, template?{name, language}}`, `secrets{accessToken}`; email `config{to[], subject?, from?, smtpUrl?}`, `secrets{smtpPassword?}`. */
+        /** @description Shapes per kind: webhook `config{url}`, `secrets{signingSecret?, previousSigningSecrets?}`; telegram `config{chatId, parseMode?}`, `secrets{botToken}`; whatsapp `config{phoneNumberId, to, template?{name, language}}`, `secrets{accessToken}`; email `config{to[], subject?, from?, smtpUrl?}`, `secrets{smtpPassword?}`. Every kind's config may add `rateLimit{perSecond}` (see RateLimit). */
         ChannelInput: {
             name: string;
             /** @enum {string} */
             kind: "email" | "telegram" | "whatsapp" | "webhook";
             config: {
+                rateLimit?: components["schemas"]["RateLimit"];
+            } & {
                 [key: string]: unknown;
             };
             /** @description Write-only: encrypted at rest, never returned. */
@@ -972,7 +994,10 @@ export interface components {
         };
         ChannelPatch: {
             name?: string;
+            /** @description Replaces the config; a change restarts the rate cap's slots and lets an open circuit probe at once. */
             config?: {
+                rateLimit?: components["schemas"]["RateLimit"];
+            } & {
                 [key: string]: unknown;
             };
             secrets?: {
@@ -985,9 +1010,11 @@ export interface components {
             name: string;
             /** @enum {string} */
             kind: "email" | "telegram" | "whatsapp" | "webhook";
+            /** @description The kind's settings as created, with `rateLimit` when set (no secrets). */
             config: {
                 [key: string]: unknown;
             };
+            health: components["schemas"]["ChannelHealth"];
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -1115,6 +1142,62 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             finalizedAt?: string | null;
+        };
+        /** @description The channel's flow control (SPEC §8; docs/channels.md#flow-control): its circuit breaker and a receiver-requested pause. After CHANNEL_BREAKER_FAILURES consecutive transient failures the circuit opens: deliveries wait (no attempt spent) or go down their fallback chain, and one probe delivery goes out at `nextProbeAt`; its success closes the circuit. */
+        ChannelHealth: {
+            /**
+             * @description `halfOpen`: one probe delivery is in flight.
+             * @enum {string}
+             */
+            state: "closed" | "open" | "halfOpen";
+            /** @description Transient failures (timeouts, 5xx, refused connections) since the last success. */
+            consecutiveFailures: number;
+            /** Format: date-time */
+            openedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the next probe may go out (CHANNEL_BREAKER_PROBE after opening, doubling after each failed probe up to CHANNEL_BREAKER_PROBE_MAX); null when closed.
+             */
+            nextProbeAt: string | null;
+            /** @description The last transient failure's error, kept after the circuit closes. */
+            lastError: string | null;
+            /**
+             * Format: date-time
+             * @description Set while a receiver's 429 with Retry-After holds every delivery of the channel back (no attempt spent).
+             */
+            pausedUntil: string | null;
+        };
+        /** @description Caps the channel's sends across all work processes; deliveries beyond it wait (snoozed, no attempt spent). Accepted in the `config` of every kind. */
+        RateLimit: {
+            /**
+             * @description Sends per second at most; fractions allowed (0.5: one every 2 s), at least one a day.
+             * @example 5
+             */
+            perSecond: number;
+        };
+        /** @description Which of the tenant's dead jobs to retry; every field is optional and `{}` retries them all. */
+        DLQRetryFilter: {
+            /**
+             * Format: uuid
+             * @description Only notify.deliver jobs of this channel.
+             */
+            channelId?: string;
+            /** @example notify.deliver */
+            kind?: string;
+            /**
+             * Format: date-time
+             * @description Only jobs that died (finalizedAt) at or after this time.
+             */
+            since?: string;
+            /**
+             * Format: date-time
+             * @description Only jobs that died before this time.
+             */
+            until?: string;
+        };
+        DLQRetried: {
+            /** @description Dead jobs made available again by this call. */
+            retried: number;
         };
     };
     responses: {
@@ -3518,6 +3601,68 @@ export interface operations {
             };
             /** @description Role too low (`insufficient_role`: retry/delete need member) or tenant suspended. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retryDLQBulk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DLQRetryFilter"];
+            };
+        };
+        responses: {
+            /** @description The matching jobs are queued again. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DLQRetried"];
+                };
+            };
+            /** @description The body is not a JSON object (`invalid_json`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`: retry/delete need member) or tenant suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A filter is invalid (`validation_failed`: channelId not a UUID, since/until not RFC 3339, until not after since). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
