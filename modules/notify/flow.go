@@ -274,7 +274,7 @@ func (f *Flow) circuitWait(now time.Time, maxRun time.Duration, o FlowOptions) t
 		base = f.NextProbeAt.Sub(now)
 	}
 	spread := min(interval, 30*time.Second)
-	return max(base, 0) + time.Duration(rand.Int64N(int64(spread)+1)) + 10*time.Millisecond
+	return max(base, 0) + time.Duration(rand.Int64N(int64(spread)+1)) + 10*time.Millisecond //nolint:gosec // G404: jitter needs no unpredictability
 }
 
 // RateLimit caps a channel's sends: config.rateLimit {"perSecond": n},
@@ -349,7 +349,7 @@ func jitter(d time.Duration, frac float64) time.Duration {
 	if span <= 0 {
 		return d
 	}
-	return d - time.Duration(span) + time.Duration(rand.Int64N(2*span+1))
+	return d - time.Duration(span) + time.Duration(rand.Int64N(2*span+1)) //nolint:gosec // G404: jitter needs no unpredictability
 }
 
 // jitterUp is a random duration in [0, d].
@@ -357,5 +357,5 @@ func jitterUp(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
+	return time.Duration(rand.Int64N(int64(d) + 1)) //nolint:gosec // G404: jitter needs no unpredictability
 }

@@ -229,10 +229,10 @@ func (d *DLQ) RetryAll(ctx context.Context, f RetryFilter) (int, error) {
 			if err != nil {
 				return fmt.Errorf("select dead jobs: %w", err)
 			}
+			defer rows.Close() // already closed when Next ends; needed on a Scan error
 			for rows.Next() {
 				var id int64
 				if err := rows.Scan(&id); err != nil {
-					_ = rows.Close()
 					return fmt.Errorf("select dead jobs: %w", err)
 				}
 				ids = append(ids, id)
