@@ -16,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"riverqueue.com/riverui"
 
 	"github.com/signalops/signalops/cmd/console"
@@ -44,6 +45,7 @@ type system struct {
 	db      *sqlx.DB
 	replica *sqlx.DB // DATABASE_READ_URL (openReplica); nil: none
 	jobs    *queue.Client
+	fair    *queue.Fair // orders the jobs this process enqueues across tenants
 
 	auth    *auth.Module
 	events  *events.Module
@@ -81,11 +83,19 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 			return nil, fmt.Errorf("config: SMTP_URL %w", err)
 		}
 	}
-	jobs, err := queue.NewInsertOnly(pool.DB, queueConfig(cfg), logger.With("module", "river"))
+	s := &system{cfg: cfg, logger: logger, db: pool, limiter: ratelimit.New()}
+	// Every job this process enqueues for a tenant is placed fairly
+	// (queue.Fair; docs/adr/0011); weights come from billing, wired below.
+	s.fair = queue.NewFair(cfg.Queue.FairWindow, func(ctx context.Context, tenantID uuid.UUID) int {
+		return s.billing.Service.Weight(ctx, tenantID)
+	})
+	qc := queueConfig(cfg)
+	qc.Middleware = []rivertype.Middleware{s.fair}
+	jobs, err := queue.NewInsertOnly(pool.DB, qc, logger.With("module", "river"))
 	if err != nil {
 		return nil, err
 	}
-	s := &system{cfg: cfg, logger: logger, db: pool, jobs: jobs, limiter: ratelimit.New()}
+	s.jobs = jobs
 	s.plans = billing.NewCatalog(billing.RateOverride{IngestRate: cfg.RateLimit.IngestRate, IngestBurst: cfg.RateLimit.IngestBurst})
 	s.auth = auth.New(pool, logger, auth.Options{JWTSecret: []byte(cfg.JWTSecret), AdminToken: cfg.AdminToken,
 		Limiter: s.limiter})

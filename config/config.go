@@ -110,6 +110,7 @@ type Queue struct {
 	RescueAfter        time.Duration // a running job older than this is presumed stuck (its worker died)
 	DiscardedRetention time.Duration // how long the DLQ keeps discarded jobs; 0 = forever
 	ShutdownTimeout    time.Duration // soft stop: in-flight jobs get this long to finish
+	FairWindow         time.Duration // how far fair ordering across tenants reaches; 0 = off (FIFO)
 }
 
 // Log configures the process logger.
@@ -140,6 +141,7 @@ func Load(getenv func(string) string) (Config, error) {
 			RescueAfter:        r.dur("QUEUE_RESCUE_AFTER", 45*time.Second),
 			DiscardedRetention: r.dur("QUEUE_DISCARDED_RETENTION", 30*24*time.Hour),
 			ShutdownTimeout:    r.dur("QUEUE_SHUTDOWN_TIMEOUT", 25*time.Second),
+			FairWindow:         r.dur("QUEUE_FAIR_WINDOW", 10*time.Minute),
 		},
 		Log: Log{
 			Level:  strings.ToLower(r.str("LOG_LEVEL", "info")),
@@ -305,7 +307,7 @@ func (c Config) Redacted() map[string]any {
 		"database_url": redactURL(c.DatabaseURL), "database_read_url": redactURL(c.DatabaseReadURL), "db_max_conns": c.DB.MaxConns,
 		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
 		"queue_event_workers": c.Queue.EventWorkers, "queue_committers": c.Queue.Committers, "queue_group_max": c.Queue.GroupMax,
-		"queue_fetch_cooldown": c.Queue.FetchCooldown.String(),
+		"queue_fetch_cooldown": c.Queue.FetchCooldown.String(), "queue_fair_window": c.Queue.FairWindow.String(),
 		"queue_rescue_after":   c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
 		"ingest_committers": c.Ingest.Committers, "ingest_group_max": c.Ingest.MaxBatch,
 		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,

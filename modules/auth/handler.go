@@ -65,13 +65,14 @@ type tenantView struct {
 	Status    string    `json:"status"`
 	SoftLimit *int64    `json:"softLimit"`
 	HardLimit *int64    `json:"hardLimit"`
+	Weight    *int      `json:"weight"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 func toTenantView(t Tenant) tenantView {
 	return tenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status,
-		SoftLimit: t.SoftLimit, HardLimit: t.HardLimit, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+		SoftLimit: t.SoftLimit, HardLimit: t.HardLimit, Weight: t.Weight, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }
 
 func (h handler) me(c echo.Context) error {
@@ -293,6 +294,7 @@ type patchTenantRequest struct {
 	Plan      *string         `json:"plan"`
 	SoftLimit json.RawMessage `json:"softLimit"` // null clears the override
 	HardLimit json.RawMessage `json:"hardLimit"`
+	Weight    json.RawMessage `json:"weight"` // null: the plan's default
 }
 
 func (h handler) patchTenant(c echo.Context) error {
@@ -310,7 +312,8 @@ func (h handler) patchTenant(c echo.Context) error {
 		raw   json.RawMessage
 		dst   **int64
 		clear *bool
-	}{{"softLimit", req.SoftLimit, &p.SoftLimit, &p.ClearSoftLimit}, {"hardLimit", req.HardLimit, &p.HardLimit, &p.ClearHardLimit}} {
+	}{{"softLimit", req.SoftLimit, &p.SoftLimit, &p.ClearSoftLimit}, {"hardLimit", req.HardLimit, &p.HardLimit, &p.ClearHardLimit},
+		{"weight", req.Weight, &p.Weight, &p.ClearWeight}} {
 		switch {
 		case len(l.raw) == 0:
 		case bytes.Equal(l.raw, []byte("null")):

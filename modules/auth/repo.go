@@ -121,7 +121,7 @@ func (repo) InsertUser(ctx context.Context, q pg.Querier, u *User) error {
 	return nil
 }
 
-const tenantColumns = `id, slug, name, plan, status, soft_limit, hard_limit, created_at, updated_at`
+const tenantColumns = `id, slug, name, plan, status, soft_limit, hard_limit, weight, created_at, updated_at`
 
 // ListTenants is the operator's view across tenants, newest first.
 func (repo) ListTenants(ctx context.Context, q pg.Querier, before uuid.UUID, limit int) ([]Tenant, error) {
@@ -137,10 +137,10 @@ func (repo) ListTenants(ctx context.Context, q pg.Querier, before uuid.UUID, lim
 // UpdateTenant writes the operator-editable fields of t.
 func (repo) UpdateTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 	const query = `
-		UPDATE tenants SET status = $2, plan = $3, soft_limit = $4, hard_limit = $5, updated_at = now()
+		UPDATE tenants SET status = $2, plan = $3, soft_limit = $4, hard_limit = $5, weight = $6, updated_at = now()
 		WHERE id = $1
 		RETURNING updated_at`
-	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit)
+	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit, t.Weight)
 	if errors.Is(err, sql.ErrNoRows) {
 		return errTenantNotFound
 	}

@@ -171,6 +171,8 @@ type TenantPatch struct {
 	HardLimit      *int64
 	ClearSoftLimit bool
 	ClearHardLimit bool
+	Weight         *int64
+	ClearWeight    bool
 }
 
 // UpdateTenant applies an operator's patch. Suspending a tenant locks out its
@@ -199,6 +201,16 @@ func (s *Service) UpdateTenant(ctx context.Context, id uuid.UUID, p TenantPatch)
 			t.HardLimit = p.HardLimit
 		}
 		var fields []apperr.FieldError
+		if p.ClearWeight {
+			t.Weight = nil
+		} else if p.Weight != nil {
+			if *p.Weight < 1 || *p.Weight > MaxWeight {
+				fields = append(fields, apperr.FieldError{Field: "weight", Message: fmt.Sprintf("must be 1-%d, or null for the plan's default", MaxWeight)})
+			} else {
+				w := int(*p.Weight)
+				t.Weight = &w
+			}
+		}
 		if t.Status != StatusActive && t.Status != StatusSuspended {
 			fields = append(fields, apperr.FieldError{Field: "status", Message: "must be active or suspended"})
 		}

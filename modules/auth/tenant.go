@@ -18,6 +18,9 @@ type Tenant struct {
 	Status    string    `db:"status"`
 	SoftLimit *int64    `db:"soft_limit"`
 	HardLimit *int64    `db:"hard_limit"`
+	// Weight is the tenant's share of the workers when several tenants
+	// have a backlog; nil: its plan's default (billing).
+	Weight    *int      `db:"weight"`
 	CreatedAt time.Time `db:"created_at"`
 	UpdatedAt time.Time `db:"updated_at"`
 }
@@ -27,6 +30,10 @@ const (
 	StatusActive    = "active"
 	StatusSuspended = "suspended"
 )
+
+// MaxWeight is the largest weight an operator can give a tenant (the
+// database checks the same range).
+const MaxWeight = 100
 
 // Plans; billing owns what they mean.
 var plans = map[string]bool{"free": true, "pro": true, "enterprise": true}

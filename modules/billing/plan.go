@@ -17,6 +17,9 @@ type Plan struct {
 	// RetentionDays is how long events (and the matches, deliveries and
 	// idempotency keys they caused) are kept at least; see docs/storage.md.
 	RetentionDays int
+	// Weight is the share of the workers a tenant gets when several have a
+	// backlog (SPEC §8), unless the operator set its own.
+	Weight int
 }
 
 // Retention of each plan, in days. An event keeps the retention of the plan
@@ -47,11 +50,11 @@ type RateOverride struct {
 func NewCatalog(o RateOverride) Catalog {
 	plans := map[string]Plan{
 		"free": {Name: "free", SoftLimit: limit(100_000), HardLimit: limit(120_000), IngestRate: 50, IngestBurst: 100,
-			ManageRate: 10, ManageBurst: 20, RetentionDays: RetentionFree},
+			ManageRate: 10, ManageBurst: 20, RetentionDays: RetentionFree, Weight: 1},
 		"pro": {Name: "pro", SoftLimit: limit(1_000_000), HardLimit: limit(1_200_000), IngestRate: 500, IngestBurst: 1_000,
-			ManageRate: 50, ManageBurst: 100, RetentionDays: RetentionPro},
+			ManageRate: 50, ManageBurst: 100, RetentionDays: RetentionPro, Weight: 4},
 		"enterprise": {Name: "enterprise", IngestRate: 5_000, IngestBurst: 10_000, ManageRate: 200, ManageBurst: 400,
-			RetentionDays: RetentionEnterprise},
+			RetentionDays: RetentionEnterprise, Weight: 16},
 	}
 	for name, p := range plans {
 		if o.IngestRate > 0 {

@@ -68,6 +68,7 @@ type cachedUsage struct {
 type cachedLimits struct {
 	soft, hard    *int64
 	retentionDays int
+	weight        int
 	until         time.Time
 }
 
@@ -136,12 +137,15 @@ func (s *Service) limitsOf(ctx context.Context, tenantID uuid.UUID) (cachedLimit
 		return cachedLimits{}, err
 	}
 	p := s.plans.Plan(t.Plan)
-	c = cachedLimits{soft: p.SoftLimit, hard: p.HardLimit, retentionDays: p.RetentionDays, until: now.Add(limitTTL)}
+	c = cachedLimits{soft: p.SoftLimit, hard: p.HardLimit, retentionDays: p.RetentionDays, weight: p.Weight, until: now.Add(limitTTL)}
 	if t.SoftLimit != nil {
 		c.soft = t.SoftLimit
 	}
 	if t.HardLimit != nil {
 		c.hard = t.HardLimit
+	}
+	if t.Weight != nil {
+		c.weight = *t.Weight
 	}
 	s.mu.Lock()
 	s.limits[tenantID] = c

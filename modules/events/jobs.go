@@ -75,3 +75,6 @@ func (w *PartitionsWorker) Work(ctx context.Context, _ *river.Job[PartitionsArgs
 	}
 	return nil
 }
+
+// FairTenant orders event.process jobs fairly across tenants (queue.Fair).
+func (a ProcessArgs) FairTenant() uuid.UUID { return a.TenantID }

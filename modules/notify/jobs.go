@@ -556,3 +556,7 @@ func (w *DeliverWorker) recordTx(ctx context.Context, tx *sqlx.Tx, outs []*outco
 	}
 	return nil
 }
+
+// FairTenant orders notify.deliver jobs fairly across tenants (queue.Fair);
+// inside a tenant, channels are kept apart by the in-flight cap (flow.go).
+func (a DeliverArgs) FairTenant() uuid.UUID { return a.TenantID }

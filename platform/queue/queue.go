@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Client is the River client type every module uses.
@@ -34,6 +35,9 @@ type Config struct {
 	// PeriodicJobs are enqueued by the working client that is River's
 	// leader (one across all processes), each with its own schedule.
 	PeriodicJobs []*river.PeriodicJob
+	// Middleware runs around inserts and work in this process's clients
+	// (Fair orders tenants' jobs).
+	Middleware []rivertype.Middleware
 }
 
 // NewInsertOnly returns a client that can only insert jobs. FetchCooldown
@@ -42,6 +46,7 @@ func NewInsertOnly(db *sql.DB, cfg Config, logger *slog.Logger) (*Client, error)
 	c, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
 		FetchCooldown: cfg.FetchCooldown,
 		Logger:        logger,
+		Middleware:    cfg.Middleware,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create insert-only river client: %w", err)
@@ -74,6 +79,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 		DiscardedJobRetentionPeriod: retention,
 		CancelledJobRetentionPeriod: retention, // cancelled = permanent failures: also in the DLQ
 		PeriodicJobs:                cfg.PeriodicJobs,
+		Middleware:                  cfg.Middleware,
 		Logger:                      logger,
 	})
 	if err != nil {
