@@ -445,18 +445,40 @@ func TestOperatorAPI(t *testing.T) {
 		return call(t, b.router, "GET", "/api/probe", "", "x-api-key", created.APIKey).Code == http.StatusOK
 	}, 5*time.Second, 50*time.Millisecond)
 
-	for _, tt := range []struct{ body, field string }{
-		{`{"status":"deleted"}`, "status"},
-		{`{"plan":"gold"}`, "plan"},
-		{`{"softLimit":9}`, "softLimit"},
-		{`{"hardLimit":-1}`, "hardLimit"},
+	// A weight sets the tenant's share of the workers (SPEC §8); null gives
+	// it back its plan's.
+	r = call(t, b.router, "PATCH", "/api/admin/tenants/"+created.ID.String(), `{"weight":5}`, op...)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	require.Contains(t, r.Body.String(), `"weight":5`)
+	before := call(t, b.router, "GET", "/api/admin/tenants/"+created.ID.String(), "", op...).Body.String()
+	require.Contains(t, before, `"weight":5`)
+
+	for _, tt := range []struct {
+		body, field string
+		status      int
+	}{
+		{`{"status":"deleted"}`, "status", http.StatusUnprocessableEntity},
+		{`{"plan":"gold"}`, "plan", http.StatusUnprocessableEntity},
+		{`{"softLimit":9}`, "softLimit", http.StatusUnprocessableEntity},
+		{`{"hardLimit":-1}`, "hardLimit", http.StatusUnprocessableEntity},
+		{`{"weight":0}`, "weight", http.StatusUnprocessableEntity},
+		{`{"weight":101}`, "weight", http.StatusUnprocessableEntity},
+		{`{"weight":"heavy"}`, "weight", http.StatusBadRequest},
+		{`{"weight":2.5}`, "weight", http.StatusBadRequest},
+		{`{"status":"suspended","weight":0}`, "weight", http.StatusUnprocessableEntity},
 	} {
 		r := call(t, b.router, "PATCH", "/api/admin/tenants/"+created.ID.String(), tt.body, op...)
-		require.Equal(t, http.StatusUnprocessableEntity, r.Code, tt.body)
+		require.Equal(t, tt.status, r.Code, tt.body)
 		var p httpx.Problem
 		r.json(t, &p)
-		require.Equal(t, tt.field, p.Errors[0].Field)
+		require.Equal(t, tt.field, p.Errors[0].Field, tt.body)
+		after := call(t, b.router, "GET", "/api/admin/tenants/"+created.ID.String(), "", op...).Body.String()
+		require.Equal(t, before, after, "%s changed the tenant", tt.body)
 	}
+
+	r = call(t, b.router, "PATCH", "/api/admin/tenants/"+created.ID.String(), `{"weight":null}`, op...)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	require.Contains(t, r.Body.String(), `"weight":null`)
 
 	list := call(t, b.router, "GET", "/api/admin/tenants?limit=1", "", op...)
 	var page struct {

@@ -41,9 +41,7 @@ func (repo) InsertTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 }
 
 func (repo) GetTenant(ctx context.Context, q pg.Querier, id uuid.UUID) (Tenant, error) {
-	const query = `
-		SELECT id, slug, name, plan, status, soft_limit, hard_limit, created_at, updated_at
-		FROM tenants WHERE id = $1`
+	const query = `SELECT ` + tenantColumns + ` FROM tenants WHERE id = $1`
 	var t Tenant
 	err := pg.GetOne(ctx, q, &t, errTenantNotFound, "get tenant", query, id)
 	return t, err
