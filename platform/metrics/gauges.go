@@ -27,7 +27,11 @@ type GaugeQuery struct {
 // by kind, age of the oldest available job by queue, and discarded jobs (the
 // DLQ) by kind. kinds and queues are reported as 0 when they have no job.
 // Each query is served by River's (state, queue, priority, scheduled_at, id)
-// index or its (state, finalized_at) one.
+// index or its (state, finalized_at) one. A job waits from the later of its
+// insert (created_at) and its due time (scheduled_at): fair ordering
+// (queue.Fair) stores fresh jobs with scheduled_at before their insert, and
+// a retried or snoozed job is due after it. That age reads every available
+// row (of the index), once per scrape interval at most.
 func RiverGauges(kinds, queues []string) []GaugeQuery {
 	return []GaugeQuery{
 		{
@@ -46,7 +50,7 @@ func RiverGauges(kinds, queues []string) []GaugeQuery {
 			Help:  "Age of the oldest available (runnable, not yet picked up) River job, by queue; 0 when none waits.",
 			Label: "queue",
 			Query: `
-				SELECT queue, greatest(extract(epoch FROM now() - min(scheduled_at)), 0)::float8
+				SELECT queue, greatest(extract(epoch FROM now() - min(greatest(scheduled_at, created_at))), 0)::float8
 				FROM river_job
 				WHERE state = 'available'
 				GROUP BY queue`,
