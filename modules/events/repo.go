@@ -273,6 +273,7 @@ func (repo) MarkProcessedMany(ctx context.Context, q pg.Querier, refs []Ref) ([]
 		UPDATE events e SET status = 'processed', processed_at = now()
 		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
 		WHERE e.tenant_id = r.t AND e.id = r.i AND e.status <> 'processed'
+		  AND e.id = ANY($2::uuid[]) -- lets the planner prune the id-range partitions
 		RETURNING ` + pg.Columns("e.", "", eventColumns)
 	tenants, ids := refArrays(refs)
 	var out []Event
