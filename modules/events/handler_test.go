@@ -22,6 +22,7 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
@@ -47,10 +48,8 @@ func setupCommitters(t *testing.T, opts pg.GroupOptions) (*testBundle, *events.S
 	pool := testdb.New(t)
 	router, svc := newRouterWithService(t, pool)
 	// Group commit, as serve runs it.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); svc.RunCommitters(ctx, opts) }()
-	t.Cleanup(func() { cancel(); <-done })
+	committers := background.Start(t.Context(), "ingest-committers", func(ctx context.Context) { svc.RunCommitters(ctx, opts) })
+	t.Cleanup(committers.Stop)
 	return &testBundle{db: pool, router: router, tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}, svc
 }
 
