@@ -70,7 +70,7 @@ func newTestSystem(t *testing.T) *system {
 // came by then: a stream answers until its client leaves.
 func serveReq(h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	req := httpxtest.NewRequest(method, path, body, headers...)
-	if path == events.StreamRoute || strings.HasPrefix(path, events.StreamRoute+"?") {
+	if stream := "/api" + events.StreamPath; path == stream || strings.HasPrefix(path, stream+"?") {
 		ctx, cancel := context.WithTimeout(req.Context(), 300*time.Millisecond)
 		defer cancel()
 		req = req.WithContext(ctx)

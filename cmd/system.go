@@ -208,7 +208,7 @@ func (s *system) router() *echo.Echo {
 		BodyLimit:      4 << 20,
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
-		Unbounded:      []string{events.StreamRoute, console.StreamRoute},
+		Unbounded:      []string{"/api" + events.StreamPath, console.StreamRoute},
 	})
 	s.mountHealth(e)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))

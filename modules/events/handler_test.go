@@ -65,7 +65,7 @@ func newRouterWithService(t *testing.T, pool *sqlx.DB) (*echo.Echo, *events.Serv
 	logger := slog.New(slog.DiscardHandler)
 	jobs, err := queue.NewInsertOnly(pool.DB, queue.Config{FetchCooldown: 10 * time.Millisecond}, logger)
 	require.NoError(t, err)
-	router := httpx.NewRouter(logger, httpx.Options{Unbounded: []string{events.StreamRoute}})
+	router := httpx.NewRouter(logger, httpx.Options{Unbounded: []string{"/api" + events.StreamPath}})
 	authMod := auth.New(pool, logger, authtest.Options)
 	api := httpx.NewGroup(router, "/api")
 	ev := events.New(pool, jobs, nil, logger)
