@@ -116,7 +116,7 @@ func (h handler) stream(c echo.Context) error {
 	lastWrite := time.Now()
 	for {
 		for _, e := range rows {
-			b, err := json.Marshal(toResponse(e))
+			b, err := json.Marshal(toEventView(e))
 			if err != nil {
 				return nil
 			}
