@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/pg"
 )
 
@@ -85,13 +86,10 @@ func TestHardLimitPerGroup(t *testing.T) {
 // test ends.
 func runCommitters(t *testing.T, sys *system, opts pg.GroupOptions) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	committers := background.Start(t.Context(), "ingest-committers", func(ctx context.Context) {
 		sys.events.Service.RunCommitters(ctx, opts)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	})
+	t.Cleanup(committers.Stop)
 	require.Eventually(t, sys.events.Service.Grouping, 5*time.Second, time.Millisecond,
 		"requests sent before the committers run would each commit alone")
 }

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/jmoiron/sqlx"
@@ -25,6 +24,7 @@ import (
 	"github.com/signalops/signalops/db"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/pg"
 )
 
@@ -105,21 +105,10 @@ API docs:     http://%[1]s/api/docs
 
 `, host, key, demoOwnerEmail, demoOwnerPassword, privateHint(cfg.Notify.WebhookAllowPrivate))
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, run := range []func(context.Context, *system) error{runServe, runWork} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = run(ctx, sys); errs[i] != nil {
-				cancel() // one half failing stops the other
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	// One half failing stops the other.
+	return background.Supervise(ctx,
+		func(ctx context.Context) error { return runServe(ctx, sys) },
+		func(ctx context.Context) error { return runWork(ctx, sys) })
 }
 
 // devSecrets fills JWT_SECRET and SECRET_KEY from .signalops/secrets.env,

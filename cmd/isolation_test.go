@@ -25,6 +25,7 @@ import (
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -64,22 +65,17 @@ func newTestSystem(t *testing.T) *system {
 	return sys
 }
 
+// serveReq serves one request (httpxtest.NewRequest). A request for the
+// event stream leaves after 300 ms, having read the status and whatever
+// came by then: a stream answers until its client leaves.
 func serveReq(h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	if path == events.StreamRoute || strings.HasPrefix(path, events.StreamRoute+"?") {
-		// A stream answers until its client leaves: this one leaves after
-		// 300 ms, having read the status and whatever came by then.
+	req := httpxtest.NewRequest(method, path, body, headers...)
+	if stream := "/api" + events.StreamPath; path == stream || strings.HasPrefix(path, stream+"?") {
 		ctx, cancel := context.WithTimeout(req.Context(), 300*time.Millisecond)
 		defer cancel()
 		req = req.WithContext(ctx)
 	}
-	req.Header.Set(echo.HeaderContentType, "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
+	return httpxtest.Serve(h, req)
 }
 
 // TestTenantIsolation walks every tenant-scoped route of the production

@@ -15,6 +15,7 @@ import (
 
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/metrics"
 	"github.com/signalops/signalops/platform/queue"
@@ -163,17 +164,15 @@ func serveWorkMetrics(ctx context.Context, sys *system) (stop func(), err error)
 		srv.RegisterOnShutdown(sys.pprof.Stop)
 	}
 	sys.logger.InfoContext(ctx, "metrics server listening", slog.String("addr", ln.Addr().String()))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	serving := background.Start(ctx, "work-metrics", func(ctx context.Context) {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			sys.logger.ErrorContext(ctx, "metrics server failed", slog.Any("error", err))
 		}
-	}()
+	})
 	return func() {
 		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutCtx)
-		<-done
+		serving.Stop()
 	}, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
 )
@@ -65,20 +66,15 @@ func runServe(ctx context.Context, sys *system) error {
 	sys.logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
-	flushed := make(chan struct{})
-	go func() { defer close(flushed); sys.auth.Service.RunLastUsedFlusher(flushCtx) }()
-	defer func() { stopFlush(); <-flushed }()
+	flusher := background.Start(ctx, "api-key-last-used", sys.auth.Service.RunLastUsedFlusher)
+	defer flusher.Stop()
 	// Group commit runs until the HTTP server has drained, so in-flight
 	// requests are committed by it; later stragglers take the direct path.
-	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
-	committers := make(chan struct{})
-	go func() {
-		defer close(committers)
-		sys.events.Service.RunCommitters(commitCtx, pg.GroupOptions{
+	committers := background.Start(ctx, "ingest-committers", func(ctx context.Context) {
+		sys.events.Service.RunCommitters(ctx, pg.GroupOptions{
 			Committers: sys.cfg.Ingest.Committers, MaxBatch: sys.cfg.Ingest.MaxBatch})
-	}()
-	defer func() { stopCommit(); <-committers }()
+	})
+	defer committers.Stop()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/metrics"
 	"github.com/signalops/signalops/platform/pg"
@@ -209,13 +209,7 @@ func (s *system) workers() (w *river.Workers, run func(context.Context)) {
 	s.events.AddWorkers(w)
 	g := pg.GroupOptions{Committers: s.cfg.Queue.Committers, MaxBatch: s.cfg.Queue.GroupMax, TxTimeout: s.cfg.Queue.JobTimeout}
 	runs := []func(context.Context){s.rules.AddWorkers(w, g), s.notify.AddWorkers(w, g)}
-	return w, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for _, r := range runs {
-			wg.Go(func() { r(ctx) })
-		}
-		wg.Wait()
-	}
+	return w, func(ctx context.Context) { background.Run(ctx, runs...) }
 }
 
 // router is the whole HTTP surface.
@@ -224,7 +218,7 @@ func (s *system) router() *echo.Echo {
 		BodyLimit:      4 << 20,
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
-		Unbounded:      []string{events.StreamRoute, console.StreamRoute},
+		Unbounded:      []string{"/api" + events.StreamPath, console.StreamRoute},
 	})
 	s.mountHealth(e)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))

@@ -23,6 +23,7 @@ import (
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -150,10 +151,7 @@ func startWorker(t testing.TB, sys *system, url string) {
 	workers, runGroups := sys.workers()
 	worker, err := queue.NewWorking(sys.db.DB, listener, workers, queueConfig(sys.cfg), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	groupsCtx, stopGroups := context.WithCancel(context.WithoutCancel(ctx))
-	groupsDone := make(chan struct{})
-	go func() { runGroups(groupsCtx); close(groupsDone) }()
-	t.Cleanup(func() { stopGroups(); <-groupsDone }) // runs after the worker stopped
+	t.Cleanup(background.Start(ctx, "worker-groups", runGroups).Stop) // runs after the worker stopped
 	require.NoError(t, worker.Start(context.WithoutCancel(ctx)))
 	t.Cleanup(func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

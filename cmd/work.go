@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/metrics"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
@@ -50,10 +51,8 @@ func runWork(ctx context.Context, sys *system) error {
 	}
 	// The group committers outlive the client: in-flight jobs need them
 	// until client.Stop has returned (deferred calls run after it).
-	groupsCtx, stopGroups := context.WithCancel(context.WithoutCancel(ctx))
-	groupsDone := make(chan struct{})
-	go func() { runGroups(groupsCtx); close(groupsDone) }()
-	defer func() { stopGroups(); <-groupsDone }()
+	groups := background.Start(ctx, "worker-groups", runGroups)
+	defer groups.Stop()
 	sys.registerWorkGauges()
 	stopMetrics, err := serveWorkMetrics(ctx, sys)
 	if err != nil {

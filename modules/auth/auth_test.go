@@ -3,7 +3,6 @@ package auth_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,7 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -59,29 +59,13 @@ func (r resp) json(t *testing.T, v any) {
 
 func (r resp) code(t *testing.T) string {
 	t.Helper()
-	require.Equal(t, httpx.ProblemContentType, r.Header().Get(echo.HeaderContentType), r.Body.String())
-	var p httpx.Problem
-	r.json(t, &p)
-	return p.Code
+	return httpxtest.Problem(t, r.ResponseRecorder).Code
 }
 
 func call(t *testing.T, h http.Handler, method, path, body string, headers ...string) resp {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	req.Header.Set(echo.HeaderContentType, "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return resp{rec}
+	return resp{httpxtest.Do(h, method, path, body, headers...)}
 }
-
-func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
 func TestLogin(t *testing.T) {
 	t.Parallel()
@@ -108,7 +92,7 @@ func TestLogin(t *testing.T) {
 		require.Equal(t, "signalops", claims["iss"])
 		require.LessOrEqual(t, claims["exp"].(float64)-claims["iat"].(float64), float64(3600))
 
-		me := call(t, b.router, "GET", "/api/me", "", bearer(tok.AccessToken)...)
+		me := call(t, b.router, "GET", "/api/me", "", httpxtest.Bearer(tok.AccessToken)...)
 		require.Equal(t, http.StatusOK, me.Code, me.Body.String())
 		var got struct {
 			User   struct{ Email, Role string }
@@ -168,7 +152,7 @@ func TestTokenAttacks(t *testing.T) {
 	other := authtest.CreateTenant(t.Context(), t, b.db, nil)
 
 	valid := sign(t, jwt.SigningMethodHS256, secret, good())
-	require.Equal(t, http.StatusOK, call(t, b.router, "GET", "/api/me", "", bearer(valid)...).Code, "the control token works")
+	require.Equal(t, http.StatusOK, call(t, b.router, "GET", "/api/me", "", httpxtest.Bearer(valid)...).Code, "the control token works")
 
 	parts := strings.Split(valid, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
@@ -179,19 +163,19 @@ func TestTokenAttacks(t *testing.T) {
 		name    string
 		headers []string
 	}{
-		{"AlgNone", bearer(none)},
-		{"WrongSignature", bearer(sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-!!"), good()))},
-		{"OtherHMACAlgorithm", bearer(sign(t, jwt.SigningMethodHS512, secret, good()))},
-		{"Expired", bearer(sign(t, jwt.SigningMethodHS256, secret, with("exp", now.Add(-time.Hour).Unix())))},
-		{"NoExpiry", bearer(sign(t, jwt.SigningMethodHS256, secret, without("exp")))},
-		{"LivesLongerThanAnHour", bearer(sign(t, jwt.SigningMethodHS256, secret, with("exp", now.Add(5*time.Hour).Unix())))},
-		{"IssuedInTheFuture", bearer(sign(t, jwt.SigningMethodHS256, secret, with("iat", now.Add(time.Hour).Unix())))},
-		{"WrongAudience", bearer(sign(t, jwt.SigningMethodHS256, secret, with("aud", "someone-else")))},
-		{"WrongIssuer", bearer(sign(t, jwt.SigningMethodHS256, secret, with("iss", "evil")))},
-		{"TamperedTenant", bearer(tampered)},
-		{"UserOfAnotherTenant", bearer(sign(t, jwt.SigningMethodHS256, secret, with("tid", other.ID.String())))},
-		{"APIKeyAsBearer", bearer(b.tenant.APIKey)},
-		{"Garbage", bearer("not.a.token")},
+		{"AlgNone", httpxtest.Bearer(none)},
+		{"WrongSignature", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-!!"), good()))},
+		{"OtherHMACAlgorithm", httpxtest.Bearer(sign(t, jwt.SigningMethodHS512, secret, good()))},
+		{"Expired", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, secret, with("exp", now.Add(-time.Hour).Unix())))},
+		{"NoExpiry", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, secret, without("exp")))},
+		{"LivesLongerThanAnHour", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, secret, with("exp", now.Add(5*time.Hour).Unix())))},
+		{"IssuedInTheFuture", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, secret, with("iat", now.Add(time.Hour).Unix())))},
+		{"WrongAudience", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, secret, with("aud", "someone-else")))},
+		{"WrongIssuer", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, secret, with("iss", "evil")))},
+		{"TamperedTenant", httpxtest.Bearer(tampered)},
+		{"UserOfAnotherTenant", httpxtest.Bearer(sign(t, jwt.SigningMethodHS256, secret, with("tid", other.ID.String())))},
+		{"APIKeyAsBearer", httpxtest.Bearer(b.tenant.APIKey)},
+		{"Garbage", httpxtest.Bearer("not.a.token")},
 		{"BasicScheme", []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("a:b"))}},
 		{"NoToken", nil},
 		{"APIKeyHeader", []string{"x-api-key", b.tenant.APIKey}},
@@ -212,9 +196,9 @@ func TestTokenAttacks(t *testing.T) {
 	t.Run("DeletedUserLosesAccessAtOnce", func(t *testing.T) {
 		id, email := authtest.CreateUser(t.Context(), t, b.db, b.tenant, auth.RoleAdmin)
 		tok := authtest.Token(t.Context(), t, b.db, email)
-		require.Equal(t, http.StatusOK, call(t, b.router, "GET", "/api/me", "", bearer(tok)...).Code)
-		require.Equal(t, http.StatusNoContent, call(t, b.router, "DELETE", "/api/users/"+id.String(), "", bearer(b.owner)...).Code)
-		require.Equal(t, http.StatusUnauthorized, call(t, b.router, "GET", "/api/me", "", bearer(tok)...).Code)
+		require.Equal(t, http.StatusOK, call(t, b.router, "GET", "/api/me", "", httpxtest.Bearer(tok)...).Code)
+		require.Equal(t, http.StatusNoContent, call(t, b.router, "DELETE", "/api/users/"+id.String(), "", httpxtest.Bearer(b.owner)...).Code)
+		require.Equal(t, http.StatusUnauthorized, call(t, b.router, "GET", "/api/me", "", httpxtest.Bearer(tok)...).Code)
 	})
 }
 
@@ -222,7 +206,7 @@ func TestAPIKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	r := call(t, b.router, "POST", "/api/api-keys", `{"label":"ci","scopes":["events:write"]}`, bearer(b.owner)...)
+	r := call(t, b.router, "POST", "/api/api-keys", `{"label":"ci","scopes":["events:write"]}`, httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 	var created struct {
 		ID     uuid.UUID
@@ -240,17 +224,17 @@ func TestAPIKeys(t *testing.T) {
 	require.NoError(t, b.db.Get(&stored, `SELECT digest FROM api_keys WHERE id = $1`, created.ID))
 	require.Len(t, stored, 32, "only the SHA-256 digest is stored")
 
-	list := call(t, b.router, "GET", "/api/api-keys", "", bearer(b.owner)...)
+	list := call(t, b.router, "GET", "/api/api-keys", "", httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusOK, list.Code)
 	require.NotContains(t, list.Body.String(), created.Key, "a listing never shows a key")
 	require.Contains(t, list.Body.String(), created.Prefix)
 
 	probe := func() int { return call(t, b.router, "GET", "/api/probe", "", "x-api-key", created.Key).Code }
 	require.Equal(t, http.StatusOK, probe())
-	require.Equal(t, http.StatusNoContent, call(t, b.router, "DELETE", "/api/api-keys/"+created.ID.String(), "", bearer(b.owner)...).Code)
+	require.Equal(t, http.StatusNoContent, call(t, b.router, "DELETE", "/api/api-keys/"+created.ID.String(), "", httpxtest.Bearer(b.owner)...).Code)
 	require.Eventually(t, func() bool { return probe() == http.StatusUnauthorized }, 5*time.Second, 50*time.Millisecond,
 		"revocation takes effect within 5 s")
-	require.Equal(t, http.StatusNotFound, call(t, b.router, "DELETE", "/api/api-keys/"+created.ID.String(), "", bearer(b.owner)...).Code,
+	require.Equal(t, http.StatusNotFound, call(t, b.router, "DELETE", "/api/api-keys/"+created.ID.String(), "", httpxtest.Bearer(b.owner)...).Code,
 		"revoking twice finds nothing to revoke")
 
 	t.Run("LastUsedIsRecordedInBatches", func(t *testing.T) {
@@ -283,7 +267,7 @@ func TestAPIKeys(t *testing.T) {
 			{`{"label":"x","scopes":["events:read"],"expiresAt":"2000-01-01T00:00:00Z"}`, 422, "expiresAt"},
 			{`{"label":"x","scopes":"events:read"}`, 400, "scopes"},
 		} {
-			r := call(t, b.router, "POST", "/api/api-keys", tt.body, bearer(b.owner)...)
+			r := call(t, b.router, "POST", "/api/api-keys", tt.body, httpxtest.Bearer(b.owner)...)
 			require.Equal(t, tt.status, r.Code, tt.body)
 			var p httpx.Problem
 			r.json(t, &p)
@@ -296,29 +280,29 @@ func TestUsers(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	r := call(t, b.router, "POST", "/api/users", `{"email":"ann@example.test","password":"long enough pw","role":"viewer"}`, bearer(b.owner)...)
+	r := call(t, b.router, "POST", "/api/users", `{"email":"ann@example.test","password":"long enough pw","role":"viewer"}`, httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 	var ann struct{ ID uuid.UUID }
 	r.json(t, &ann)
 	require.NotContains(t, r.Body.String(), "password")
 
-	dup := call(t, b.router, "POST", "/api/users", `{"email":"ANN@example.test","password":"long enough pw","role":"viewer"}`, bearer(b.owner)...)
+	dup := call(t, b.router, "POST", "/api/users", `{"email":"ANN@example.test","password":"long enough pw","role":"viewer"}`, httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusConflict, dup.Code)
 	require.Equal(t, "email_taken", dup.code(t))
 
 	adminID, adminEmail := authtest.CreateUser(t.Context(), t, b.db, b.tenant, auth.RoleAdmin)
 	admin := authtest.Token(t.Context(), t, b.db, adminEmail)
-	r = call(t, b.router, "POST", "/api/users", `{"email":"o2@example.test","password":"long enough pw","role":"owner"}`, bearer(admin)...)
+	r = call(t, b.router, "POST", "/api/users", `{"email":"o2@example.test","password":"long enough pw","role":"owner"}`, httpxtest.Bearer(admin)...)
 	require.Equal(t, http.StatusForbidden, r.Code)
 	require.Equal(t, "insufficient_role", r.code(t))
-	r = call(t, b.router, "DELETE", "/api/users/"+b.tenant.OwnerID.String(), "", bearer(admin)...)
+	r = call(t, b.router, "DELETE", "/api/users/"+b.tenant.OwnerID.String(), "", httpxtest.Bearer(admin)...)
 	require.Equal(t, http.StatusForbidden, r.Code, "an admin cannot remove an owner")
-	r = call(t, b.router, "DELETE", "/api/users/"+b.tenant.OwnerID.String(), "", bearer(b.owner)...)
+	r = call(t, b.router, "DELETE", "/api/users/"+b.tenant.OwnerID.String(), "", httpxtest.Bearer(b.owner)...)
 	require.Equal(t, "cannot_delete_self", r.code(t))
-	r = call(t, b.router, "DELETE", "/api/users/"+adminID.String(), "", bearer(b.owner)...)
+	r = call(t, b.router, "DELETE", "/api/users/"+adminID.String(), "", httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusNoContent, r.Code)
 
-	list := call(t, b.router, "GET", "/api/users", "", bearer(b.owner)...)
+	list := call(t, b.router, "GET", "/api/users", "", httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusOK, list.Code)
 	require.Contains(t, list.Body.String(), "ann@example.test")
 	require.NotContains(t, list.Body.String(), adminEmail)
@@ -333,7 +317,7 @@ func TestChangeRole(t *testing.T) {
 	adminID, adminEmail := authtest.CreateUser(ctx, t, b.db, b.tenant, auth.RoleAdmin)
 	admin := authtest.Token(ctx, t, b.db, adminEmail)
 	patch := func(token string, id uuid.UUID, body string) resp {
-		return call(t, b.router, "PATCH", "/api/users/"+id.String(), body, bearer(token)...)
+		return call(t, b.router, "PATCH", "/api/users/"+id.String(), body, httpxtest.Bearer(token)...)
 	}
 
 	r := patch(admin, annID, `{"role":"member"}`)
@@ -344,9 +328,9 @@ func TestChangeRole(t *testing.T) {
 	require.Equal(t, annEmail, got.Email)
 	// The new role is the one the next request runs with.
 	ann := authtest.Token(ctx, t, b.db, annEmail)
-	require.Equal(t, http.StatusForbidden, call(t, b.router, "GET", "/api/users", "", bearer(ann)...).Code)
+	require.Equal(t, http.StatusForbidden, call(t, b.router, "GET", "/api/users", "", httpxtest.Bearer(ann)...).Code)
 	patch(admin, annID, `{"role":"admin"}`)
-	require.Equal(t, http.StatusOK, call(t, b.router, "GET", "/api/users", "", bearer(ann)...).Code)
+	require.Equal(t, http.StatusOK, call(t, b.router, "GET", "/api/users", "", httpxtest.Bearer(ann)...).Code)
 
 	for _, tt := range []struct {
 		name, token string
@@ -399,9 +383,9 @@ func TestChangeRole(t *testing.T) {
 func TestOperatorAPI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	op := bearer(authtest.Options.AdminToken)
+	op := httpxtest.Bearer(authtest.Options.AdminToken)
 
-	for _, h := range [][]string{nil, bearer("wrong"), bearer(b.owner), {"x-api-key", b.tenant.APIKey}} {
+	for _, h := range [][]string{nil, httpxtest.Bearer("wrong"), httpxtest.Bearer(b.owner), {"x-api-key", b.tenant.APIKey}} {
 		r := call(t, b.router, "GET", "/api/admin/tenants", "", h...)
 		require.Equal(t, http.StatusUnauthorized, r.Code)
 		require.Equal(t, "invalid_admin_token", r.code(t))

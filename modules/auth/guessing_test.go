@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -21,15 +21,9 @@ import (
 // takes the TCP peer, which httptest sets from RemoteAddr).
 func callFrom(t *testing.T, h http.Handler, addr, method, path, body string, headers ...string) resp {
 	t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req := httpxtest.NewRequest(method, path, body, headers...)
 	req.RemoteAddr = addr
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return resp{rec}
+	return resp{httpxtest.Serve(h, req)}
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -50,7 +44,7 @@ func TestKeyGuessing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	created := call(t, b.router, "POST", "/api/api-keys", `{"label":"ci","scopes":["events:write"]}`, bearer(b.owner)...)
+	created := call(t, b.router, "POST", "/api/api-keys", `{"label":"ci","scopes":["events:write"]}`, httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusCreated, created.Code, created.Body.String())
 	var key struct{ Key string }
 	created.json(t, &key)
@@ -166,9 +160,9 @@ func TestEmailsPerTenant(t *testing.T) {
 	otherOwner := authtest.Token(t.Context(), t, b.db, other.OwnerEmail)
 
 	// The other tenant's owner address, created in ours: 201, not 409.
-	r := call(t, b.router, "POST", "/api/users", `{"email":"`+other.OwnerEmail+`","password":"a different pw","role":"viewer"}`, bearer(b.owner)...)
+	r := call(t, b.router, "POST", "/api/users", `{"email":"`+other.OwnerEmail+`","password":"a different pw","role":"viewer"}`, httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
-	r = call(t, b.router, "POST", "/api/users", `{"email":"`+strings.ToUpper(other.OwnerEmail)+`","password":"a different pw","role":"viewer"}`, bearer(b.owner)...)
+	r = call(t, b.router, "POST", "/api/users", `{"email":"`+strings.ToUpper(other.OwnerEmail)+`","password":"a different pw","role":"viewer"}`, httpxtest.Bearer(b.owner)...)
 	require.Equal(t, http.StatusConflict, r.Code, "unique within a tenant")
 	require.Equal(t, "email_taken", r.code(t))
 
@@ -177,7 +171,7 @@ func TestEmailsPerTenant(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		var tok struct{ AccessToken string }
 		r.json(t, &tok)
-		me := call(t, b.router, "GET", "/api/me", "", bearer(tok.AccessToken)...)
+		me := call(t, b.router, "GET", "/api/me", "", httpxtest.Bearer(tok.AccessToken)...)
 		var got struct{ Tenant struct{ Slug string } }
 		me.json(t, &got)
 		return got.Tenant.Slug
@@ -186,7 +180,7 @@ func TestEmailsPerTenant(t *testing.T) {
 	require.Equal(t, other.Slug, tenantOf(call(t, b.router, "POST", "/api/auth/login", `{"email":"`+other.OwnerEmail+`","password":"`+authtest.Password+`"}`)))
 
 	// Same address, same password in both: the tenant must be named.
-	r = call(t, b.router, "POST", "/api/users", `{"email":"`+b.tenant.OwnerEmail+`","password":"`+authtest.Password+`","role":"viewer"}`, bearer(otherOwner)...)
+	r = call(t, b.router, "POST", "/api/users", `{"email":"`+b.tenant.OwnerEmail+`","password":"`+authtest.Password+`","role":"viewer"}`, httpxtest.Bearer(otherOwner)...)
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 	r = call(t, b.router, "POST", "/api/auth/login", `{"email":"`+b.tenant.OwnerEmail+`","password":"`+authtest.Password+`"}`)
 	require.Equal(t, http.StatusConflict, r.Code)

@@ -96,7 +96,7 @@ type apiKeyView struct {
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 }
 
-func toKeyView(k APIKey) apiKeyView {
+func toAPIKeyView(k APIKey) apiKeyView {
 	return apiKeyView{ID: k.ID, Label: k.Label, Prefix: k.Prefix, Scopes: k.Scopes, CreatedAt: k.CreatedAt.UTC(),
 		ExpiresAt: utc(k.ExpiresAt), RevokedAt: utc(k.RevokedAt), LastUsedAt: utc(k.LastUsedAt)}
 }
@@ -119,7 +119,7 @@ func (h handler) listKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(k APIKey) uuid.UUID { return k.ID }, toKeyView))
+	return c.JSON(http.StatusOK, httpx.NewList(rows, page.Limit, func(k APIKey) uuid.UUID { return k.ID }, toAPIKeyView))
 }
 
 type createKeyRequest struct {
@@ -142,7 +142,7 @@ func (h handler) createKey(c echo.Context) error {
 	return c.JSON(http.StatusCreated, struct {
 		apiKeyView
 		Key string `json:"key"`
-	}{toKeyView(k), raw})
+	}{toAPIKeyView(k), raw})
 }
 
 func (h handler) revokeKey(c echo.Context) error {

@@ -261,6 +261,6 @@ func (repo) UpdateUserRole(ctx context.Context, q pg.Querier, tenantID, id uuid.
 	}
 	const query = `UPDATE users SET role = $3 WHERE tenant_id = $1 AND id = $2 RETURNING ` + userColumns
 	var u User
-	err := pg.GetOne(ctx, q, &u, apperr.NotFound("user_not_found", "No such user."), "update user role", query, tenantID, id, role)
+	err := pg.GetOne(ctx, q, &u, errUserNotFound, "update user role", query, tenantID, id, role)
 	return u, err
 }

@@ -20,7 +20,7 @@ func TestBatch(t *testing.T) {
 		before := post(t, b, `{"type":"a","payload":{"n":0}}`, "idempotency-key", "old")
 		require.Equal(t, http.StatusAccepted, before.Code)
 
-		rec := do(t, b.router, http.MethodPost, "/api/events/batch", strings.NewReader(`{"events":[
+		rec := do(t, b.router, http.MethodPost, "/api/events/batch", `{"events":[
 			{"type":"a","payload":{"n":1}},
 			{"type":"bad type","payload":{}},
 			{"type":"a","payload":{"n":2},"idempotencyKey":"k1"},
@@ -30,7 +30,7 @@ func TestBatch(t *testing.T) {
 			{"type":"a","payload":{"n":9},"idempotencyKey":"old"},
 			{"type":"a","payload":[]},
 			{"type":"a","payload":{"n":4},"source":"s","occurredAt":"2026-01-01T00:00:00Z"}
-		]}`), "x-api-key", b.tenant.APIKey)
+		]}`, "x-api-key", b.tenant.APIKey)
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		var got struct {
 			Results []struct {
@@ -74,7 +74,7 @@ func TestBatch(t *testing.T) {
 			{`{"events":`, 400, "invalid_json"},
 			{`[]`, 400, "invalid_json"},
 		} {
-			rec := do(t, b.router, http.MethodPost, "/api/events/batch", strings.NewReader(tt.body), "x-api-key", b.tenant.APIKey)
+			rec := do(t, b.router, http.MethodPost, "/api/events/batch", tt.body, "x-api-key", b.tenant.APIKey)
 			require.Equal(t, tt.status, rec.Code, rec.Body.String())
 			require.Equal(t, tt.code, rec.problem(t).Code)
 		}
@@ -91,10 +91,10 @@ func TestBatch(t *testing.T) {
 			items[i] = fmt.Sprintf(`{"type":"bulk","payload":{"i":%d},"idempotencyKey":"bulk-%d"}`, i, i)
 		}
 		body := `{"events":[` + strings.Join(items, ",") + `]}`
-		rec := do(t, b.router, http.MethodPost, "/api/events/batch", strings.NewReader(body), "x-api-key", b.tenant.APIKey)
+		rec := do(t, b.router, http.MethodPost, "/api/events/batch", body, "x-api-key", b.tenant.APIKey)
 		require.Equal(t, http.StatusOK, rec.Code)
 		require.Contains(t, rec.Body.String(), `"accepted":500`)
-		rec = do(t, b.router, http.MethodPost, "/api/events/batch", strings.NewReader(body), "x-api-key", b.tenant.APIKey)
+		rec = do(t, b.router, http.MethodPost, "/api/events/batch", body, "x-api-key", b.tenant.APIKey)
 		require.Contains(t, rec.Body.String(), `"replayed":500`, "the same batch again replays every item")
 		n, jobs := counts(t, b.db)
 		require.Equal(t, 500, n)

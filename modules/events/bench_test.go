@@ -12,6 +12,7 @@ import (
 
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
@@ -33,10 +34,11 @@ func BenchmarkIngest(b *testing.B) {
 			jobs, err := queue.NewInsertOnly(pool.DB, queue.Config{FetchCooldown: 10 * time.Millisecond}, logger)
 			require.NoError(b, err)
 			svc := events.New(pool, jobs, nil, logger).Service
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); svc.RunCommitters(ctx, pg.GroupOptions{Committers: 4, MaxBatch: 256}) }()
-			defer func() { cancel(); <-done }()
+			ctx := b.Context()
+			committers := background.Start(ctx, "ingest-committers", func(ctx context.Context) {
+				svc.RunCommitters(ctx, pg.GroupOptions{Committers: 4, MaxBatch: 256})
+			})
+			defer committers.Stop()
 			tenant := authtest.CreateTenant(ctx, b, pool, nil)
 
 			var seq atomic.Int64

@@ -73,7 +73,7 @@ func (h handler) create(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, out)
 }
 
-type eventResponse struct {
+type eventView struct {
 	ID          uuid.UUID       `json:"id"`
 	Type        string          `json:"type"`
 	Source      *string         `json:"source"`
@@ -86,13 +86,13 @@ type eventResponse struct {
 
 // eventDetail is one event with what processing it caused.
 type eventDetail struct {
-	eventResponse
+	eventView
 	Matches    []MatchRef    `json:"matches"`
 	Deliveries []DeliveryRef `json:"deliveries"`
 }
 
-func toResponse(e Event) eventResponse {
-	r := eventResponse{
+func toEventView(e Event) eventView {
+	r := eventView{
 		ID: e.ID, Type: e.Type, Source: e.Source, Payload: e.Payload,
 		OccurredAt: e.OccurredAt.UTC(), ReceivedAt: e.ReceivedAt.UTC(), Status: e.Status,
 	}
@@ -120,7 +120,7 @@ func (h handler) get(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, eventDetail{toResponse(e), rel.Matches, rel.Deliveries})
+	return c.JSON(http.StatusOK, eventDetail{toEventView(e), rel.Matches, rel.Deliveries})
 }
 
 func (h handler) list(c echo.Context) error {
@@ -133,7 +133,7 @@ func (h handler) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, httpx.NewList(rows, f.Limit, func(e Event) uuid.UUID { return e.ID }, toResponse))
+	return c.JSON(http.StatusOK, httpx.NewList(rows, f.Limit, func(e Event) uuid.UUID { return e.ID }, toEventView))
 }
 
 func parseListFilter(c echo.Context) (ListFilter, error) {

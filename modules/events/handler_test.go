@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +22,9 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
@@ -47,10 +48,8 @@ func setupCommitters(t *testing.T, opts pg.GroupOptions) (*testBundle, *events.S
 	pool := testdb.New(t)
 	router, svc := newRouterWithService(t, pool)
 	// Group commit, as serve runs it.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); svc.RunCommitters(ctx, opts) }()
-	t.Cleanup(func() { cancel(); <-done })
+	committers := background.Start(t.Context(), "ingest-committers", func(ctx context.Context) { svc.RunCommitters(ctx, opts) })
+	t.Cleanup(committers.Stop)
 	return &testBundle{db: pool, router: router, tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}, svc
 }
 
@@ -66,7 +65,7 @@ func newRouterWithService(t *testing.T, pool *sqlx.DB) (*echo.Echo, *events.Serv
 	logger := slog.New(slog.DiscardHandler)
 	jobs, err := queue.NewInsertOnly(pool.DB, queue.Config{FetchCooldown: 10 * time.Millisecond}, logger)
 	require.NoError(t, err)
-	router := httpx.NewRouter(logger, httpx.Options{Unbounded: []string{events.StreamRoute}})
+	router := httpx.NewRouter(logger, httpx.Options{Unbounded: []string{"/api" + events.StreamPath}})
 	authMod := auth.New(pool, logger, authtest.Options)
 	api := httpx.NewGroup(router, "/api")
 	ev := events.New(pool, jobs, nil, logger)
@@ -80,28 +79,21 @@ type response struct {
 
 func (r response) problem(t *testing.T) httpx.Problem {
 	t.Helper()
-	require.Equal(t, httpx.ProblemContentType, r.Header().Get(echo.HeaderContentType), r.Body.String())
-	var p httpx.Problem
-	require.NoError(t, json.Unmarshal(r.Body.Bytes(), &p), r.Body.String())
-	return p
+	return httpxtest.Problem(t, r.ResponseRecorder)
 }
 
-func do(t *testing.T, h http.Handler, method, path string, body io.Reader, headers ...string) response {
+// do serves one request (httpxtest.Do) and checks that every answer
+// carries a request id.
+func do(t *testing.T, h http.Handler, method, path, body string, headers ...string) response {
 	t.Helper()
-	req := httptest.NewRequest(method, path, body)
-	req.Header.Set(echo.HeaderContentType, "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := httpxtest.Do(h, method, path, body, headers...)
 	require.NotEmpty(t, rec.Header().Get(httpx.HeaderRequestID))
 	return response{rec}
 }
 
 func post(t *testing.T, b *testBundle, body string, headers ...string) response {
 	t.Helper()
-	return do(t, b.router, http.MethodPost, "/api/events", strings.NewReader(body), append([]string{"x-api-key", b.tenant.APIKey}, headers...)...)
+	return do(t, b.router, http.MethodPost, "/api/events", body, append([]string{"x-api-key", b.tenant.APIKey}, headers...)...)
 }
 
 func idOf(t *testing.T, r response) uuid.UUID {
@@ -139,7 +131,7 @@ func TestIngest(t *testing.T) {
 		require.Equal(t, events.ProcessArgs{TenantID: b.tenant.ID, EventID: id}, *job.Args)
 		require.Equal(t, events.QueueEvents, job.Queue)
 
-		got := do(t, b.router, http.MethodGet, "/api/events/"+id.String(), nil, "x-api-key", b.tenant.APIKey)
+		got := do(t, b.router, http.MethodGet, "/api/events/"+id.String(), "", "x-api-key", b.tenant.APIKey)
 		require.Equal(t, http.StatusOK, got.Code, got.Body.String())
 		var ev map[string]any
 		require.NoError(t, json.Unmarshal(got.Body.Bytes(), &ev))
@@ -202,7 +194,7 @@ func TestIngest(t *testing.T) {
 		other := authtest.CreateTenant(t.Context(), t, b.db, nil)
 
 		first := post(t, b, `{"type":"a","payload":{}}`, "idempotency-key", "shared")
-		second := do(t, b.router, http.MethodPost, "/api/events", strings.NewReader(`{"type":"a","payload":{}}`),
+		second := do(t, b.router, http.MethodPost, "/api/events", `{"type":"a","payload":{}}`,
 			"x-api-key", other.APIKey, "idempotency-key", "shared")
 
 		require.Equal(t, http.StatusAccepted, first.Code)
@@ -347,7 +339,7 @@ func TestAuthentication(t *testing.T) {
 		{"SuspendedTenant", "POST", "/api/events", []string{"x-api-key", suspended.APIKey}, 403, "tenant_suspended"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := do(t, b.router, tt.method, tt.path, strings.NewReader(body), tt.headers...)
+			rec := do(t, b.router, tt.method, tt.path, body, tt.headers...)
 			require.Equal(t, tt.wantStatus, rec.Code, rec.Body.String())
 			require.Equal(t, tt.wantCode, rec.problem(t).Code)
 		})
@@ -366,11 +358,11 @@ func TestReadEvents(t *testing.T) {
 		id := idOf(t, post(t, b, `{"type":"a","payload":{"secret":1}}`))
 
 		for _, path := range []string{"/api/events/" + id.String(), "/api/events/" + uuid.NewString(), "/api/events/not-a-uuid"} {
-			rec := do(t, b.router, http.MethodGet, path, nil, "x-api-key", other.APIKey)
+			rec := do(t, b.router, http.MethodGet, path, "", "x-api-key", other.APIKey)
 			require.Equal(t, http.StatusNotFound, rec.Code)
 			require.Equal(t, "event_not_found", rec.problem(t).Code)
 		}
-		list := do(t, b.router, http.MethodGet, "/api/events", nil, "x-api-key", other.APIKey)
+		list := do(t, b.router, http.MethodGet, "/api/events", "", "x-api-key", other.APIKey)
 		require.JSONEq(t, `{"data":[],"nextCursor":null}`, list.Body.String())
 	})
 
@@ -389,7 +381,7 @@ func TestReadEvents(t *testing.T) {
 		var seen []string
 		cursor := ""
 		for range 3 {
-			rec := do(t, b.router, http.MethodGet, "/api/events?limit=2"+cursor, nil, "x-api-key", b.tenant.APIKey)
+			rec := do(t, b.router, http.MethodGet, "/api/events?limit=2"+cursor, "", "x-api-key", b.tenant.APIKey)
 			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 			var page struct {
 				Data []struct {
@@ -409,14 +401,14 @@ func TestReadEvents(t *testing.T) {
 		want := []string{ids[4].String(), ids[3].String(), ids[2].String(), ids[1].String(), ids[0].String()}
 		require.Equal(t, want, seen)
 
-		rec := do(t, b.router, http.MethodGet, "/api/events?type=user.signup", nil, "x-api-key", b.tenant.APIKey)
+		rec := do(t, b.router, http.MethodGet, "/api/events?type=user.signup", "", "x-api-key", b.tenant.APIKey)
 		require.Equal(t, 2, strings.Count(rec.Body.String(), `"type":"user.signup"`))
 		require.NotContains(t, rec.Body.String(), "order.created")
 
 		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-		rec = do(t, b.router, http.MethodGet, "/api/events?since="+future, nil, "x-api-key", b.tenant.APIKey)
+		rec = do(t, b.router, http.MethodGet, "/api/events?since="+future, "", "x-api-key", b.tenant.APIKey)
 		require.JSONEq(t, `{"data":[],"nextCursor":null}`, rec.Body.String())
-		rec = do(t, b.router, http.MethodGet, "/api/events?until="+future+"&limit=200", nil, "x-api-key", b.tenant.APIKey)
+		rec = do(t, b.router, http.MethodGet, "/api/events?until="+future+"&limit=200", "", "x-api-key", b.tenant.APIKey)
 		require.Equal(t, 5, strings.Count(rec.Body.String(), `"id"`))
 	})
 
@@ -428,7 +420,7 @@ func TestReadEvents(t *testing.T) {
 			{"cursor=%27%3B--", "cursor"}, {"since=yesterday", "since"}, {"until=1", "until"},
 			{"type=%27%20OR%201%3D1--", "type"},
 		} {
-			rec := do(t, b.router, http.MethodGet, "/api/events?"+tt.query, nil, "x-api-key", b.tenant.APIKey)
+			rec := do(t, b.router, http.MethodGet, "/api/events?"+tt.query, "", "x-api-key", b.tenant.APIKey)
 			require.Equal(t, http.StatusBadRequest, rec.Code, tt.query)
 			p := rec.problem(t)
 			require.Equal(t, "invalid_query", p.Code)

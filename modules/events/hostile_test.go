@@ -152,7 +152,7 @@ func TestHostileBatches(t *testing.T) {
 	b := setup(t)
 	postBatch := func(t *testing.T, body string) response {
 		t.Helper()
-		return do(t, b.router, http.MethodPost, "/api/events/batch", strings.NewReader(body), "x-api-key", b.tenant.APIKey)
+		return do(t, b.router, http.MethodPost, "/api/events/batch", body, "x-api-key", b.tenant.APIKey)
 	}
 	type itemWant struct {
 		status string
@@ -234,7 +234,7 @@ func TestHostileHeaders(t *testing.T) {
 		{"APIKeyAndBearer", []string{"x-api-key", b.tenant.APIKey, "Authorization", "Bearer " + strings.Repeat("x", 4096)}, 0, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := do(t, b.router, http.MethodPost, "/api/events", strings.NewReader(body), tt.headers...)
+			rec := do(t, b.router, http.MethodPost, "/api/events", body, tt.headers...)
 			if tt.status == 0 {
 				requireHostileAnswer(t, rec, hostileWant{})
 				return
@@ -255,7 +255,7 @@ func TestHostileHeaders(t *testing.T) {
 
 	t.Run("RequestIDIsNotEchoedWhenHostile", func(t *testing.T) {
 		for _, id := range []string{strings.Repeat("r", 10<<10), "a\r\nSet-Cookie: x=1", "a b", "é"} {
-			rec := do(t, b.router, http.MethodGet, "/api/events", nil, "x-api-key", b.tenant.APIKey, httpx.HeaderRequestID, id)
+			rec := do(t, b.router, http.MethodGet, "/api/events", "", "x-api-key", b.tenant.APIKey, httpx.HeaderRequestID, id)
 			require.Equal(t, http.StatusOK, rec.Code)
 			got := rec.Header().Get(httpx.HeaderRequestID)
 			require.NotEqual(t, id, got)

@@ -79,6 +79,6 @@ func (m *Module) Routes(ingest, read *httpx.Group) {
 	ingest.POST("/events", h.create, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBodyBytes))
 	ingest.POST("/events/batch", h.createBatch, auth.RequireScope(auth.ScopeEventsWrite), httpx.BodyLimit(MaxBatchBytes))
 	read.GET("/events", h.list, auth.RequireScope(auth.ScopeEventsRead))
-	read.GET("/events/stream", h.stream, auth.RequireScope(auth.ScopeEventsRead))
+	read.GET(StreamPath, h.stream, auth.RequireScope(auth.ScopeEventsRead))
 	read.GET("/events/:id", h.get, auth.RequireScope(auth.ScopeEventsRead))
 }

@@ -172,7 +172,7 @@ func TestPartitions(t *testing.T) {
 			require.Zero(t, n, "and its idempotency key")
 		}
 		for _, id := range keptIDs {
-			got := do(t, b.router, http.MethodGet, "/api/events/"+id.String(), nil, "x-api-key", b.tenant.APIKey)
+			got := do(t, b.router, http.MethodGet, "/api/events/"+id.String(), "", "x-api-key", b.tenant.APIKey)
 			require.Equal(t, http.StatusOK, got.Code, "event %s in an old partition reads back", id)
 			var n int
 			require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM event_idempotency WHERE event_id = $1`, id))
@@ -278,7 +278,7 @@ func TestPartitions(t *testing.T) {
 			var got []uuid.UUID
 			cursor := ""
 			for range 20 {
-				rec := do(t, b.router, http.MethodGet, fmt.Sprintf("/api/events?limit=%d%s", limit, cursor), nil, "x-api-key", b.tenant.APIKey)
+				rec := do(t, b.router, http.MethodGet, fmt.Sprintf("/api/events?limit=%d%s", limit, cursor), "", "x-api-key", b.tenant.APIKey)
 				require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 				var page struct {
 					Data       []struct{ ID uuid.UUID }
@@ -297,7 +297,7 @@ func TestPartitions(t *testing.T) {
 		}
 
 		since := now.Add(-95 * day).UTC().Format(time.RFC3339)
-		rec := do(t, b.router, http.MethodGet, "/api/events?limit=100&since="+since, nil, "x-api-key", b.tenant.APIKey)
+		rec := do(t, b.router, http.MethodGet, "/api/events?limit=100&since="+since, "", "x-api-key", b.tenant.APIKey)
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		var page struct{ Data []struct{ ID uuid.UUID } }
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))

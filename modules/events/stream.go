@@ -17,19 +17,20 @@ import (
 	"github.com/signalops/signalops/platform/pg"
 )
 
-// StreamRoute is the route of the live tail. It is long-lived, so cmd
-// exempts it from REQUEST_TIMEOUT; the stream bounds itself (StreamLifetime).
-const StreamRoute = "/api/events/stream"
+// StreamPath is the path of the live tail under the group Routes mounts
+// the reads on (cmd owns the prefix, /api). The stream is long-lived, so
+// cmd exempts it from REQUEST_TIMEOUT; it bounds itself (StreamLifetime).
+const StreamPath = "/events/stream"
 
 // Stream timing. A stream polls the events table: simple, and an open tail
-// costs one indexed query per poll. An event is sent once it is holdBack
-// old: ids are made before their transaction commits, so a row may become
-// visible after a younger one; waiting holdBack lets every transaction
-// that commits within holdBack of making its ids be seen in id order, and
-// the cursor never skips a row. After StreamLifetime the stream ends and the
-// client reconnects with Last-Event-ID (EventSource does so by itself after
-// the retry delay), which authenticates it again: a revoked key or an
-// expired token stops a tail within StreamLifetime.
+// costs one indexed query per poll. An event is sent once it is
+// streamHoldBack old: ids are made before their transaction commits, so a
+// row may become visible after a younger one; waiting streamHoldBack lets
+// every transaction that commits within streamHoldBack of making its ids be
+// seen in id order, and the cursor never skips a row. After StreamLifetime
+// the stream ends and the client reconnects with Last-Event-ID (EventSource
+// does so by itself after the retry delay), which authenticates it again: a
+// revoked key or an expired token stops a tail within StreamLifetime.
 const (
 	streamPoll      = 500 * time.Millisecond
 	streamHoldBack  = time.Second
@@ -115,7 +116,7 @@ func (h handler) stream(c echo.Context) error {
 	lastWrite := time.Now()
 	for {
 		for _, e := range rows {
-			b, err := json.Marshal(toResponse(e))
+			b, err := json.Marshal(toEventView(e))
 			if err != nil {
 				return nil
 			}

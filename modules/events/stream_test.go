@@ -89,7 +89,7 @@ func TestEventStream(t *testing.T) {
 		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 
-		theirs := do(t, b.router, http.MethodPost, "/api/events", strings.NewReader(`{"type":"order.created","payload":{"who":"them"}}`),
+		theirs := do(t, b.router, http.MethodPost, "/api/events", `{"type":"order.created","payload":{"who":"them"}}`,
 			"x-api-key", other.APIKey)
 		require.Equal(t, http.StatusAccepted, theirs.Code)
 		mine := idOf(t, post(t, b, `{"type":"order.created","source":"shop","payload":{"who":"me"}}`))
@@ -162,7 +162,7 @@ func TestEventStream(t *testing.T) {
 				if tt.status == 401 {
 					headers = nil
 				}
-				rec := do(t, b.router, http.MethodGet, tt.path, nil, headers...)
+				rec := do(t, b.router, http.MethodGet, tt.path, "", headers...)
 				require.Equal(t, tt.status, rec.Code, rec.Body.String())
 				p := rec.problem(t)
 				if tt.code != "" {
@@ -181,7 +181,7 @@ func TestListFiltersBySource(t *testing.T) {
 	want := idOf(t, post(t, b, `{"type":"a","source":"shop","payload":{}}`))
 	idOf(t, post(t, b, `{"type":"a","payload":{}}`))
 
-	rec := do(t, b.router, http.MethodGet, "/api/events?source=shop", nil, "x-api-key", b.tenant.APIKey)
+	rec := do(t, b.router, http.MethodGet, "/api/events?source=shop", "", "x-api-key", b.tenant.APIKey)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	var page struct {
 		Data []struct{ ID uuid.UUID }

@@ -10,6 +10,13 @@
 // outcome that caused them (breaker.go) and release the waiting jobs
 // (release.go), a rate cap and a receiver's 429 pause (ratecap.go).
 //
+// Providers: the Provider interface and Providers, one per channel kind
+// (provider.go; webhook.go, telegram.go, whatsapp.go, email.go); the
+// channel kinds with a channel's typed config and write-only secrets
+// (channelconfig.go), checked by ValidateConfig (validate.go); how a failed
+// send is classified and when to retry it (senderror.go); what is kept of a
+// response (summary.go).
+//
 // Tables: channels, channel_flow, deliveries, delivery_attempts.
 // Routes: /api/channels, /api/channels/{id}/test, /api/deliveries,
 // /api/deliveries/{id}/retry.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/pg"
 )
 
@@ -156,11 +157,7 @@ func readDeliveries(r repo) func(context.Context, pg.Querier, []*deliveryRead) e
 
 // Run serves the group reads and commits until ctx ends; see pg.Group.Run.
 func (w *DeliverWorker) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Go(func() { w.reads.Run(ctx) })
-	wg.Go(func() { w.runReleases(ctx) })
-	w.group.Run(ctx)
-	wg.Wait()
+	background.Run(ctx, w.reads.Run, w.runReleases, w.group.Run)
 }
 
 // Timeout leaves the provider its own timeout plus time to record.

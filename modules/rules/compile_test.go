@@ -213,7 +213,7 @@ func TestOperatorsOnMissingSource(t *testing.T) {
 func TestHandBuiltPayloadNumbers(t *testing.T) {
 	t.Parallel()
 
-	// Payloads not decoded by NewEvent may carry float64 and integers.
+	// Payloads not decoded by NewSubject may carry float64 and integers.
 	ev := &Subject{Type: "t", Payload: map[string]any{
 		"f": 1000.0, "i": 1000, "i64": int64(-5), "u": uint64(1 << 63), "half": 0.5,
 	}}
@@ -482,7 +482,7 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	require.Zero(t, allocs)
 }
 
-func TestNewEvent(t *testing.T) {
+func TestNewSubject(t *testing.T) {
 	t.Parallel()
 
 	ev, err := NewSubject("t", "s", testTime, json.RawMessage(`{"n": 1.50}`))

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
@@ -57,12 +57,7 @@ func setup(t *testing.T) *testBundle {
 
 func (b *testBundle) call(t *testing.T, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Header.Set(echo.HeaderContentType, "application/json")
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	rec := httptest.NewRecorder()
-	b.router.ServeHTTP(rec, req)
-	return rec
+	return httpxtest.Do(b.router, method, path, body, httpxtest.Bearer(b.token)...)
 }
 
 type ruleView struct {
@@ -71,13 +66,6 @@ type ruleView struct {
 	Enabled    bool
 	Version    int
 	Definition json.RawMessage
-}
-
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
-	t.Helper()
-	var v T
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v), rec.Body.String())
-	return v
 }
 
 func def(minAmount int, extra string) string {
@@ -107,7 +95,7 @@ func TestRuleVersions(t *testing.T) {
 
 	rec := b.call(t, "POST", "/api/rules", `{"name":"big orders","definition":`+def(1000, "")+`}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	r := decode[ruleView](t, rec)
+	r := httpxtest.Decode[ruleView](t, rec)
 	require.Equal(t, 1, r.Version)
 	require.True(t, r.Enabled)
 
@@ -115,13 +103,13 @@ func TestRuleVersions(t *testing.T) {
 
 	rec = b.call(t, "PUT", "/api/rules/"+r.ID.String(), `{"definition":`+def(2000, "")+`}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	require.Equal(t, 2, decode[ruleView](t, rec).Version)
+	require.Equal(t, 2, httpxtest.Decode[ruleView](t, rec).Version)
 	e2 := b.ingestAndProcess(t, "order.created", `{"orderId":"B","amount":1500}`) // v2 wants 2000: no match
 	e3 := b.ingestAndProcess(t, "order.created", `{"orderId":"C","amount":2500}`)
 
 	rec = b.call(t, "POST", "/api/rules/"+r.ID.String()+"/rollback", `{"version":1}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	rolled := decode[ruleView](t, rec)
+	rolled := httpxtest.Decode[ruleView](t, rec)
 	require.Equal(t, 3, rolled.Version)
 	e4 := b.ingestAndProcess(t, "order.created", `{"orderId":"D","amount":1500}`)
 
@@ -129,10 +117,7 @@ func TestRuleVersions(t *testing.T) {
 		e       events.Event
 		version int // 0: no match
 	}{{e1, 1}, {e2, 0}, {e3, 2}, {e4, 3}} {
-		req := httptest.NewRequest("GET", "/api/events/"+tt.e.ID.String(), nil)
-		req.Header.Set("x-api-key", b.tenant.APIKey)
-		got := httptest.NewRecorder()
-		b.router.ServeHTTP(got, req)
+		got := httpxtest.Do(b.router, "GET", "/api/events/"+tt.e.ID.String(), "", "x-api-key", b.tenant.APIKey)
 		var ev struct {
 			Matches []struct {
 				RuleID      uuid.UUID
@@ -150,11 +135,11 @@ func TestRuleVersions(t *testing.T) {
 	}
 
 	rec = b.call(t, "PUT", "/api/rules/"+r.ID.String(), `{"enabled":false,"name":"renamed"}`)
-	require.Equal(t, 3, decode[ruleView](t, rec).Version, "enabled and name change without a new version")
+	require.Equal(t, 3, httpxtest.Decode[ruleView](t, rec).Version, "enabled and name change without a new version")
 	require.Empty(t, mustMatches(t, b, b.ingestAndProcess(t, "order.created", `{"orderId":"E","amount":5000}`)), "disabled rules do not match")
 
 	rec = b.call(t, "GET", "/api/rules/"+r.ID.String()+"/versions", "")
-	versions := decode[struct {
+	versions := httpxtest.Decode[struct {
 		Data []struct {
 			Version   int
 			CreatedBy *uuid.UUID
@@ -195,7 +180,7 @@ func TestRuleProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := b.call(t, "POST", "/api/rules", tt.body)
 			require.Equal(t, tt.status, rec.Code, rec.Body.String())
-			p := decode[httpx.Problem](t, rec)
+			p := httpxtest.Decode[httpx.Problem](t, rec)
 			require.NotEmpty(t, p.Errors)
 			require.Equal(t, tt.field, p.Errors[0].Field, rec.Body.String())
 			var n int
@@ -271,19 +256,19 @@ func TestDryRunAndBacktest(t *testing.T) {
 
 	rec := b.call(t, "POST", "/api/rules/test", `{"definition":`+def(1000, "")+`,"event":{"type":"order.created","payload":{"orderId":"X","amount":2000}}}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	res := decode[rules.TestResult](t, rec)
+	res := httpxtest.Decode[rules.TestResult](t, rec)
 	require.True(t, res.Matched)
 	require.Len(t, res.Actions, 1)
 	require.Equal(t, "Order X: 2000", res.Actions[0].Message)
 
 	rec = b.call(t, "POST", "/api/rules/test", `{"definition":`+def(1000, "")+`,"event":{"type":"order.created","payload":{"amount":20}}}`)
-	res = decode[rules.TestResult](t, rec)
+	res = httpxtest.Decode[rules.TestResult](t, rec)
 	require.False(t, res.Matched)
 	require.Contains(t, res.Failed, "payload.amount")
 
 	rec = b.call(t, "POST", "/api/rules/test", `{"definition":`+def(1000, "")+`,"event":{"type":"bad type!","payload":{}}}`)
 	require.Equal(t, http.StatusUnprocessableEntity, rec.Code)
-	require.Equal(t, "event.type", decode[httpx.Problem](t, rec).Errors[0].Field)
+	require.Equal(t, "event.type", httpxtest.Decode[httpx.Problem](t, rec).Errors[0].Field)
 
 	for i := range 30 {
 		in, err := events.ParseInput(fmt.Appendf(nil, `{"type":"order.created","payload":{"orderId":"%d","amount":%d}}`, i, i*100), "")
@@ -297,7 +282,7 @@ func TestDryRunAndBacktest(t *testing.T) {
 
 	rec = b.call(t, "POST", "/api/rules/backtest", `{"definition":`+def(1000, "")+`,"limit":25}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	bt := decode[rules.BacktestResult](t, rec)
+	bt := httpxtest.Decode[rules.BacktestResult](t, rec)
 	require.Equal(t, 25, bt.Scanned)
 	require.Equal(t, 15, bt.Matched, "amounts 1000..2400 of the first 25")
 	require.Equal(t, 15, bt.Fired)
@@ -305,7 +290,7 @@ func TestDryRunAndBacktest(t *testing.T) {
 	require.Len(t, bt.Samples, 10)
 
 	rec = b.call(t, "POST", "/api/rules/backtest", `{"definition":`+def(1000, `,"threshold":{"count":5,"within":"1h"}`)+`}`)
-	bt = decode[rules.BacktestResult](t, rec)
+	bt = httpxtest.Decode[rules.BacktestResult](t, rec)
 	require.Equal(t, 30, bt.Scanned)
 	require.Equal(t, 20, bt.Matched)
 	require.Equal(t, 4, bt.Fired, "every 5th match fires")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/modules/rules"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 )
 
 // The dry run and the backtest speak the lineage vocabulary of
@@ -21,14 +22,14 @@ func testRule(t *testing.T, b *testBundle, definition string) uuid.UUID {
 	t.Helper()
 	rec := b.call(t, "POST", "/api/rules", `{"name":"r","definition":`+definition+`}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	return decode[ruleView](t, rec).ID
+	return httpxtest.Decode[ruleView](t, rec).ID
 }
 
 func (b *testBundle) dryRun(t *testing.T, target, event string) rules.TestResult {
 	t.Helper()
 	rec := b.call(t, "POST", "/api/rules/test", `{`+target+`,"event":`+event+`}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	return decode[rules.TestResult](t, rec)
+	return httpxtest.Decode[rules.TestResult](t, rec)
 }
 
 func reasonOf(r *string) string {
@@ -140,7 +141,7 @@ func TestBacktestVocabulary(t *testing.T) {
 		rec := b.call(t, "POST", "/api/rules/backtest", `{"definition":{"match":{"type":"order.*"}`+extra+`,
 			"actions":[{"channelId":"`+channel+`","template":"x"`+action+`}]}}`)
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-		return decode[rules.BacktestResult](t, rec)
+		return httpxtest.Decode[rules.BacktestResult](t, rec)
 	}
 
 	bt := backtest(`,"threshold":{"count":3,"within":"1h"}`, "")

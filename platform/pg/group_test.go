@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -46,10 +47,7 @@ func newGroupTable(t *testing.T, opts pg.GroupOptions) (*sqlx.DB, *pg.Group[*gro
 
 func runGroup[T any](t *testing.T, g *pg.Group[T]) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { g.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(background.Start(t.Context(), "group", g.Run).Stop)
 }
 
 // TestGroupCommitsConcurrentItemsTogether: items handed over concurrently

@@ -126,13 +126,6 @@ func IsUniqueViolation(err error, constraint string) bool {
 	return constraint == "" || pqErr.Constraint == constraint
 }
 
-// IsRetryable reports a transaction PostgreSQL aborted to break a deadlock
-// or a serialization conflict: running it again is the remedy.
-func IsRetryable(err error) bool {
-	var pqErr *pq.Error
-	return errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "40001")
-}
-
 // IsUnavailable reports whether err means the database could not be reached or
 // dropped the connection: the request may succeed if retried later. Callers
 // map it to 503, never 500.

@@ -50,24 +50,6 @@ func KeyID(key []byte) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// DecodeKey reads a base64 key (standard or URL alphabet, padded or not;
-// the SECRET_KEY format) into a KeyEntry with a derived id. The error never
-// quotes the input.
-func DecodeKey(b64 string) (KeyEntry, error) {
-	b64 = strings.TrimSpace(b64)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		key, err := enc.DecodeString(b64)
-		if err != nil {
-			continue
-		}
-		if len(key) != KeySize {
-			return KeyEntry{}, fmt.Errorf("secretbox: key must be %d bytes, got %d", KeySize, len(key))
-		}
-		return KeyEntry{ID: KeyID(key), Key: key}, nil
-	}
-	return KeyEntry{}, errors.New("secretbox: key is not base64")
-}
-
 var keyIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Box seals and opens values. It is safe for concurrent use.

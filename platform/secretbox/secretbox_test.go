@@ -157,20 +157,4 @@ func TestBox(t *testing.T) {
 		_, err = secretbox.New(secretbox.KeyEntry{ID: "has:colon", Key: k.Key})
 		require.Error(t, err)
 	})
-
-	t.Run("DecodeKey", func(t *testing.T) {
-		t.Parallel()
-
-		k := newKey(t)
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawURLEncoding} {
-			got, err := secretbox.DecodeKey(" " + enc.EncodeToString(k.Key) + "\n")
-			require.NoError(t, err)
-			require.Equal(t, k.Key, got.Key)
-			require.Equal(t, secretbox.KeyID(k.Key), got.ID)
-		}
-		_, err := secretbox.DecodeKey(base64.StdEncoding.EncodeToString(make([]byte, 31)))
-		require.ErrorContains(t, err, "32 bytes")
-		_, err = secretbox.DecodeKey("not base64 at all!")
-		require.Error(t, err)
-	})
 }
