@@ -14,14 +14,16 @@ import (
 )
 
 // repo holds the SQL of usage_counters and usage_notices.
-type repo struct{}
+type repo struct {
+	stmts *pg.Stmts // the counter upserts, prepared (nil: unprepared)
+}
 
 // Add increments one shard of a metric on one day of the period.
-func (repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period time.Time, day int, metric string, shard int, n int64) error {
+func (r repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period time.Time, day int, metric string, shard int, n int64) error {
 	const query = `
 		INSERT INTO usage_counters (tenant_id, period, day, metric, shard, count) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (tenant_id, period, metric, day, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
-	if _, err := q.ExecContext(ctx, query, tenantID, period, day, metric, shard, n); err != nil {
+	if _, err := r.stmts.Exec(ctx, q, query, tenantID, period, day, metric, shard, n); err != nil {
 		return fmt.Errorf("count usage: %w", err)
 	}
 	return nil
@@ -30,7 +32,7 @@ func (repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period ti
 // AddMany increments one shard of a metric for several tenants in one
 // statement, taking the rows in the order given (callers sort, so
 // concurrent transactions never lock them in opposite orders).
-func (repo) AddMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID, period time.Time, day int, metric string, shardsOf []int, ns []int64) error {
+func (r repo) AddMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID, period time.Time, day int, metric string, shardsOf []int, ns []int64) error {
 	const query = `
 		INSERT INTO usage_counters (tenant_id, period, day, metric, shard, count)
 		SELECT t, $2, $6, $3, s, n FROM unnest($1::uuid[], $4::int[], $5::bigint[]) WITH ORDINALITY AS u(t, s, n, o)
@@ -40,7 +42,7 @@ func (repo) AddMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID, peri
 	for i, t := range tenants {
 		ids[i] = t.String()
 	}
-	if _, err := q.ExecContext(ctx, query, pq.Array(ids), period, metric, pq.Array(shardsOf), pq.Array(ns), day); err != nil {
+	if _, err := r.stmts.Exec(ctx, q, query, pq.Array(ids), period, metric, pq.Array(shardsOf), pq.Array(ns), day); err != nil {
 		return fmt.Errorf("count usage: %w", err)
 	}
 	return nil

@@ -16,7 +16,9 @@ import (
 
 // repo holds the SQL of the events and event_idempotency tables (and, in
 // partition.go, the DDL of events' partitions).
-type repo struct{}
+type repo struct {
+	stmts *pg.Stmts // the worker's and ingestion's statements, prepared (nil: unprepared)
+}
 
 const eventColumns = `id, tenant_id, type, source, payload, occurred_at, received_at, status,
 	processed_at, idempotency_key, request_hash, retention_days`
@@ -196,7 +198,7 @@ func (repo) Tail(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f TailFi
 // transaction is inserting makes the statement wait for that transaction,
 // then skip the row if it committed. Rows without any key skip the CTE.
 // It returns the ids stored.
-func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.UUID]bool, error) {
+func (r repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.UUID]bool, error) {
 	const unkeyed = `
 		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key,
 			request_hash, retention_days)
@@ -240,7 +242,7 @@ func (repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.
 		}
 	}
 	var inserted []uuid.UUID
-	err := sqlx.SelectContext(ctx, q, &inserted, query, ids, tenants, types,
+	err := r.stmts.Select(ctx, q, &inserted, query, ids, tenants, types,
 		sources, payloads, occurred, received, keys, pq.ByteaArray(hashes), pq.Array(retention))
 	if err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
@@ -268,7 +270,7 @@ func (repo) GetKeys(ctx context.Context, q pg.Querier, tenantID uuid.UUID, keys 
 // were, and returns them: the worker's read and write of a whole group of
 // events in one statement. Events missing from the result were processed
 // before or are gone.
-func (repo) MarkProcessedMany(ctx context.Context, q pg.Querier, refs []Ref) ([]Event, error) {
+func (r repo) MarkProcessedMany(ctx context.Context, q pg.Querier, refs []Ref) ([]Event, error) {
 	query := `
 		UPDATE events e SET status = 'processed', processed_at = now()
 		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
@@ -277,7 +279,7 @@ func (repo) MarkProcessedMany(ctx context.Context, q pg.Querier, refs []Ref) ([]
 		RETURNING ` + pg.Columns("e.", "", eventColumns)
 	tenants, ids := refArrays(refs)
 	var out []Event
-	if err := sqlx.SelectContext(ctx, q, &out, query, tenants, ids); err != nil {
+	if err := r.stmts.Select(ctx, q, &out, query, tenants, ids); err != nil {
 		return nil, fmt.Errorf("mark events processed: %w", err)
 	}
 	return out, nil

@@ -15,7 +15,9 @@ import (
 )
 
 // repo holds the SQL of channels, deliveries and delivery_attempts.
-type repo struct{}
+type repo struct {
+	stmts *pg.Stmts // the delivery worker's reads, prepared (nil: unprepared)
+}
 
 var (
 	errChannelNotFound  = apperr.NotFound("channel_not_found", "No such channel.")
@@ -323,7 +325,7 @@ type deliveryWithChannel struct {
 // GetDeliveriesAndChannels reads many deliveries with their channels and
 // the channels' flow state in one query, by delivery id; a delivery missing
 // from the result, or whose channel is gone, is absent.
-func (repo) GetDeliveriesAndChannels(ctx context.Context, q pg.Querier, tenants, ids pg.UUIDs) (map[uuid.UUID]deliveryWithChannel, error) {
+func (r repo) GetDeliveriesAndChannels(ctx context.Context, q pg.Querier, tenants, ids pg.UUIDs) (map[uuid.UUID]deliveryWithChannel, error) {
 	query := `SELECT ` + pg.Columns("d.", "", deliveryColumns) + `, ` + pg.Columns("c.", "ch.", channelColumns) + `,
 		` + flowJoinColumns + `
 		FROM unnest($1::uuid[], $2::uuid[]) AS r(t, i)
@@ -331,7 +333,7 @@ func (repo) GetDeliveriesAndChannels(ctx context.Context, q pg.Querier, tenants,
 		JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL
 		LEFT JOIN channel_flow f ON f.channel_id = c.id`
 	var rows []deliveryWithChannel
-	if err := sqlx.SelectContext(ctx, q, &rows, query, tenants, ids); err != nil {
+	if err := r.stmts.Select(ctx, q, &rows, query, tenants, ids); err != nil {
 		return nil, fmt.Errorf("get deliveries and channels: %w", err)
 	}
 	out := make(map[uuid.UUID]deliveryWithChannel, len(rows))
