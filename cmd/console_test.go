@@ -563,12 +563,47 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		_, body = br.get(loc(resp))
 		require.Contains(t, body, "1 retried.")
+		// A delivery of the second channel too, to tell the filter's work.
+		require.NoError(t, pg.InTx(t.Context(), f.sys.db, func(tx *sqlx.Tx) error {
+			return f.sys.notify.Service.EnqueueTx(t.Context(), tx, []notify.NewDelivery{{TenantID: f.a.ID,
+				RuleID: uuid.MustParse(strings.TrimPrefix(rule, "/console/rules/")), RuleVersion: 1, ChannelID: uuid.MustParse(channel),
+				Message: "flow 1", Event: notify.EventSnapshot{ID: uuid.MustParse(event), Type: "flow.started"}}})
+		}))
 		_, err = f.sys.db.Exec(`UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = 'notify.deliver' AND args->>'tenant_id' = $1`, f.a.ID.String())
 		require.NoError(t, err)
-		br.get("/console/dlq")
-		resp, _ = br.post("/console/dlq/retry-all", url.Values{"kind": {"notify.deliver"}})
+		var deadOfA, deadOfHooks int
+		require.NoError(t, f.sys.db.Get(&deadOfA, `SELECT count(*) FROM river_job WHERE state = 'discarded' AND args->>'channel_id' = $1`, f.channelA))
+		require.NoError(t, f.sys.db.Get(&deadOfHooks, `SELECT count(*) FROM river_job WHERE state = 'discarded' AND args->>'channel_id' = $1`, channel))
+		require.Equal(t, 1, deadOfA)
+		require.Equal(t, 1, deadOfHooks)
+		calledBefore := map[string]bool{}
+		f.mu.Lock()
+		for call := range f.apiCalls {
+			calledBefore[call] = true
+		}
+		f.mu.Unlock()
+		// The page's filter selects the entries, and "retry all matching"
+		// retries those (POST /api/dlq/retry with the same filter), no more.
+		_, body = br.get("/console/dlq?kind=notify.deliver&channelId=" + f.channelA)
+		require.Equal(t, 1, strings.Count(body, ">Retry entry "), "only channel A's entry is listed")
+		require.Contains(t, body, `<input type="hidden" name="channelId" value="`+f.channelA+`">`)
+		_, body = br.get("/console/dlq?since=" + url.QueryEscape(now.Add(time.Hour).Format("2006-01-02T15:04")))
+		require.Contains(t, body, "The dead-letter queue is empty for these filters.")
+		resp, _ = br.post("/console/dlq/retry-all", url.Values{"kind": {"notify.deliver"}, "channelId": {f.channelA}})
+		require.Equal(t, "/console/dlq?channelId="+f.channelA+"&kind=notify.deliver", loc(resp))
 		_, body = br.get(loc(resp))
-		require.Regexp(t, `\d+ retried\.`, body)
+		require.Contains(t, body, "1 entry is queued to run again.")
+		require.Contains(t, body, "The dead-letter queue is empty for these filters.")
+		resp, _ = br.post("/console/dlq/retry-all", url.Values{"channelId": {channel}, "since": {now.Add(-time.Hour).Format("2006-01-02T15:04")}})
+		_, body = br.get(loc(resp))
+		require.Contains(t, body, "1 entry is queued to run again.")
+		f.mu.Lock()
+		for call := range f.apiCalls {
+			require.False(t, regexp.MustCompile(`^POST /api/dlq/\d+/retry$`).MatchString(call) && !calledBefore[call],
+				"retry all matching is one bulk call, not a loop: %s", call)
+		}
+		require.True(t, f.apiCalls["POST /api/dlq/retry"])
+		f.mu.Unlock()
 		var dead int64
 		_, err = f.sys.db.Exec(`UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = 'notify.deliver' AND args->>'tenant_id' = $1`, f.a.ID.String())
 		require.NoError(t, err)

@@ -248,9 +248,9 @@ func (s *Console) channelCreate(r *request) error {
 
 type channelPage struct {
 	channelForm
-	Health    *channelHealth
-	LastError *delivery
-	Test      *channelTest
+	Health     *channelHealth
+	LastFailed *delivery
+	Test       *channelTest
 }
 
 func (r *request) channelPage(id string) (channelPage, error) {
@@ -268,7 +268,7 @@ func (r *request) channelPage(id string) (channelPage, error) {
 		Health: c.Health}
 	p.fill(c.Config)
 	if len(failed.Data) > 0 {
-		p.LastError = &failed.Data[0]
+		p.LastFailed = &failed.Data[0]
 	}
 	return p, nil
 }

@@ -19,8 +19,7 @@ type overviewData struct {
 		Any                        bool
 	}
 	Channels     int
-	HealthKnown  bool // some channel reports its circuit
-	OpenCircuits []channel
+	OpenCircuits []channel // open or half-open
 	DLQ          int
 	DLQMore      bool
 }
@@ -84,11 +83,8 @@ func (r *request) overviewData() (overviewData, error) {
 	}
 	d.Channels = len(chs.Data)
 	for _, ch := range chs.Data {
-		if ch.Health != nil {
-			d.HealthKnown = true
-			if ch.Health.State != "closed" {
-				d.OpenCircuits = append(d.OpenCircuits, ch)
-			}
+		if ch.Health != nil && ch.Health.State != "closed" {
+			d.OpenCircuits = append(d.OpenCircuits, ch)
 		}
 	}
 	d.DLQ, d.DLQMore = len(dead.Data), dead.NextCursor != nil
