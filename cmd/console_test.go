@@ -31,6 +31,7 @@ import (
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/testdb"
 )
 
 // browser is a cookie-keeping HTTP client of the console that does not
@@ -318,6 +319,14 @@ func TestConsole(t *testing.T) {
 	t.Run("AnotherTenantsIdsAnswer404", func(t *testing.T) {
 		br := newBrowser(t, f.srv)
 		br.signIn(f.b.OwnerEmail)
+		// B has nothing yet: its overview walks it to a first notification.
+		_, body := br.get("/console/")
+		require.Contains(t, body, "Get started: your first notification")
+		require.Contains(t, body, `<a href="/console/channels/new">Create a channel</a>`)
+		require.Contains(t, body, "curl -sS -X POST "+f.srv.URL+"/api/events")
+		require.NotContains(t, body, "Done: ")
+		_, body = owner.get("/console/")
+		require.NotContains(t, body, "Get started", "A has a channel, a rule and events")
 		idOf := map[string]string{
 			"/console/events/:id":           f.eventA,
 			"/console/events/:id/test":      f.eventA,
@@ -402,7 +411,7 @@ func TestConsole(t *testing.T) {
 		br := newBrowser(t, f.srv)
 		br.signIn(f.viewerA)
 		for path, absent := range map[string][]string{
-			"/console/":                         {">API keys<", ">Users<"},
+			"/console/":                         {">API keys<", ">Users<", "Get started"},
 			"/console/rules":                    {"New rule"},
 			"/console/rules/" + f.ruleA:         {"Save as a new version", "Run dry run", "Disable rule", "Delete rule", "Roll back", "<textarea"},
 			"/console/channels":                 {"New channel"},
@@ -680,4 +689,41 @@ func TestConsole(t *testing.T) {
 		slices.Sort(called)
 		t.Logf("API routes the console called: %v", slices.Compact(called))
 	})
+}
+
+// TestConsoleRefusesPrivateWebhookURLs: a server that refuses webhooks to
+// private addresses (WEBHOOK_ALLOW_PRIVATE off, the default) says so on
+// the webhook form, and a URL on localhost is refused there, with the
+// setting named, instead of creating a channel whose every delivery fails.
+func TestConsoleRefusesPrivateWebhookURLs(t *testing.T) {
+	t.Parallel()
+	pool, dbURL := testdb.NewWithURL(t)
+	cfg := testConfig(t, dbURL)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	cfg.Notify.WebhookAllowPrivate = false
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	srv := httptest.NewServer(sys.router())
+	t.Cleanup(srv.Close)
+	tenant := authtest.CreateTenant(t.Context(), t, pool, nil)
+	br := newBrowser(t, srv)
+	br.signIn(tenant.OwnerEmail)
+	channels := func() (n int) {
+		require.NoError(t, pool.Get(&n, `SELECT count(*) FROM channels WHERE tenant_id = $1`, tenant.ID))
+		return n
+	}
+
+	_, body := br.get("/console/channels/new?kind=webhook")
+	require.Contains(t, body, "This server sends only to public addresses, not to localhost or a private network.")
+	for _, target := range []string{"http://localhost:3001/hook", "http://127.0.0.1:3001/hook", "http://192.168.1.20/hook"} {
+		resp, body := br.post("/console/channels", url.Values{"kind": {"webhook"}, "name": {"local"}, "config.url": {target}})
+		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, target)
+		require.Contains(t, body, "restart it with WEBHOOK_ALLOW_PRIVATE=true", target)
+		require.Contains(t, body, `aria-invalid="true"`, "the error is on the URL field")
+		require.Contains(t, body, `value="`+target+`"`, "the form keeps what was typed")
+	}
+	require.Zero(t, channels(), "nothing was created")
+	resp, body := br.post("/console/channels", url.Values{"kind": {"webhook"}, "name": {"public"}, "config.url": {"https://hooks.example.com/x"}})
+	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	require.Equal(t, 1, channels())
 }
