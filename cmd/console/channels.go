@@ -261,8 +261,7 @@ func (s *Console) checkURL(f *channelForm) bool {
 		if f.Fields[i].Name == "config.url" {
 			if msg := s.privateURL(f.Fields[i].Value); msg != "" {
 				f.Fields[i].Error = msg
-				f.Problem = &apiError{Status: http.StatusUnprocessableEntity, Detail: "The channel was not saved.",
-					Errors: []fieldError{{Field: "config.url", Message: msg}}}
+				f.Problem = &apiError{Status: http.StatusUnprocessableEntity, Detail: "The channel was not saved: see the URL below."}
 				return false
 			}
 		}
