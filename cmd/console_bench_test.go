@@ -22,7 +22,7 @@ import (
 // with 100,000 processed events (1 % of them fired a webhook; a few
 // deliveries failed into the DLQ):
 //
-//	go test -run '^$' -bench BenchmarkConsolePages -benchtime 50x ./cmd/
+//	go test -run '^$' -bench BenchmarkConsolePages -benchtime 60x ./cmd/
 //
 // Seeding takes about a minute. The bar is < 100 ms per page.
 func BenchmarkConsolePages(b *testing.B) {
