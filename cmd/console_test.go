@@ -180,6 +180,11 @@ func newConsoleFixture(t *testing.T) *consoleFixture {
 	return f
 }
 
+// consoleCSP is the console's Content-Security-Policy: its own script and
+// stylesheet, nothing inline, no other origin, no framing.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 func TestConsole(t *testing.T) {
 	t.Parallel()
 	f := newConsoleFixture(t)
@@ -393,6 +398,30 @@ func TestConsole(t *testing.T) {
 			}
 		}
 		require.GreaterOrEqual(t, walked, 19)
+		// Filters naming A's ids select nothing of A's, and "retry all
+		// matching" retries only B's own (none).
+		for _, path := range []string{"/console/dlq?channelId=" + f.channelA, "/console/deliveries?channelId=" + f.channelA + "&eventId=" + f.eventA,
+			"/console/deliveries?status=failed&eventId=" + f.eventA} {
+			resp, body := br.get(path)
+			require.Equal(t, http.StatusOK, resp.StatusCode, path)
+			for _, s := range f.secretsOfA {
+				if s != f.channelA && s != f.eventA { // echoed back in B's own filter fields
+					require.NotContains(t, body, s, "%s as tenant B leaked tenant A's data", path)
+				}
+			}
+		}
+		for _, form := range []url.Values{{"channelId": {f.channelA}}, {}} {
+			br.get("/console/dlq")
+			resp, _ := br.post("/console/dlq/retry-all", form)
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+			_, body := br.get(resp.Header.Get("Location"))
+			require.Contains(t, body, "Nothing to retry: no entry matches.")
+		}
+		br.get("/console/deliveries?status=failed")
+		resp, _ := br.post("/console/deliveries/retry-all", url.Values{"channelId": {f.channelA}, "eventId": {f.eventA}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, body = br.get(resp.Header.Get("Location"))
+		require.Contains(t, body, "0 retried.")
 		// Nothing of A's changed.
 		var enabled bool
 		var revoked, deleted *string
@@ -405,6 +434,27 @@ func TestConsole(t *testing.T) {
 		var state string
 		require.NoError(t, f.sys.db.Get(&state, `SELECT state FROM river_job WHERE id = $1`, f.deadJobA))
 		require.Equal(t, "discarded", state)
+		var status string
+		require.NoError(t, f.sys.db.Get(&status, `SELECT status FROM deliveries WHERE id = $1`, f.deliveryA))
+		require.Equal(t, "failed", status)
+	})
+
+	t.Run("NoInlineScriptStyleOrHandlersOnAnyPage", func(t *testing.T) {
+		inline := regexp.MustCompile(`(?i)<script(\s[^>]*)?>[^<]|\sstyle=|\son[a-z]+=|javascript:`)
+		fresh := newBrowser(t, f.srv)
+		resp, body := fresh.get("/console/")
+		require.False(t, inline.MatchString(body), "sign-in: %s", inline.FindString(body))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		for _, path := range []string{"/console/", "/console/events", "/console/events/" + f.eventA, "/console/rules",
+			"/console/rules/new", "/console/rules/" + f.ruleA, "/console/channels", "/console/channels/new",
+			"/console/channels/new?kind=webhook", "/console/channels/" + f.channelA, "/console/deliveries",
+			"/console/deliveries?status=failed", "/console/dlq", "/console/keys", "/console/users", "/console/no-such-page"} {
+			resp, body := owner.get(path)
+			require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, resp.StatusCode, path)
+			require.Equal(t, consoleCSP, resp.Header.Get("Content-Security-Policy"), path)
+			require.False(t, inline.MatchString(body), "%s: %s", path, inline.FindString(body))
+			require.Contains(t, body, `<script src="/console/static/console.js?v=`, path)
+		}
 	})
 
 	t.Run("ViewerReadsOnly", func(t *testing.T) {
