@@ -543,8 +543,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.open("/console/")
 	p.signOut()
 
-	// Another tenant's URL is not found, and shows nothing of it.
+	// Another tenant's URL is not found, and shows nothing of it. That
+	// tenant has nothing yet: its overview walks it to a first
+	// notification, at phone width too.
 	p.signIn(b.OwnerEmail)
+	p.see("heading", "Get started: your first notification")
+	p.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	p.open("/console/")
+	require.True(t, p.fitsWidth(), "the getting-started overview scrolls sideways at 390 px")
+	p.do("desktop", chromedp.EmulateViewport(1280, 800))
+	p.click("link", "Create a channel")
+	p.see("heading", "New channel")
 	require.EqualValues(t, http.StatusNotFound, p.open("/console/events/"+eventID))
 	p.see("heading", "Not found")
 	require.Equal(t, 0, p.count("heading", "Event order.created"))
