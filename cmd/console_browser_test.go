@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/testdb"
@@ -91,7 +92,24 @@ func (p *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
-	require.NoError(p.t, chromedp.Do(ctx, actions...), what)
+	err := chromedp.Do(ctx, actions...)
+	if err != nil {
+		p.failed(what)
+	}
+	require.NoError(p.t, err, what)
+}
+
+// failed leaves a screenshot of the page a step failed on.
+func (p *tab) failed(what string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		return
+	}
+	name := filepath.Join(os.TempDir(), "console-failed-"+regexp.MustCompile(`\W+`).ReplaceAllString(what, "-")+".png")
+	if os.WriteFile(name, png, 0o600) == nil {
+		p.t.Logf("the page when %q failed: %s", what, name)
+	}
 }
 
 // open loads a console path and returns the HTTP status of the page.
@@ -249,6 +267,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	pool, url := testdb.NewWithURL(t)
 	cfg := testConfig(t, url)
 	cfg.JWTSecret, cfg.AdminToken = string(authtest.Options.JWTSecret), authtest.Options.AdminToken
+	// Two transient failures in a row open a channel's circuit; the probe
+	// comes long after the test ends, so an open circuit stays open.
+	cfg.Notify.Breaker = config.Breaker{Failures: 2, Probe: time.Hour, ProbeMax: time.Hour}
 	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	startWorker(t, sys, url)
@@ -257,6 +278,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	hooks := &consoleHooks{}
 	hookSrv := httptest.NewServer(hooks)
 	t.Cleanup(hookSrv.Close)
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(flaky.Close)
 	// Pro: a test clicks faster than a person; the management rate limit
 	// of the free plan (10/s) would slow it down.
 	a := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("pro")})
@@ -281,7 +306,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Cleanup(cancelAlloc)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancelBrowser() })
-	testCtx, cancelTest := context.WithTimeout(browserCtx, 4*time.Minute)
+	testCtx, cancelTest := context.WithTimeout(browserCtx, 6*time.Minute)
 	t.Cleanup(cancelTest)
 	p := &tab{t: t, ctx: testCtx, base: srv.URL}
 	// The first action starts the browser and opens the tab: on the tab's
@@ -333,10 +358,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.click("button", "Run dry run")
 	p.waitText("status", "Not matched.")
 
+	// A rule written as JSON, with a threshold: an order matches it but
+	// does not fire it alone (the event's lineage says why).
+	var localID string
+	require.NoError(t, pool.Get(&localID, `SELECT id FROM channels WHERE tenant_id = $1 AND name = 'local receiver'`, a.ID))
+	p.click("link", "Rules")
+	p.click("link", "New rule")
+	p.fill("textbox", "Name", "big spender")
+	p.click("DisclosureTriangle", "Or write the whole definition as JSON (conditions, thresholds, cooldown, several actions)")
+	p.fill("textbox", "Definition (JSON)", `{"match":{"type":"order.*","all":[{"field":"payload.amount","op":"gte","value":1000}]},`+
+		`"threshold":{"count":3,"within":"1h","groupBy":"payload.customer"},`+
+		`"actions":[{"channelId":"`+localID+`","template":"{{.payload.customer}} spent big three times"}]}`)
+	p.click("button", "Create rule")
+	p.see("heading", "Rule big spender")
+
 	// An event appears in the live tail; its detail shows the delivery.
 	p.click("link", "Events")
 	p.waitText("status", "Live: waiting for new events.")
-	code, eventID := ingest(a.APIKey, `{"type":"order.created","source":"shop","payload":{"orderId":"A-1","amount":1250}}`)
+	code, eventID := ingest(a.APIKey, `{"type":"order.created","source":"shop","payload":{"orderId":"A-1","amount":1250,"customer":"c-42"}}`)
 	require.Equal(t, http.StatusAccepted, code)
 	p.see("link", "Event "+eventID)
 	p.waitText("status", "Live: 1 new event since this page opened.")
@@ -347,27 +386,107 @@ func TestConsoleInBrowser(t *testing.T) {
 		return p.count("heading", "To local receiver: succeeded") == 1
 	}, 20*time.Second, 300*time.Millisecond, "the delivery never succeeded")
 	require.Equal(t, 2, p.count("link", "big orders"), "the match and the delivery name their rule")
+	// Lineage: each match says whether it fired, and why not.
+	require.Contains(t, p.waitText("row", "big orders"), "fired")
+	require.Contains(t, p.waitText("row", "big spender"), "not fired: threshold 1 of 3 within 1h")
 	p.waitText("table", "204")
+	var bigOrders string
+	require.NoError(t, pool.Get(&bigOrders, `SELECT id FROM rules WHERE tenant_id = $1 AND name = 'big orders'`, a.ID))
+	p.do("pick the rule", chromedp.SetValue("", bigOrders, byRole("combobox", "Rule")))
 	p.click("button", "Test this event against the rule")
 	p.waitText("status", "Order A-1: 1250")
 	p.screenshot("console-event.png")
 
-	// A permanent failure lands in the DLQ; a retry from there delivers.
-	code, failing := ingest(a.APIKey, `{"type":"order.created","payload":{"orderId":"fail-me","amount":1}}`)
-	require.Equal(t, http.StatusAccepted, code)
-	var deadJob int64
-	require.Eventually(t, func() bool {
-		return pool.Get(&deadJob, `SELECT id FROM river_job WHERE kind = 'notify.deliver' AND state IN ('discarded', 'cancelled')`) == nil
-	}, 20*time.Second, 100*time.Millisecond)
+	// Permanent failures land in the DLQ. The receiver heals; one delivery
+	// is retried from its event's page, one from its DLQ entry, the rest
+	// with "retry all matching" under a filter (one bulk API call).
+	var failing []string
+	for i := range 4 {
+		code, id := ingest(a.APIKey, fmt.Sprintf(`{"type":"order.created","payload":{"orderId":"fail-me-%d","amount":1}}`, i))
+		require.Equal(t, http.StatusAccepted, code)
+		failing = append(failing, id)
+	}
+	deadJobs := func() (n int) {
+		require.NoError(t, pool.Get(&n, `SELECT count(*) FROM river_job WHERE kind = 'notify.deliver' AND state IN ('discarded', 'cancelled')`))
+		return n
+	}
+	require.Eventually(t, func() bool { return deadJobs() == len(failing) }, 20*time.Second, 100*time.Millisecond)
+	hooks.healed.Store(true)
+	delivered := func(event string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			p.open("/console/events/" + event)
+			return p.count("heading", "To local receiver: succeeded") == 1
+		}, 20*time.Second, 300*time.Millisecond, "the retried delivery of %s never succeeded", event)
+	}
+
+	p.open("/console/events/" + failing[0])
+	p.see("heading", "To local receiver: failed")
+	require.Contains(t, p.waitText("row", "failed"), "400", "the attempt shows the receiver's status code")
+	p.click("button", "Retry delivery")
+	p.waitText("status", "The delivery is queued to be sent again.")
+	delivered(failing[0])
+
+	var entry int64
+	var entryEvent string
+	require.NoError(t, pool.QueryRow(`SELECT j.id, d.event_id FROM river_job j JOIN deliveries d ON d.id = (j.args->>'delivery_id')::uuid
+		WHERE j.kind = 'notify.deliver' AND j.state IN ('discarded', 'cancelled') ORDER BY j.id LIMIT 1`).Scan(&entry, &entryEvent))
 	p.click("link", "Dead letters")
 	p.see("heading", "Dead-letter queue")
-	hooks.healed.Store(true)
-	p.click("button", fmt.Sprintf("Retry entry %d", deadJob))
-	p.waitText("status", fmt.Sprintf("Entry %d is queued to run again.", deadJob))
+	p.click("button", fmt.Sprintf("Retry entry %d", entry))
+	p.waitText("status", fmt.Sprintf("Entry %d is queued to run again.", entry))
+	delivered(entryEvent)
+
+	// The filter narrows the list, and "retry all matching" takes it.
+	p.click("link", "Dead letters")
+	p.do("filter by channel", chromedp.SetValue("", localID, byRole("combobox", "Channel")))
+	p.do("filter by kind", chromedp.SetValue("", "notify.deliver", byRole("combobox", "Kind")))
+	p.click("button", "Filter")
+	p.see("button", "Retry all matching entries")
+	require.Equal(t, 2, p.count("link", "local receiver"), "the two entries left, each naming its channel")
+	p.click("button", "Retry all matching entries")
+	p.waitText("status", "2 entries are queued to run again.")
+	for _, id := range failing {
+		delivered(id)
+	}
+	require.Zero(t, deadJobs())
+	p.click("link", "Dead letters")
+	p.waitText("main", "The dead-letter queue is empty.")
+
+	// A receiver that keeps failing opens its channel's circuit; the
+	// channels page, the channel's page and the overview show it.
+	p.click("link", "Channels")
+	p.click("link", "New channel")
+	p.click("link", "Webhook")
+	p.fill("textbox", "Name", "flaky receiver")
+	p.fill("textbox", "URL", flaky.URL+"/hook")
+	p.click("button", "Create channel")
+	p.click("link", "Continue to the channel")
+	var flakyID string
+	require.NoError(t, pool.Get(&flakyID, `SELECT id FROM channels WHERE tenant_id = $1 AND name = 'flaky receiver'`, a.ID))
+	p.click("link", "Rules")
+	p.click("link", "New rule")
+	p.fill("textbox", "Name", "stock alerts")
+	p.fill("textbox", "Event type", "stock.low")
+	p.do("pick channel", chromedp.SetValue("", flakyID, byRole("combobox", "Channel")))
+	p.fill("textbox", "Message", "Low stock: {{.payload.sku}}")
+	p.click("button", "Create rule")
+	p.see("heading", "Rule stock alerts")
+	code, _ = ingest(a.APIKey, `{"type":"stock.low","payload":{"sku":"SKU-7"}}`)
+	require.Equal(t, http.StatusAccepted, code)
 	require.Eventually(t, func() bool {
-		p.open("/console/events/" + failing)
-		return p.count("heading", "To local receiver: succeeded") == 1
-	}, 20*time.Second, 300*time.Millisecond, "the retried delivery never succeeded")
+		var state string
+		return pool.Get(&state, `SELECT state FROM channel_flow WHERE channel_id = $1`, flakyID) == nil && state == "open"
+	}, 20*time.Second, 100*time.Millisecond, "the circuit never opened")
+	p.click("link", "Channels")
+	row := p.waitText("row", "flaky receiver")
+	require.Contains(t, row, "failing (circuit open)")
+	require.Contains(t, row, "503")
+	p.click("link", "flaky receiver")
+	health := p.waitText("region", "Consecutive failures")
+	for _, want := range []string{"failing (circuit open)", "Consecutive failures2", "Next probe", "503"} {
+		require.Contains(t, health, want)
+	}
 
 	// The overview at 1280×800, with this month's events in the chart.
 	p.click("link", "Overview")
@@ -376,6 +495,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// ARIA 1.3 calls the img role "image"; Chrome reports either.
 	require.Equal(t, 1, p.count("img", chart)+p.count("image", chart), "the chart is an image with its title as name")
 	p.waitText("heading", "Delivery success")
+	require.Contains(t, p.waitText("region", "Open circuits"), "flaky receiver: failing (circuit open), 2 failures in a row")
 	p.screenshot("console-overview.png")
 
 	// An API key: shown once, works, then revoked.
@@ -396,10 +516,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Phone width: the pages fit without horizontal scrolling.
 	p.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	var ruleID string
-	require.NoError(t, pool.Get(&ruleID, `SELECT id FROM rules WHERE tenant_id = $1`, a.ID))
 	for _, path := range []string{"/console/", "/console/events", "/console/events/" + eventID, "/console/rules",
-		"/console/rules/" + ruleID, "/console/channels", "/console/deliveries", "/console/dlq", "/console/keys", "/console/users"} {
+		"/console/rules/" + bigOrders, "/console/channels/" + flakyID, "/console/channels", "/console/deliveries", "/console/dlq", "/console/keys", "/console/users"} {
 		p.open(path)
 		require.True(t, p.fitsWidth(), "%s scrolls sideways at 390 px", path)
 	}
@@ -417,7 +535,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	for _, button := range []string{"Save as a new version", "Run dry run", "Disable rule", "Delete rule", "Run backtest"} {
 		require.Equal(t, 0, p.count("button", button), button)
 	}
-	p.open("/console/events/" + failing)
+	p.open("/console/events/" + failing[0])
 	p.see("heading", "To local receiver: succeeded")
 	require.Equal(t, 0, p.count("button", "Retry delivery"))
 	require.EqualValues(t, http.StatusForbidden, p.open("/console/keys"))
@@ -425,8 +543,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.open("/console/")
 	p.signOut()
 
-	// Another tenant's URL is not found, and shows nothing of it.
+	// Another tenant's URL is not found, and shows nothing of it. That
+	// tenant has nothing yet: its overview walks it to a first
+	// notification, at phone width too.
 	p.signIn(b.OwnerEmail)
+	p.see("heading", "Get started: your first notification")
+	p.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	p.open("/console/")
+	require.True(t, p.fitsWidth(), "the getting-started overview scrolls sideways at 390 px")
+	p.do("desktop", chromedp.EmulateViewport(1280, 800))
+	p.click("link", "Create a channel")
+	p.see("heading", "New channel")
 	require.EqualValues(t, http.StatusNotFound, p.open("/console/events/"+eventID))
 	p.see("heading", "Not found")
 	require.Equal(t, 0, p.count("heading", "Event order.created"))

@@ -31,6 +31,7 @@ import (
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/testdb"
 )
 
 // browser is a cookie-keeping HTTP client of the console that does not
@@ -179,6 +180,11 @@ func newConsoleFixture(t *testing.T) *consoleFixture {
 	return f
 }
 
+// consoleCSP is the console's Content-Security-Policy: its own script and
+// stylesheet, nothing inline, no other origin, no framing.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 func TestConsole(t *testing.T) {
 	t.Parallel()
 	f := newConsoleFixture(t)
@@ -318,6 +324,14 @@ func TestConsole(t *testing.T) {
 	t.Run("AnotherTenantsIdsAnswer404", func(t *testing.T) {
 		br := newBrowser(t, f.srv)
 		br.signIn(f.b.OwnerEmail)
+		// B has nothing yet: its overview walks it to a first notification.
+		_, body := br.get("/console/")
+		require.Contains(t, body, "Get started: your first notification")
+		require.Contains(t, body, `<a href="/console/channels/new">Create a channel</a>`)
+		require.Contains(t, body, "curl -sS -X POST "+f.srv.URL+"/api/events")
+		require.NotContains(t, body, "Done: ")
+		_, body = owner.get("/console/")
+		require.NotContains(t, body, "Get started", "A has a channel, a rule and events")
 		idOf := map[string]string{
 			"/console/events/:id":           f.eventA,
 			"/console/events/:id/test":      f.eventA,
@@ -384,6 +398,30 @@ func TestConsole(t *testing.T) {
 			}
 		}
 		require.GreaterOrEqual(t, walked, 19)
+		// Filters naming A's ids select nothing of A's, and "retry all
+		// matching" retries only B's own (none).
+		for _, path := range []string{"/console/dlq?channelId=" + f.channelA, "/console/deliveries?channelId=" + f.channelA + "&eventId=" + f.eventA,
+			"/console/deliveries?status=failed&eventId=" + f.eventA} {
+			resp, body := br.get(path)
+			require.Equal(t, http.StatusOK, resp.StatusCode, path)
+			for _, s := range f.secretsOfA {
+				if s != f.channelA && s != f.eventA { // echoed back in B's own filter fields
+					require.NotContains(t, body, s, "%s as tenant B leaked tenant A's data", path)
+				}
+			}
+		}
+		for _, form := range []url.Values{{"channelId": {f.channelA}}, {}} {
+			br.get("/console/dlq")
+			resp, _ := br.post("/console/dlq/retry-all", form)
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+			_, body := br.get(resp.Header.Get("Location"))
+			require.Contains(t, body, "Nothing to retry: no entry matches.")
+		}
+		br.get("/console/deliveries?status=failed")
+		resp, _ := br.post("/console/deliveries/retry-all", url.Values{"channelId": {f.channelA}, "eventId": {f.eventA}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, body = br.get(resp.Header.Get("Location"))
+		require.Contains(t, body, "0 retried.")
 		// Nothing of A's changed.
 		var enabled bool
 		var revoked, deleted *string
@@ -396,13 +434,34 @@ func TestConsole(t *testing.T) {
 		var state string
 		require.NoError(t, f.sys.db.Get(&state, `SELECT state FROM river_job WHERE id = $1`, f.deadJobA))
 		require.Equal(t, "discarded", state)
+		var status string
+		require.NoError(t, f.sys.db.Get(&status, `SELECT status FROM deliveries WHERE id = $1`, f.deliveryA))
+		require.Equal(t, "failed", status)
+	})
+
+	t.Run("NoInlineScriptStyleOrHandlersOnAnyPage", func(t *testing.T) {
+		inline := regexp.MustCompile(`(?i)<script(\s[^>]*)?>[^<]|\sstyle=|\son[a-z]+=|javascript:`)
+		fresh := newBrowser(t, f.srv)
+		resp, body := fresh.get("/console/")
+		require.False(t, inline.MatchString(body), "sign-in: %s", inline.FindString(body))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		for _, path := range []string{"/console/", "/console/events", "/console/events/" + f.eventA, "/console/rules",
+			"/console/rules/new", "/console/rules/" + f.ruleA, "/console/channels", "/console/channels/new",
+			"/console/channels/new?kind=webhook", "/console/channels/" + f.channelA, "/console/deliveries",
+			"/console/deliveries?status=failed", "/console/dlq", "/console/keys", "/console/users", "/console/no-such-page"} {
+			resp, body := owner.get(path)
+			require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, resp.StatusCode, path)
+			require.Equal(t, consoleCSP, resp.Header.Get("Content-Security-Policy"), path)
+			require.False(t, inline.MatchString(body), "%s: %s", path, inline.FindString(body))
+			require.Contains(t, body, `<script src="/console/static/console.js?v=`, path)
+		}
 	})
 
 	t.Run("ViewerReadsOnly", func(t *testing.T) {
 		br := newBrowser(t, f.srv)
 		br.signIn(f.viewerA)
 		for path, absent := range map[string][]string{
-			"/console/":                         {">API keys<", ">Users<"},
+			"/console/":                         {">API keys<", ">Users<", "Get started"},
 			"/console/rules":                    {"New rule"},
 			"/console/rules/" + f.ruleA:         {"Save as a new version", "Run dry run", "Disable rule", "Delete rule", "Roll back", "<textarea"},
 			"/console/channels":                 {"New channel"},
@@ -563,12 +622,47 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		_, body = br.get(loc(resp))
 		require.Contains(t, body, "1 retried.")
+		// A delivery of the second channel too, to tell the filter's work.
+		require.NoError(t, pg.InTx(t.Context(), f.sys.db, func(tx *sqlx.Tx) error {
+			return f.sys.notify.Service.EnqueueTx(t.Context(), tx, []notify.NewDelivery{{TenantID: f.a.ID,
+				RuleID: uuid.MustParse(strings.TrimPrefix(rule, "/console/rules/")), RuleVersion: 1, ChannelID: uuid.MustParse(channel),
+				Message: "flow 1", Event: notify.EventSnapshot{ID: uuid.MustParse(event), Type: "flow.started"}}})
+		}))
 		_, err = f.sys.db.Exec(`UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = 'notify.deliver' AND args->>'tenant_id' = $1`, f.a.ID.String())
 		require.NoError(t, err)
-		br.get("/console/dlq")
-		resp, _ = br.post("/console/dlq/retry-all", url.Values{"kind": {"notify.deliver"}})
+		var deadOfA, deadOfHooks int
+		require.NoError(t, f.sys.db.Get(&deadOfA, `SELECT count(*) FROM river_job WHERE state = 'discarded' AND args->>'channel_id' = $1`, f.channelA))
+		require.NoError(t, f.sys.db.Get(&deadOfHooks, `SELECT count(*) FROM river_job WHERE state = 'discarded' AND args->>'channel_id' = $1`, channel))
+		require.Equal(t, 1, deadOfA)
+		require.Equal(t, 1, deadOfHooks)
+		calledBefore := map[string]bool{}
+		f.mu.Lock()
+		for call := range f.apiCalls {
+			calledBefore[call] = true
+		}
+		f.mu.Unlock()
+		// The page's filter selects the entries, and "retry all matching"
+		// retries those (POST /api/dlq/retry with the same filter), no more.
+		_, body = br.get("/console/dlq?kind=notify.deliver&channelId=" + f.channelA)
+		require.Equal(t, 1, strings.Count(body, ">Retry entry "), "only channel A's entry is listed")
+		require.Contains(t, body, `<input type="hidden" name="channelId" value="`+f.channelA+`">`)
+		_, body = br.get("/console/dlq?since=" + url.QueryEscape(now.Add(time.Hour).Format("2006-01-02T15:04")))
+		require.Contains(t, body, "The dead-letter queue is empty for these filters.")
+		resp, _ = br.post("/console/dlq/retry-all", url.Values{"kind": {"notify.deliver"}, "channelId": {f.channelA}})
+		require.Equal(t, "/console/dlq?channelId="+f.channelA+"&kind=notify.deliver", loc(resp))
 		_, body = br.get(loc(resp))
-		require.Regexp(t, `\d+ retried\.`, body)
+		require.Contains(t, body, "1 entry is queued to run again.")
+		require.Contains(t, body, "The dead-letter queue is empty for these filters.")
+		resp, _ = br.post("/console/dlq/retry-all", url.Values{"channelId": {channel}, "since": {now.Add(-time.Hour).Format("2006-01-02T15:04")}})
+		_, body = br.get(loc(resp))
+		require.Contains(t, body, "1 entry is queued to run again.")
+		f.mu.Lock()
+		for call := range f.apiCalls {
+			require.False(t, regexp.MustCompile(`^POST /api/dlq/\d+/retry$`).MatchString(call) && !calledBefore[call],
+				"retry all matching is one bulk call, not a loop: %s", call)
+		}
+		require.True(t, f.apiCalls["POST /api/dlq/retry"])
+		f.mu.Unlock()
 		var dead int64
 		_, err = f.sys.db.Exec(`UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = 'notify.deliver' AND args->>'tenant_id' = $1`, f.a.ID.String())
 		require.NoError(t, err)
@@ -645,4 +739,41 @@ func TestConsole(t *testing.T) {
 		slices.Sort(called)
 		t.Logf("API routes the console called: %v", slices.Compact(called))
 	})
+}
+
+// TestConsoleRefusesPrivateWebhookURLs: a server that refuses webhooks to
+// private addresses (WEBHOOK_ALLOW_PRIVATE off, the default) says so on
+// the webhook form, and a URL on localhost is refused there, with the
+// setting named, instead of creating a channel whose every delivery fails.
+func TestConsoleRefusesPrivateWebhookURLs(t *testing.T) {
+	t.Parallel()
+	pool, dbURL := testdb.NewWithURL(t)
+	cfg := testConfig(t, dbURL)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	cfg.Notify.WebhookAllowPrivate = false
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	srv := httptest.NewServer(sys.router())
+	t.Cleanup(srv.Close)
+	tenant := authtest.CreateTenant(t.Context(), t, pool, nil)
+	br := newBrowser(t, srv)
+	br.signIn(tenant.OwnerEmail)
+	channels := func() (n int) {
+		require.NoError(t, pool.Get(&n, `SELECT count(*) FROM channels WHERE tenant_id = $1`, tenant.ID))
+		return n
+	}
+
+	_, body := br.get("/console/channels/new?kind=webhook")
+	require.Contains(t, body, "This server sends only to public addresses, not to localhost or a private network.")
+	for _, target := range []string{"http://localhost:3001/hook", "http://127.0.0.1:3001/hook", "http://192.168.1.20/hook"} {
+		resp, body := br.post("/console/channels", url.Values{"kind": {"webhook"}, "name": {"local"}, "config.url": {target}})
+		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, target)
+		require.Contains(t, body, "restart it with WEBHOOK_ALLOW_PRIVATE=true", target)
+		require.Contains(t, body, `aria-invalid="true"`, "the error is on the URL field")
+		require.Contains(t, body, `value="`+target+`"`, "the form keeps what was typed")
+	}
+	require.Zero(t, channels(), "nothing was created")
+	resp, body := br.post("/console/channels", url.Values{"kind": {"webhook"}, "name": {"public"}, "config.url": {"https://hooks.example.com/x"}})
+	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	require.Equal(t, 1, channels())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,6 +178,50 @@ func TestBulkDLQRetry(t *testing.T) {
 			})
 		}
 		require.Len(t, b.deadDeliveries(t), 3*n, "a refused request retries nothing")
+	})
+
+	t.Run("ListTakesTheSameFilter", func(t *testing.T) {
+		list := func(t *testing.T, query string) int {
+			t.Helper()
+			rec := b.api(t, "GET", "/api/dlq?limit=200&"+query, "")
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			var out struct {
+				Data []struct {
+					Args struct {
+						ChannelID string `json:"channel_id"`
+					}
+				}
+			}
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+			for _, j := range out.Data {
+				if strings.Contains(query, "channelId=") {
+					require.Contains(t, query, j.Args.ChannelID, "a job of another channel listed")
+				}
+			}
+			return len(out.Data)
+		}
+		past := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+		future := url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+		require.Equal(t, 3*n, list(t, ""))
+		require.Equal(t, n, list(t, "channelId="+chs["api"]))
+		require.Equal(t, n, list(t, "channelId="+chs["api"]+"&kind=notify.deliver&since="+past+"&until="+future))
+		require.Zero(t, list(t, "since="+future))
+		require.Zero(t, list(t, "until="+past))
+		require.Zero(t, list(t, "kind=event.process"))
+		require.Zero(t, list(t, "channelId="+uuid.NewString()))
+		for _, tt := range []struct{ name, query, field string }{
+			{"BadChannel", "channelId=nope", "channelId"},
+			{"BadSince", "since=yesterday", "since"},
+			{"UntilBeforeSince", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "until"},
+			{"ControlInKind", "kind=a%00b", "kind"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				rec := b.api(t, "GET", "/api/dlq?"+tt.query, "")
+				require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+				require.Contains(t, rec.Body.String(), `"code":"invalid_query"`)
+				require.Contains(t, rec.Body.String(), `"field":"`+tt.field+`"`)
+			})
+		}
 	})
 
 	t.Run("FiltersThatMatchNothing", func(t *testing.T) {

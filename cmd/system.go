@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -131,7 +132,7 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	// Matches and deliveries go when their events' partitions are dropped.
 	s.events.Service.AddExpiry(s.rules.Service.DeleteExpired, s.notify.Service.DeleteExpired)
 	if s.console, err = console.New(console.Options{Secret: consoleSecret(cfg.JWTSecret),
-		Logger: logger.With("module", "console")}); err != nil {
+		Logger: logger.With("module", "console"), WebhookAddrAllowed: webhookAddrAllowed(cfg)}); err != nil {
 		return nil, err
 	}
 	s.metrics = metrics.New()
@@ -310,4 +311,14 @@ func (s *system) ready(c echo.Context) error {
 		s.migrationsCurrent.Store(true)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// webhookAddrAllowed is what the console's channel form checks a webhook
+// URL's literal address with: nil when WEBHOOK_ALLOW_PRIVATE lets every
+// address through, notify's own rule otherwise.
+func webhookAddrAllowed(cfg config.Config) func(netip.Addr) bool {
+	if cfg.Notify.WebhookAllowPrivate {
+		return nil
+	}
+	return notify.IsPublicAddr
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -62,6 +64,19 @@ func kindFields(kind string) ([]chField, string, bool) {
 		}
 	}
 	return nil, "", false
+}
+
+// fieldsOf is kindFields with what this server adds to the help: a
+// webhook URL on localhost or a private network is refused unless
+// WEBHOOK_ALLOW_PRIVATE is on.
+func (s *Console) fieldsOf(kind string) ([]chField, string, bool) {
+	fs, label, ok := kindFields(kind)
+	for i := range fs {
+		if fs[i].Name == "config.url" && s.opts.WebhookAddrAllowed != nil {
+			fs[i].Help += " This server sends only to public addresses, not to localhost or a private network."
+		}
+	}
+	return fs, label, ok
 }
 
 var indexSuffix = regexp.MustCompile(`\[\d+\]$`)
@@ -210,7 +225,7 @@ func toString(v any) string {
 
 func (s *Console) channelNew(r *request) error {
 	kind := r.QueryParam("kind")
-	fields, label, ok := kindFields(kind)
+	fields, label, ok := s.fieldsOf(kind)
 	if !ok {
 		return r.render(http.StatusOK, "channel_kinds", "channels", "New channel", channelKinds)
 	}
@@ -218,15 +233,55 @@ func (s *Console) channelNew(r *request) error {
 		channelForm{Kind: kind, KindLabel: label, Fields: fields})
 }
 
+// privateURL is the field error for a webhook URL this server will not
+// deliver to (a literal loopback or private address, or localhost), or
+// "" when it may (a host name is only resolved when a delivery goes out).
+func (s *Console) privateURL(raw string) string {
+	allowed := s.opts.WebhookAddrAllowed
+	u, err := url.Parse(raw)
+	if allowed == nil || err != nil {
+		return ""
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	a, err := netip.ParseAddr(host)
+	if host != "localhost" && !strings.HasSuffix(host, ".localhost") && (err != nil || allowed(a)) {
+		return ""
+	}
+	return "This server does not send webhooks to localhost or private network addresses. " +
+		"To use a receiver on this machine, restart it with WEBHOOK_ALLOW_PRIVATE=true."
+}
+
+// checkURL puts privateURL's error on the form's URL field; false when
+// there is one.
+func (s *Console) checkURL(f *channelForm) bool {
+	if f.Kind != "webhook" {
+		return true
+	}
+	for i := range f.Fields {
+		if f.Fields[i].Name == "config.url" {
+			if msg := s.privateURL(f.Fields[i].Value); msg != "" {
+				f.Fields[i].Error = msg
+				f.Problem = &apiError{Status: http.StatusUnprocessableEntity, Detail: "The channel was not saved: see the URL below."}
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (s *Console) channelCreate(r *request) error {
 	kind := r.FormValue("kind")
-	fields, label, ok := kindFields(kind)
+	fields, label, ok := s.fieldsOf(kind)
 	if !ok {
 		return r.render(http.StatusUnprocessableEntity, "channel_kinds", "channels", "New channel", channelKinds)
 	}
 	f := channelForm{Kind: kind, KindLabel: label, Fields: fields}
+	body := f.read(r)
+	if !s.checkURL(&f) {
+		return r.render(http.StatusUnprocessableEntity, "channel_form", "channels", "New "+label+" channel", f)
+	}
 	var created channel
-	err := r.api.do(r.ctx(), http.MethodPost, "/api/channels", f.read(r), &created)
+	err := r.api.do(r.ctx(), http.MethodPost, "/api/channels", body, &created)
 	var ae *apiError
 	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {
 		f.problems(ae)
@@ -248,9 +303,9 @@ func (s *Console) channelCreate(r *request) error {
 
 type channelPage struct {
 	channelForm
-	Health    *channelHealth
-	LastError *delivery
-	Test      *channelTest
+	Health     *channelHealth
+	LastFailed *delivery
+	Test       *channelTest
 }
 
 func (r *request) channelPage(id string) (channelPage, error) {
@@ -263,12 +318,12 @@ func (r *request) channelPage(id string) (channelPage, error) {
 	if err := r.api.get(ctx, query("/api/deliveries", "channelId", c.ID, "status", "failed", "limit", "1"), &failed); err != nil {
 		return channelPage{}, err
 	}
-	fields, label, _ := kindFields(c.Kind)
+	fields, label, _ := r.s.fieldsOf(c.Kind)
 	p := channelPage{channelForm: channelForm{Channel: &c, Kind: c.Kind, KindLabel: label, Name: c.Name, Fields: fields},
 		Health: c.Health}
 	p.fill(c.Config)
 	if len(failed.Data) > 0 {
-		p.LastError = &failed.Data[0]
+		p.LastFailed = &failed.Data[0]
 	}
 	return p, nil
 }
@@ -288,6 +343,9 @@ func (s *Console) channelUpdate(r *request) error {
 	}
 	body := p.read(r)
 	delete(body, "kind")
+	if !s.checkURL(&p.channelForm) {
+		return r.render(http.StatusUnprocessableEntity, "channel", "channels", "Channel "+p.Channel.Name, p)
+	}
 	err = r.api.do(r.ctx(), http.MethodPut, "/api/channels/"+pathID(p.Channel.ID), body, nil)
 	var ae *apiError
 	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {

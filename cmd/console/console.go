@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -41,6 +42,11 @@ type Options struct {
 	// SignInHint, when set, is shown under the sign-in form (dev: the demo
 	// owner's credentials; see SetSignInHint).
 	SignInHint string
+	// WebhookAddrAllowed, when set, reports whether the server delivers
+	// webhooks to an address (WEBHOOK_ALLOW_PRIVATE off: public addresses
+	// only). The webhook form then refuses a URL on localhost or a private
+	// address at once, saying why, instead of letting every delivery fail.
+	WebhookAddrAllowed func(netip.Addr) bool
 }
 
 // SetSignInHint sets the line shown under the sign-in form; call it

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -111,19 +112,56 @@ func TestLineageAndHealthRender(t *testing.T) {
 	}
 	d.Deliveries = []deliveryRow{{delivery: delivery{ID: "d2", ChannelID: "c1", Status: "failed"}, FallbackOf: ev.Deliveries[0].FallbackOf}}
 	body := render("event", d)
-	require.Contains(t, body, "did not fire: threshold 2 of 3 within 1m")
-	require.Contains(t, body, "<td>fired</td>")
+	require.Contains(t, body, `<span class="status s-pending">not fired</span>: threshold 2 of 3 within 1m`)
+	require.Contains(t, body, `<span class="status s-succeeded">fired</span>`)
 	require.Contains(t, body, "fallback of delivery <code>d1aaaaaa</code>")
 	require.Contains(t, body, "Retry delivery")
 
 	var ch channel
 	require.NoError(t, json.Unmarshal([]byte(`{"id":"c1","name":"hook","kind":"webhook","config":{"url":"https://x.example"},
-		"health":{"state":"open","consecutiveFailures":10,"openedAt":"2026-11-03T10:00:00Z","nextProbeAt":"2026-11-03T10:00:30Z"}}`), &ch))
+		"health":{"state":"open","consecutiveFailures":10,"openedAt":"2026-11-03T10:00:00Z","nextProbeAt":"2026-11-03T10:00:30Z",
+		"lastError":"endpoint responded 503 Service Unavailable","pausedUntil":null}}`), &ch))
 	fields, label, _ := kindFields("webhook")
 	body = render("channel", channelPage{channelForm: channelForm{Channel: &ch, Kind: ch.Kind, KindLabel: label, Name: ch.Name, Fields: fields}, Health: ch.Health})
-	require.Contains(t, body, `<span class="status c-open">open</span>`)
+	require.Contains(t, body, `<span class="status c-open">failing (circuit open)</span>`)
 	require.Contains(t, body, "<dd>10</dd>")
-	require.Contains(t, body, "2026-11-03 10:00:30 UTC")
+	require.Contains(t, body, "<dt>Next probe</dt><dd>2026-11-03 10:00:30 UTC</dd>")
+	require.Contains(t, body, "<q>endpoint responded 503 Service Unavailable</q>")
+	require.Contains(t, body, `href="/console/dlq?channelId=c1"`)
+}
+
+// TestPrivateWebhookURL: when the server refuses webhooks to private
+// addresses, the form says so for a URL that names one (or localhost);
+// a host name is judged only when a delivery resolves it.
+func TestPrivateWebhookURL(t *testing.T) {
+	t.Parallel()
+	public := func(a netip.Addr) bool { return !a.IsLoopback() && !a.IsPrivate() && !a.IsUnspecified() }
+	refusing := &Console{opts: Options{WebhookAddrAllowed: public}}
+	allowing := &Console{}
+	for _, tt := range []struct {
+		url     string
+		refused bool
+	}{
+		{"http://localhost:8080/hook", true},
+		{"http://LOCALHOST./hook", true},
+		{"http://api.localhost/hook", true},
+		{"http://127.0.0.1:9000/x", true},
+		{"http://10.1.2.3/x", true},
+		{"http://[::1]:8080/x", true},
+		{"http://0.0.0.0/x", true},
+		{"https://hooks.example.com/x", false},
+		{"https://93.184.216.34/x", false},
+		{"not a url at all", false}, // the API says what is wrong with it
+	} {
+		t.Run(tt.url, func(t *testing.T) {
+			msg := refusing.privateURL(tt.url)
+			require.Equal(t, tt.refused, msg != "", msg)
+			if tt.refused {
+				require.Contains(t, msg, "WEBHOOK_ALLOW_PRIVATE=true")
+			}
+			require.Empty(t, allowing.privateURL(tt.url), "WEBHOOK_ALLOW_PRIVATE=true lets every address through")
+		})
+	}
 }
 
 // TestSignInAsksForTheTenant: when the API answers 409 tenant_required

@@ -141,25 +141,58 @@ func (s *Console) deliveriesRetryAll(r *request) error {
 
 type dlqEntry struct {
 	deadJob
-	EventID, DeliveryID string
-	LastError           string
+	EventID, DeliveryID, ChannelID string
+	ChannelName                    string
+	LastError                      string
+}
+
+// dlqFilter is the DLQ page's filter: the one GET /api/dlq and the bulk
+// POST /api/dlq/retry both take, so "retry all matching" retries exactly
+// the entries the page lists. Since/Until are datetime-local values, UTC.
+type dlqFilter struct {
+	Kind, ChannelID, Since, Until string
+}
+
+func readDLQFilter(value func(string) string) dlqFilter {
+	return dlqFilter{Kind: value("kind"), ChannelID: value("channelId"), Since: value("since"), Until: value("until")}
+}
+
+// Any reports that some filter is set.
+func (f dlqFilter) Any() bool {
+	return f.Kind != "" || f.ChannelID != "" || f.Since != "" || f.Until != ""
+}
+
+// Query is the filter as the console's own query string ("" or "?…").
+func (f dlqFilter) Query(more ...string) string {
+	return query("", append([]string{"kind", f.Kind, "channelId", f.ChannelID, "since", f.Since, "until", f.Until}, more...)...)
+}
+
+// api is the filter in the API's terms; false when a time does not parse.
+func (f dlqFilter) api() (map[string]string, bool) {
+	since, okSince := localToRFC3339(f.Since)
+	until, okUntil := localToRFC3339(f.Until)
+	return map[string]string{"kind": f.Kind, "channelId": f.ChannelID, "since": since, "until": until}, okSince && okUntil
 }
 
 type dlqData struct {
-	Kind    string
-	Entries []dlqEntry
-	Next    string
-	Paged   bool
+	Filter   dlqFilter
+	Channels []channel
+	Entries  []dlqEntry
+	Next     string
+	Paged    bool
+	Problem  *apiError
 }
 
-func toDLQEntry(j deadJob) dlqEntry {
+func toDLQEntry(j deadJob, channels map[string]string) dlqEntry {
 	e := dlqEntry{deadJob: j}
 	var args struct {
 		EventID    string `json:"event_id"`
 		DeliveryID string `json:"delivery_id"`
+		ChannelID  string `json:"channel_id"`
 	}
 	_ = json.Unmarshal(j.Args, &args)
-	e.EventID, e.DeliveryID = args.EventID, args.DeliveryID
+	e.EventID, e.DeliveryID, e.ChannelID = args.EventID, args.DeliveryID, args.ChannelID
+	e.ChannelName = channels[e.ChannelID]
 	if len(j.Errors) > 0 {
 		e.LastError = j.Errors[len(j.Errors)-1].Error
 	}
@@ -167,16 +200,38 @@ func toDLQEntry(j deadJob) dlqEntry {
 }
 
 func (s *Console) dlq(r *request) error {
-	d := dlqData{Kind: r.QueryParam("kind"), Paged: r.QueryParam("cursor") != ""}
+	d := dlqData{Filter: readDLQFilter(r.QueryParam), Paged: r.QueryParam("cursor") != ""}
+	f, ok := d.Filter.api()
+	if !ok {
+		d.Problem = &apiError{Status: http.StatusBadRequest, Errors: []fieldError{{Field: "since", Message: "must be a date and time"}}}
+		return r.render(http.StatusBadRequest, "dlq", "dlq", "Dead-letter queue", d)
+	}
 	var p page[deadJob]
-	if err := r.api.get(r.ctx(), query("/api/dlq", "kind", d.Kind, "cursor", r.QueryParam("cursor"), "limit", "50"), &p); err != nil {
+	ctx := r.ctx()
+	err := parallel(
+		func() error {
+			return r.api.get(ctx, query("/api/dlq", "kind", f["kind"], "channelId", f["channelId"], "since", f["since"], "until", f["until"],
+				"cursor", r.QueryParam("cursor"), "limit", "50"), &p)
+		},
+		func() (err error) { d.Channels, err = r.channelList(); return err },
+	)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		d.Problem = ae
+		return r.render(http.StatusBadRequest, "dlq", "dlq", "Dead-letter queue", d)
+	}
+	if err != nil {
 		return r.fail(err)
 	}
+	names := map[string]string{}
+	for _, c := range d.Channels {
+		names[c.ID] = c.Name
+	}
 	for _, j := range p.Data {
-		d.Entries = append(d.Entries, toDLQEntry(j))
+		d.Entries = append(d.Entries, toDLQEntry(j, names))
 	}
 	if p.NextCursor != nil {
-		d.Next = query("", "kind", d.Kind, "cursor", *p.NextCursor)
+		d.Next = d.Filter.Query("cursor", *p.NextCursor)
 	}
 	return r.render(http.StatusOK, "dlq", "dlq", "Dead-letter queue", d)
 }
@@ -189,7 +244,7 @@ func (s *Console) dlqRetry(r *request) error {
 	if err := r.api.do(r.ctx(), http.MethodPost, "/api/dlq/"+strconv.FormatInt(id, 10)+"/retry", nil, nil); err != nil {
 		return r.fail(err)
 	}
-	return r.done(query(Prefix+"/dlq", "kind", r.FormValue("kind")), "Entry "+strconv.FormatInt(id, 10)+" is queued to run again.")
+	return r.done(Prefix+"/dlq"+readDLQFilter(r.FormValue).Query(), "Entry "+strconv.FormatInt(id, 10)+" is queued to run again.")
 }
 
 func (s *Console) dlqDiscard(r *request) error {
@@ -200,28 +255,36 @@ func (s *Console) dlqDiscard(r *request) error {
 	if err := r.api.do(r.ctx(), http.MethodDelete, "/api/dlq/"+strconv.FormatInt(id, 10), nil, nil); err != nil {
 		return r.fail(err)
 	}
-	return r.done(query(Prefix+"/dlq", "kind", r.FormValue("kind")), "Entry "+strconv.FormatInt(id, 10)+" discarded.")
+	return r.done(Prefix+"/dlq"+readDLQFilter(r.FormValue).Query(), "Entry "+strconv.FormatInt(id, 10)+" discarded.")
 }
 
-// dlqRetryAll retries every entry of the kind filter, one
-// POST /api/dlq/{id}/retry each (a retried job leaves the DLQ). Where the
-// API has the bulk POST /api/dlq/retry, one call replaces this loop.
+// dlqRetryAll retries every entry the page's filter selects with one
+// POST /api/dlq/retry: the API retries them all in batches, once each
+// however many clicks overlap, and says how many.
 func (s *Console) dlqRetryAll(r *request) error {
-	kind := r.FormValue("kind")
-	ctx := r.ctx()
-	msg, err := retryEach(func() ([]string, error) {
-		var p page[deadJob]
-		err := r.api.get(ctx, query("/api/dlq", "kind", kind, "limit", "100"), &p)
-		ids := make([]string, len(p.Data))
-		for i, j := range p.Data {
-			ids[i] = strconv.FormatInt(j.ID, 10)
+	filter := readDLQFilter(r.FormValue)
+	f, ok := filter.api()
+	if !ok {
+		return r.fail(&apiError{Status: http.StatusBadRequest, Detail: "The time filter is not a date and time."})
+	}
+	body := map[string]string{}
+	for k, v := range f {
+		if v != "" {
+			body[k] = v
 		}
-		return ids, err
-	}, func(id string) error {
-		return r.api.do(ctx, http.MethodPost, "/api/dlq/"+id+"/retry", nil, nil)
-	})
-	if err != nil {
+	}
+	var res struct {
+		Retried int `json:"retried"`
+	}
+	if err := r.api.do(r.ctx(), http.MethodPost, "/api/dlq/retry", body, &res); err != nil {
 		return r.fail(err)
 	}
-	return r.done(query(Prefix+"/dlq", "kind", kind), msg)
+	msg := "Nothing to retry: no entry matches."
+	switch {
+	case res.Retried == 1:
+		msg = "1 entry is queued to run again."
+	case res.Retried > 1:
+		msg = fmt.Sprintf("%s entries are queued to run again.", num(res.Retried))
+	}
+	return r.done(Prefix+"/dlq"+filter.Query(), msg)
 }

@@ -19,10 +19,18 @@ type overviewData struct {
 		Any                        bool
 	}
 	Channels     int
-	HealthKnown  bool // some channel reports its circuit
-	OpenCircuits []channel
+	OpenCircuits []channel // open or half-open
+	Start        *gettingStarted
 	DLQ          int
 	DLQMore      bool
+}
+
+// gettingStarted is the overview's checklist until the tenant has a
+// channel, a rule and an event this month: the three steps to a first
+// notification, each linking to where it is done.
+type gettingStarted struct {
+	Channel, Rule, Event bool
+	Origin               string // this server, for the curl line
 }
 
 // meter is the month's events against the limits, for <meter>.
@@ -40,8 +48,10 @@ func (r *request) overviewData() (overviewData, error) {
 	var ds page[delivery]
 	var chs page[channel]
 	var dead page[deadJob]
+	var rules page[rule]
 	ctx := r.ctx()
 	err := parallel(
+		func() error { return r.api.get(ctx, query("/api/rules", "limit", "1"), &rules) },
 		func() error { return r.api.get(ctx, "/api/usage", &u) },
 		func() error {
 			return r.api.get(ctx, query("/api/deliveries", "limit", strconv.Itoa(overviewSample)), &ds)
@@ -84,14 +94,15 @@ func (r *request) overviewData() (overviewData, error) {
 	}
 	d.Channels = len(chs.Data)
 	for _, ch := range chs.Data {
-		if ch.Health != nil {
-			d.HealthKnown = true
-			if ch.Health.State != "closed" {
-				d.OpenCircuits = append(d.OpenCircuits, ch)
-			}
+		if ch.Health != nil && ch.Health.State != "closed" {
+			d.OpenCircuits = append(d.OpenCircuits, ch)
 		}
 	}
 	d.DLQ, d.DLQMore = len(dead.Data), dead.NextCursor != nil
+	if r.atLeast("member") && (d.Channels == 0 || len(rules.Data) == 0 || u.Current.Events.Count == 0) {
+		d.Start = &gettingStarted{Channel: d.Channels > 0, Rule: len(rules.Data) > 0, Event: u.Current.Events.Count > 0,
+			Origin: r.Scheme() + "://" + r.Request().Host}
+	}
 	return d, nil
 }
 

@@ -118,6 +118,21 @@ type channelHealth struct {
 	ConsecutiveFailures int        `json:"consecutiveFailures"`
 	OpenedAt            *time.Time `json:"openedAt"`
 	NextProbeAt         *time.Time `json:"nextProbeAt"`
+	LastError           *string    `json:"lastError"`   // the last transient failure, kept after the circuit closes
+	PausedUntil         *time.Time `json:"pausedUntil"` // a receiver's 429 Retry-After holds deliveries back
+}
+
+// StateLabel is the circuit state in words.
+func (h channelHealth) StateLabel() string {
+	switch h.State {
+	case "closed":
+		return "healthy (circuit closed)"
+	case "open":
+		return "failing (circuit open)"
+	case "halfOpen":
+		return "probing (circuit half-open)"
+	}
+	return h.State
 }
 
 type rule struct {

@@ -76,12 +76,18 @@ func toDead(j *rivertype.JobRow) DeadJob {
 	return d
 }
 
-// ListFilter narrows a DLQ listing; a nil Tenant lists every tenant (operators).
+// ListFilter narrows a DLQ listing with the fields RetryFilter has, so a
+// page of entries and "retry all matching" select the same jobs; a nil
+// Tenant lists every tenant (operators).
 type ListFilter struct {
 	Tenant *uuid.UUID
 	Kind   string
-	Cursor string
-	Limit  int
+	// Args narrows by top-level job args, compared as text.
+	Args map[string]string
+	// Since and Until bound when the job died (its finalized_at), [Since, Until).
+	Since, Until *time.Time
+	Cursor       string
+	Limit        int
 }
 
 var errJobNotFound = apperr.NotFound("job_not_found", "No such job in the dead-letter queue.")
@@ -95,6 +101,19 @@ func (d *DLQ) List(ctx context.Context, f ListFilter) ([]DeadJob, *string, error
 	}
 	if f.Kind != "" {
 		p = p.Kinds(f.Kind)
+	}
+	if len(f.Args) > 0 {
+		b, err := json.Marshal(f.Args)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode args filter: %w", err)
+		}
+		p = p.Where("args @> @args_filter::jsonb", river.NamedArgs{"args_filter": string(b)})
+	}
+	if f.Since != nil {
+		p = p.Where("finalized_at >= @died_since", river.NamedArgs{"died_since": *f.Since})
+	}
+	if f.Until != nil {
+		p = p.Where("finalized_at < @died_until", river.NamedArgs{"died_until": *f.Until})
 	}
 	if f.Cursor != "" {
 		var c river.JobListCursor

@@ -28,21 +28,30 @@ func DLQRoutes(g *httpx.Group, d *DLQ, tenantOf func(context.Context) uuid.UUID)
 		return id, nil
 	}
 	g.GET("/dlq", func(c echo.Context) error {
-		// River's own cursor pages the DLQ; only limit is parsed here.
+		// River's own cursor pages the DLQ; limit and the filter, the
+		// same as POST /dlq/retry takes, are parsed here.
 		q := httpx.ReadQuery(c)
 		limit := q.Int("limit", httpx.DefaultPageSize, 1, httpx.MaxPageSize)
-		// The kind goes to PostgreSQL as text, which cannot hold NUL or
-		// invalid UTF-8: refuse those here rather than fail the query.
-		kind := q.String("kind")
-		if !validKind(kind) {
-			q.Fail("kind", "must be a job kind such as notify.deliver")
+		var req retryRequest
+		for _, p := range []struct {
+			name string
+			dst  **string
+		}{{"channelId", &req.ChannelID}, {"kind", &req.Kind}, {"since", &req.Since}, {"until", &req.Until}} {
+			if v := q.String(p.name); v != "" {
+				*p.dst = &v
+			}
+		}
+		ctx := c.Request().Context()
+		tenant := tenantOf(ctx)
+		f, fields := req.parse(&tenant)
+		for _, fe := range fields {
+			q.Fail(fe.Field, fe.Message)
 		}
 		if err := q.Err(); err != nil {
 			return err
 		}
-		ctx := c.Request().Context()
-		tenant := tenantOf(ctx)
-		jobs, next, err := d.List(ctx, ListFilter{Tenant: &tenant, Kind: kind, Cursor: q.String("cursor"), Limit: limit})
+		jobs, next, err := d.List(ctx, ListFilter{Tenant: &tenant, Kind: f.Kind, Args: f.Args, Since: f.Since, Until: f.Until,
+			Cursor: q.String("cursor"), Limit: limit})
 		if err != nil {
 			return err
 		}
@@ -102,6 +111,16 @@ type retryRequest struct {
 }
 
 func (r retryRequest) filter(tenant *uuid.UUID) (RetryFilter, error) {
+	f, fields := r.parse(tenant)
+	if len(fields) > 0 {
+		return RetryFilter{}, apperr.Invalid("validation_failed", "The retry filter is invalid.", fields...)
+	}
+	return f, nil
+}
+
+// parse reads the filter, and what is wrong with it, by field. GET /dlq
+// takes the same filter as query parameters.
+func (r retryRequest) parse(tenant *uuid.UUID) (RetryFilter, []apperr.FieldError) {
 	f := RetryFilter{Tenant: tenant}
 	var fields []apperr.FieldError
 	if r.ChannelID != nil {
@@ -137,10 +156,7 @@ func (r retryRequest) filter(tenant *uuid.UUID) (RetryFilter, error) {
 	if f.Since != nil && f.Until != nil && !f.Until.After(*f.Since) {
 		fields = append(fields, apperr.FieldError{Field: "until", Message: "must be after since"})
 	}
-	if len(fields) > 0 {
-		return RetryFilter{}, apperr.Invalid("validation_failed", "The retry filter is invalid.", fields...)
-	}
-	return f, nil
+	return f, fields
 }
 
 // validKind accepts what can be a job kind: PostgreSQL text without

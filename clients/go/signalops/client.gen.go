@@ -1343,9 +1343,19 @@ type ListDeliveriesParamsStatus string
 
 // ListDLQParams defines parameters for ListDLQ.
 type ListDLQParams struct {
-	Kind   *string `form:"kind,omitempty" json:"kind,omitempty"`
-	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
-	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+	// Kind Only jobs of this kind (`notify.deliver`, `event.process`).
+	Kind *string `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// ChannelId Only jobs about this channel (deliveries to it).
+	ChannelId *openapi_types.UUID `form:"channelId,omitempty" json:"channelId,omitempty"`
+
+	// Since Only jobs that died at or after this time (RFC 3339).
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only jobs that died before this time (RFC 3339).
+	Until  *time.Time `form:"until,omitempty" json:"until,omitempty"`
+	Limit  *int       `form:"limit,omitempty" json:"limit,omitempty"`
+	Cursor *string    `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListEventsParams defines parameters for ListEvents.
@@ -1828,6 +1838,8 @@ type ClientInterface interface {
 	RetryDelivery(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListDLQ Dead jobs of this tenant (discarded after their last attempt, or cancelled as permanent failures), newest first
+	//
+	// The filter is the one `POST /api/dlq/retry` takes, so a listing shows exactly what retrying with the same filter would retry.
 	//
 	// Corresponds with GET /api/dlq (the `ListDLQ` operationId).
 	ListDLQ(ctx context.Context, params *ListDLQParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2434,6 +2446,8 @@ func (c *Client) RetryDelivery(ctx context.Context, id openapi_types.UUID, reqEd
 }
 
 // ListDLQ Dead jobs of this tenant (discarded after their last attempt, or cancelled as permanent failures), newest first
+//
+// The filter is the one `POST /api/dlq/retry` takes, so a listing shows exactly what retrying with the same filter would retry.
 //
 // Corresponds with GET /api/dlq (the `ListDLQ` operationId).
 func (c *Client) ListDLQ(ctx context.Context, params *ListDLQParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3863,6 +3877,42 @@ func NewListDLQRequest(server string, params *ListDLQParams) (*http.Request, err
 		if params.Kind != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ChannelId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "channelId", *params.ChannelId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -5326,6 +5376,8 @@ type ClientWithResponsesInterface interface {
 	RetryDeliveryWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*RetryDeliveryResponse, error)
 
 	// ListDLQWithResponse Dead jobs of this tenant (discarded after their last attempt, or cancelled as permanent failures), newest first
+	//
+	// The filter is the one `POST /api/dlq/retry` takes, so a listing shows exactly what retrying with the same filter would retry.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10005,6 +10057,8 @@ func (c *ClientWithResponses) RetryDeliveryWithResponse(ctx context.Context, id 
 }
 
 // ListDLQWithResponse Dead jobs of this tenant (discarded after their last attempt, or cancelled as permanent failures), newest first
+//
+// The filter is the one `POST /api/dlq/retry` takes, so a listing shows exactly what retrying with the same filter would retry.
 //
 // Returns a wrapper object for the known response body format(s).
 //

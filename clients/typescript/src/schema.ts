@@ -528,7 +528,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Dead jobs of this tenant (discarded after their last attempt, or cancelled as permanent failures), newest first */
+        /**
+         * Dead jobs of this tenant (discarded after their last attempt, or cancelled as permanent failures), newest first
+         * @description The filter is the one `POST /api/dlq/retry` takes, so a listing shows exactly what retrying with the same filter would retry.
+         */
         get: operations["listDLQ"];
         put?: never;
         post?: never;
@@ -3559,7 +3562,14 @@ export interface operations {
     listDLQ: {
         parameters: {
             query?: {
+                /** @description Only jobs of this kind (`notify.deliver`, `event.process`). */
                 kind?: string;
+                /** @description Only jobs about this channel (deliveries to it). */
+                channelId?: string;
+                /** @description Only jobs that died at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Only jobs that died before this time (RFC 3339). */
+                until?: string;
                 limit?: number;
                 cursor?: string;
             };
@@ -3581,7 +3591,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Bad query (`invalid_query`). */
+            /** @description Bad query (`invalid_query`: limit out of range, cursor not one this API returned, channelId not a UUID, since/until not RFC 3339, until not after since). */
             400: {
                 headers: {
                     [name: string]: unknown;
