@@ -1197,6 +1197,9 @@ type Tenant struct {
 	SoftLimit *int               `json:"softLimit"`
 	Status    TenantStatus       `json:"status"`
 	UpdatedAt time.Time          `json:"updatedAt"`
+
+	// Weight Share of the workers when several tenants have a backlog; null: the plan's (free 1, pro 4, enterprise 16).
+	Weight *int `json:"weight"`
 }
 
 // TenantPlan defines model for Tenant.Plan.
@@ -1219,6 +1222,9 @@ type TenantCreated struct {
 	SoftLimit    *int                `json:"softLimit"`
 	Status       TenantCreatedStatus `json:"status"`
 	UpdatedAt    time.Time           `json:"updatedAt"`
+
+	// Weight Share of the workers when several tenants have a backlog; null: the plan's (free 1, pro 4, enterprise 16).
+	Weight *int `json:"weight"`
 }
 
 // TenantCreatedPlan defines model for TenantCreated.Plan.
@@ -1255,6 +1261,9 @@ type TenantPatch struct {
 	Plan      *TenantPatchPlan   `json:"plan,omitempty"`
 	SoftLimit *int               `json:"softLimit,omitempty"`
 	Status    *TenantPatchStatus `json:"status,omitempty"`
+
+	// Weight null returns the tenant to its plan's weight.
+	Weight *int `json:"weight,omitempty"`
 }
 
 // TenantPatchPlan defines model for TenantPatch.Plan.
@@ -1727,14 +1736,14 @@ type ClientInterface interface {
 	// Corresponds with GET /api/admin/tenants/{id} (the `AdminGetTenant` operationId).
 	AdminGetTenant(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AdminPatchTenantWithBody Suspend/resume, change plan or limits (null returns a limit to the plan default)
+	// AdminPatchTenantWithBody Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/admin/tenants/{id} (the `AdminPatchTenant` operationId).
 	AdminPatchTenantWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AdminPatchTenant Suspend/resume, change plan or limits (null returns a limit to the plan default)
+	// AdminPatchTenant Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2155,7 +2164,7 @@ func (c *Client) AdminGetTenant(ctx context.Context, id openapi_types.UUID, reqE
 	return c.Client.Do(req)
 }
 
-// AdminPatchTenantWithBody Suspend/resume, change plan or limits (null returns a limit to the plan default)
+// AdminPatchTenantWithBody Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2172,7 +2181,7 @@ func (c *Client) AdminPatchTenantWithBody(ctx context.Context, id openapi_types.
 	return c.Client.Do(req)
 }
 
-// AdminPatchTenant Suspend/resume, change plan or limits (null returns a limit to the plan default)
+// AdminPatchTenant Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5249,14 +5258,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/admin/tenants/{id} (the `AdminGetTenant` operationId).
 	AdminGetTenantWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*AdminGetTenantResponse, error)
 
-	// AdminPatchTenantWithBodyWithResponse Suspend/resume, change plan or limits (null returns a limit to the plan default)
+	// AdminPatchTenantWithBodyWithResponse Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/admin/tenants/{id} (the `AdminPatchTenant` operationId).
 	AdminPatchTenantWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminPatchTenantResponse, error)
 
-	// AdminPatchTenantWithResponse Suspend/resume, change plan or limits (null returns a limit to the plan default)
+	// AdminPatchTenantWithResponse Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9822,7 +9831,7 @@ func (c *ClientWithResponses) AdminGetTenantWithResponse(ctx context.Context, id
 	return ParseAdminGetTenantResponse(rsp)
 }
 
-// AdminPatchTenantWithBodyWithResponse Suspend/resume, change plan or limits (null returns a limit to the plan default)
+// AdminPatchTenantWithBodyWithResponse Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9835,7 +9844,7 @@ func (c *ClientWithResponses) AdminPatchTenantWithBodyWithResponse(ctx context.C
 	return ParseAdminPatchTenantResponse(rsp)
 }
 
-// AdminPatchTenantWithResponse Suspend/resume, change plan or limits (null returns a limit to the plan default)
+// AdminPatchTenantWithResponse Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

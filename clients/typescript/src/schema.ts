@@ -270,7 +270,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Suspend/resume, change plan or limits (null returns a limit to the plan default) */
+        /** Suspend/resume, change plan, limits or weight (null returns a limit or the weight to the plan default) */
         patch: operations["adminPatchTenant"];
         trace?: never;
     };
@@ -732,6 +732,8 @@ export interface components {
             status: "active" | "suspended";
             softLimit: number | null;
             hardLimit: number | null;
+            /** @description Share of the workers when several tenants have a backlog; null: the plan's (free 1, pro 4, enterprise 16). */
+            weight: number | null;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -765,6 +767,8 @@ export interface components {
             plan?: "free" | "pro" | "enterprise";
             softLimit?: number | null;
             hardLimit?: number | null;
+            /** @description null returns the tenant to its plan's weight. */
+            weight?: number | null;
         };
         TenantPage: {
             data: components["schemas"]["Tenant"][];
