@@ -31,6 +31,7 @@ type benchOptions struct {
 	warmup      time.Duration
 	timeout     time.Duration
 	json        bool
+	cgroups     []string
 }
 
 func (o *benchOptions) register(c *cobra.Command, defaultRate float64, withWarmup bool) {
@@ -45,6 +46,7 @@ func (o *benchOptions) register(c *cobra.Command, defaultRate float64, withWarmu
 	}
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
 	f.BoolVar(&o.json, "json", false, "print exactly one JSON line instead of the summary")
+	registerCgroups(c, &o.cgroups)
 }
 
 func (o *benchOptions) registerKeys(c *cobra.Command) {
@@ -66,13 +68,19 @@ func (o *benchOptions) allKeys() []string {
 }
 
 func (o *benchOptions) validate() error {
+	if len(o.allKeys()) == 0 {
+		return errors.New("an API key is required: --key so_live_… (or --keys k1,k2,…)")
+	}
+	return o.validateLoad()
+}
+
+// validateLoad checks the flags other than the keys.
+func (o *benchOptions) validateLoad() error {
 	u, err := url.Parse(o.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--url must be an http(s) URL, got %q", o.url)
 	}
 	switch {
-	case len(o.allKeys()) == 0:
-		return errors.New("an API key is required: --key so_live_… (or --keys k1,k2,…)")
 	case o.concurrency < 1 || o.concurrency > 100_000:
 		return errors.New("--concurrency must be 1 to 100000")
 	case o.rate < 0 || o.rate > 1_000_000 || math.IsNaN(o.rate):
@@ -85,6 +93,11 @@ func (o *benchOptions) validate() error {
 		return errors.New("--timeout must be positive")
 	}
 	return nil
+}
+
+// meter is the --cgroup groups; empty without the flag.
+func (o *benchOptions) meter() (cpuMeter, error) {
+	return parseCgroups(o.cgroups)
 }
 
 func (o *benchOptions) loadConfig() loadConfig {
@@ -104,18 +117,18 @@ requests; failures are counted by HTTP status ("timeout" and "transport" for
 requests that got no answer). Ctrl-C stops early and still reports.`
 
 // NewCommand returns "signalops bench" with its subcommands: ingest, batch,
-// e2e and drain.
+// e2e, drain and noisy.
 func NewCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "Load-test a running SignalOps over HTTP: ingestion, batch ingestion, end-to-end webhook latency",
+		Short: "Load-test a running SignalOps over HTTP: ingestion, end-to-end webhook latency, workers, noisy neighbours",
 		Long: `Load-test a running SignalOps over HTTP. It needs no database or secrets of
 its own, only the API's URL and credentials.
 
 ` + benchLoopHelp,
 		Args: cobra.NoArgs,
 	}
-	c.AddCommand(newBenchIngestCmd(), newBenchBatchCmd(), newBenchE2ECmd(), newBenchDrainCmd())
+	c.AddCommand(newBenchIngestCmd(), newBenchBatchCmd(), newBenchE2ECmd(), newBenchDrainCmd(), newBenchNoisyCmd())
 	return c
 }
 

@@ -15,14 +15,16 @@ import (
 )
 
 type drainOptions struct {
-	token   string
-	events  int
-	rules   int
-	deliver bool
-	listen  string
-	hookURL string
-	wait    time.Duration
-	poll    time.Duration
+	token       string
+	events      int
+	rules       int
+	deliver     bool
+	listen      string
+	hookURL     string
+	wait        time.Duration
+	poll        time.Duration
+	workMetrics string // with --rules 0: work's /metrics, counting completed event.process jobs
+	meter       cpuMeter
 }
 
 // drainReport is bench drain's result.
@@ -44,6 +46,10 @@ type drainReport struct {
 	PeakBacklog     int64   `json:"peak_backlog"`
 	FinalBacklog    int64   `json:"final_backlog"`
 	FirstProcessedS float64 `json:"first_processed_s"`
+	// With --cgroup: CPU from "backlog loaded" until the last event was
+	// processed (and delivered), per processed event, and per delivery.
+	*cpuCost
+	CPUPerDelivery map[string]float64 `json:"cpu_us_per_delivery,omitempty"`
 }
 
 func newBenchDrainCmd() *cobra.Command {
@@ -62,6 +68,16 @@ receiver and --rules rules matching type "bench.drain". Every rule has a
 condition, so each event is evaluated against all of them; none fires,
 except with --deliver, where the first rule fires for every event and sends
 one signed webhook to the receiver.
+
+With --rules 0 no rule or channel is made: the events match nothing, and
+the usage counters cannot tell how many were processed, so progress is
+read from work's /metrics (--work-metrics, the completed event.process jobs
+of signalops_jobs_total; a work process started after "backlog loaded"
+counts from 0). Only this load may run on that work process then.
+
+With --cgroup, the CPU time of each group from "backlog loaded" until the
+last event was processed (and delivered) is reported per processed event
+and, with --deliver, per delivery: start work right after that line.
 
 It then sends --events events with --key through POST /api/events/batch
 (500 per request, --concurrency requests in flight), as fast as the server
@@ -92,11 +108,20 @@ rules and the channel are deleted at the end.`,
 				return errors.New("a bearer token is required: --token (from POST /api/auth/login)")
 			case d.events < 1 || d.events > 10_000_000:
 				return errors.New("--events must be 1 to 10000000")
-			case d.rules < 1 || d.rules > 100:
-				return errors.New("--rules must be 1 to 100")
+			case d.rules < 0 || d.rules > 100:
+				return errors.New("--rules must be 0 to 100")
+			case d.rules == 0 && d.deliver:
+				return errors.New("--deliver needs a rule that fires: --rules 1 or more")
+			case d.rules == 0 && d.workMetrics == "":
+				return errors.New("--rules 0 needs --work-metrics (work's METRICS_ADDR /metrics) to count processed events")
 			case d.wait <= 0 || d.poll <= 0:
 				return errors.New("--wait and --poll must be positive")
 			}
+			meter, err := parseCgroups(o.cgroups)
+			if err != nil {
+				return err
+			}
+			d.meter = meter
 			return outputOf(cmd).runBenchDrain(cmd.Context(), &o, d)
 		},
 	}
@@ -108,12 +133,14 @@ rules and the channel are deleted at the end.`,
 	f.BoolVar(&o.json, "json", false, "print exactly one JSON line instead of the summary")
 	f.StringVar(&d.token, "token", "", "bearer JWT of a user who may manage rules and channels")
 	f.IntVar(&d.events, "events", 50_000, "events in the backlog")
-	f.IntVar(&d.rules, "rules", 10, "rules evaluated per event (1–100)")
+	f.IntVar(&d.rules, "rules", 10, "rules evaluated per event (0–100; 0 needs --work-metrics)")
 	f.BoolVar(&d.deliver, "deliver", false, "one rule fires for every event: one signed webhook each")
 	f.StringVar(&d.listen, "listen", "127.0.0.1:0", "address of the local webhook receiver")
 	f.StringVar(&d.hookURL, "hook-url", "", "URL the server should deliver to (default http://<listen address>/hook)")
 	f.DurationVar(&d.wait, "wait", 10*time.Minute, "how long to wait for the backlog to drain")
 	f.DurationVar(&d.poll, "poll", 250*time.Millisecond, "how often to read the usage counters")
+	f.StringVar(&d.workMetrics, "work-metrics", "", "work's /metrics URL (METRICS_ADDR), needed with --rules 0, e.g. http://127.0.0.1:9091/metrics")
+	registerCgroups(c, &o.cgroups)
 	return c
 }
 
@@ -191,13 +218,15 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	}()
 	sctx, cancel := mgmt()
 	defer cancel()
-	err = client.api(sctx, http.MethodPost, "/api/channels", d.token, map[string]any{
-		"name": "bench drain", "kind": "webhook",
-		"config":  map[string]any{"url": hookURL},
-		"secrets": map[string]any{"signingSecret": secret},
-	}, &channel)
-	if err != nil {
-		return fmt.Errorf("create webhook channel: %w", err)
+	if d.rules > 0 {
+		err = client.api(sctx, http.MethodPost, "/api/channels", d.token, map[string]any{
+			"name": "bench drain", "kind": "webhook",
+			"config":  map[string]any{"url": hookURL},
+			"secrets": map[string]any{"signingSecret": secret},
+		}, &channel)
+		if err != nil {
+			return fmt.Errorf("create webhook channel: %w", err)
+		}
 	}
 	for k := range d.rules {
 		// payload.i counts from 0: "i < -k-1" never holds; "i >= 0" always.
@@ -220,21 +249,11 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		}
 		ruleIDs = append(ruleIDs, rule.ID)
 	}
-	perEvent, err := enabledRules(sctx, client, d.token)
+	progress, err := drainProgress(ctx, client, d)
 	if err != nil {
 		return err
 	}
-	readUsage := func() (usageCounts, error) {
-		uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		var u usageCounts
-		return u, client.api(uctx, http.MethodGet, "/api/usage", d.token, nil, &u)
-	}
-	base, err := readUsage()
-	if err != nil {
-		return fmt.Errorf("read usage: %w", err)
-	}
-	fmt.Fprintf(a.stderr, "bench drain: %d rules (%d enabled in the tenant), loading %d events\n", d.rules, perEvent, d.events)
+	fmt.Fprintf(a.stderr, "bench drain: %d rules, loading %d events\n", d.rules, d.events)
 
 	// The clock starts with the load; polling runs throughout, so work
 	// that runs during the load is seen too.
@@ -242,6 +261,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	rep := drainReport{Mode: "drain", Events: int64(d.events), Rules: d.rules, Deliver: d.deliver}
 	var (
 		mu                         sync.Mutex
+		cpuBefore, cpuAfter        cpuReading
 		loaded                     int64
 		firstProc, lastProc        time.Time
 		procAtFirst, delAtFirst    int64
@@ -264,13 +284,11 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 				return
 			case <-t.C:
 			}
-			u, err := readUsage()
+			p, n, err := progress()
 			if err != nil {
 				continue
 			}
 			now := time.Now()
-			p := (u.Current.RuleEvaluations - base.Current.RuleEvaluations) / int64(perEvent)
-			n := u.Current.Notifications.Total - base.Current.Notifications.Total
 			mu.Lock()
 			if p > processed {
 				if firstProc.IsZero() {
@@ -288,8 +306,12 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 			rep.PeakBacklog = max(rep.PeakBacklog, loaded-p)
 			processedAll = p >= int64(d.events)
 			deliveredAll = !d.deliver || n >= int64(d.events)
+			done := processedAll && deliveredAll && loaded == int64(d.events)
+			if done && cpuBefore != nil {
+				cpuAfter, _ = d.meter.read() // a failed read leaves the cost out
+			}
 			mu.Unlock()
-			if processedAll && deliveredAll {
+			if done {
 				stopPoll()
 			}
 		}
@@ -336,6 +358,9 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	rep.LoadS = time.Since(start).Seconds()
 	rep.LoadEventsPerS = float64(loaded) / rep.LoadS
 	err = loadErr
+	if err == nil {
+		cpuBefore, err = d.meter.read()
+	}
 	mu.Unlock()
 	if err != nil {
 		return err
@@ -368,6 +393,13 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		}
 	}
 	rep.InvalidSigs = recv.bad.Load()
+	if cpuAfter == nil && cpuBefore != nil {
+		cpuAfter, _ = d.meter.read()
+	}
+	rep.cpuCost = d.meter.cost(cpuBefore, cpuAfter, rep.Processed)
+	if d.deliver && rep.cpuCost != nil && rep.Delivered > 0 {
+		rep.CPUPerDelivery = d.meter.cost(cpuBefore, cpuAfter, rep.Delivered).PerUnit
+	}
 	for _, f := range []*float64{&rep.LoadS, &rep.LoadEventsPerS, &rep.ProcessS, &rep.ProcessedPerS, &rep.DeliverS, &rep.DeliveredPerS, &rep.FirstProcessedS} {
 		*f = math.Round(*f*100) / 100
 	}
@@ -386,6 +418,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 			fmt.Fprintf(a.stdout, "  delivered   %d, %.0f webhooks/s over %.1fs (invalid signatures %d, receiver saw %d)\n",
 				rep.Delivered, rep.DeliveredPerS, rep.DeliverS, rep.InvalidSigs, recv.ok.Load())
 		}
+		fmt.Fprint(a.stdout, rep.cpuCost.format("processed event"))
 	}
 	if rep.TimedOut {
 		return fmt.Errorf("the backlog did not drain within --wait %s: is `signalops work` running?", d.wait)
@@ -415,4 +448,52 @@ func enabledRules(ctx context.Context, client *benchClient, token string) (int, 
 		}
 	}
 	return n, nil
+}
+
+// drainProgress returns how to read the events processed and webhooks
+// delivered since the start of the run: from the tenant's usage counters
+// (rule evaluations ÷ its enabled rules, notifications), or with --rules 0
+// from work's completed event.process jobs.
+func drainProgress(ctx context.Context, client *benchClient, d drainOptions) (func() (processed, delivered int64, err error), error) {
+	read := func(f func(context.Context) error) error {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return f(rctx)
+	}
+	if d.rules == 0 {
+		completed := func(ctx context.Context) (float64, error) {
+			return client.scrapeMetric(ctx, d.workMetrics, "signalops_jobs_total",
+				map[string]string{"kind": "event.process", "outcome": "completed"})
+		}
+		// work not running yet: its counter will start from 0.
+		var base float64
+		_ = read(func(ctx context.Context) (err error) { base, err = completed(ctx); return err })
+		return func() (int64, int64, error) {
+			var v float64
+			err := read(func(ctx context.Context) (err error) { v, err = completed(ctx); return err })
+			return int64(v - base), 0, err
+		}, nil
+	}
+	perEvent, err := enabledRules(ctx, client, d.token)
+	if err != nil {
+		return nil, err
+	}
+	usage := func() (usageCounts, error) {
+		var u usageCounts
+		return u, read(func(ctx context.Context) error {
+			return client.api(ctx, http.MethodGet, "/api/usage", d.token, nil, &u)
+		})
+	}
+	base, err := usage()
+	if err != nil {
+		return nil, fmt.Errorf("read usage: %w", err)
+	}
+	return func() (int64, int64, error) {
+		u, err := usage()
+		if err != nil {
+			return 0, 0, err
+		}
+		return (u.Current.RuleEvaluations - base.Current.RuleEvaluations) / int64(perEvent),
+			u.Current.Notifications.Total - base.Current.Notifications.Total, nil
+	}, nil
 }
