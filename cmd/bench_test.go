@@ -128,3 +128,42 @@ func TestBenchNoisy(t *testing.T) {
 	require.Zero(t, rules, "the rules were deleted")
 	require.Zero(t, channels, "the channels were deleted")
 }
+
+// TestBenchDrainNoRules drains events that match no rule: progress comes
+// from the queue depth on serve's /metrics, so the run ends only once the
+// queue is empty, never on a gauge sampled before the load.
+func TestBenchDrainNoRules(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	sys.registerGauges()
+	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
+	srv := httptest.NewServer(sys.router())
+	t.Cleanup(srv.Close)
+	startWorker(t, sys, url)
+
+	var out, errOut bytes.Buffer
+	c := bench.NewCommand()
+	c.SetOut(&out)
+	c.SetErr(&errOut)
+	c.SetArgs([]string{"drain", "--url", srv.URL, "--key", tenant.APIKey, "--json", "--events", "1500", "--rules", "0",
+		"--token", authtest.Token(ctx, t, pool, tenant.OwnerEmail), "--wait", "1m", "--poll", "100ms"})
+	require.NoError(t, c.ExecuteContext(ctx), errOut.String())
+
+	var rep struct {
+		Processed    int64 `json:"processed"`
+		FinalBacklog int64 `json:"final_backlog"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.EqualValues(t, 1500, rep.Processed)
+	require.Zero(t, rep.FinalBacklog)
+	var left, rules int
+	require.NoError(t, pool.Get(&left, `SELECT count(*) FROM river_job WHERE kind = 'event.process' AND state IN ('available', 'retryable', 'scheduled')`))
+	require.NoError(t, pool.Get(&rules, `SELECT count(*) FROM rules`))
+	require.Zero(t, left, "the run ended once no event.process job was queued")
+	require.Zero(t, rules, "no rule was made")
+}

@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 )
+
+// gaugeMaxAge is how old serve's database-sampled gauges may be (it samples
+// them at most every 5 s), plus a margin.
+const gaugeMaxAge = 5500 * time.Millisecond
 
 type drainOptions struct {
 	token       string
@@ -23,7 +28,7 @@ type drainOptions struct {
 	hookURL     string
 	wait        time.Duration
 	poll        time.Duration
-	workMetrics string // with --rules 0: work's /metrics, counting completed event.process jobs
+	metricsURL  string // with --rules 0: serve's /metrics, whose queue depth tells what is left
 	meter       cpuMeter
 }
 
@@ -71,9 +76,14 @@ one signed webhook to the receiver.
 
 With --rules 0 no rule or channel is made: the events match nothing, and
 the usage counters cannot tell how many were processed, so progress is
-read from work's /metrics (--work-metrics, the completed event.process jobs
-of signalops_jobs_total; a work process started after "backlog loaded"
-counts from 0). Only this load may run on that work process then.
+read from serve's /metrics (--metrics-url, default <url>/metrics):
+processed = loaded − signalops_queue_depth{kind="event.process"}, a gauge
+of all tenants that serve refreshes at most every 5 s. The end is then
+seen up to 5 s late: the CPU per event barely moves (the processes are
+idle by then), but processed_per_s is coarse; take the exact rate from
+the jobs' own timestamps (db/bench/suite.sh does). Only this load may use
+the queue meanwhile. (work's signalops_jobs_total is no substitute: River
+drops job events its subscription buffer cannot hold at these rates.)
 
 With --cgroup, the CPU time of each group from "backlog loaded" until the
 last event was processed (and delivered) is reported per processed event
@@ -112,8 +122,6 @@ rules and the channel are deleted at the end.`,
 				return errors.New("--rules must be 0 to 100")
 			case d.rules == 0 && d.deliver:
 				return errors.New("--deliver needs a rule that fires: --rules 1 or more")
-			case d.rules == 0 && d.workMetrics == "":
-				return errors.New("--rules 0 needs --work-metrics (work's METRICS_ADDR /metrics) to count processed events")
 			case d.wait <= 0 || d.poll <= 0:
 				return errors.New("--wait and --poll must be positive")
 			}
@@ -122,6 +130,9 @@ rules and the channel are deleted at the end.`,
 				return err
 			}
 			d.meter = meter
+			if d.metricsURL == "" {
+				d.metricsURL = strings.TrimRight(o.url, "/") + "/metrics"
+			}
 			return outputOf(cmd).runBenchDrain(cmd.Context(), &o, d)
 		},
 	}
@@ -133,13 +144,13 @@ rules and the channel are deleted at the end.`,
 	f.BoolVar(&o.json, "json", false, "print exactly one JSON line instead of the summary")
 	f.StringVar(&d.token, "token", "", "bearer JWT of a user who may manage rules and channels")
 	f.IntVar(&d.events, "events", 50_000, "events in the backlog")
-	f.IntVar(&d.rules, "rules", 10, "rules evaluated per event (0–100; 0 needs --work-metrics)")
+	f.IntVar(&d.rules, "rules", 10, "rules evaluated per event (0–100; 0: progress from the queue depth, see above)")
 	f.BoolVar(&d.deliver, "deliver", false, "one rule fires for every event: one signed webhook each")
 	f.StringVar(&d.listen, "listen", "127.0.0.1:0", "address of the local webhook receiver")
 	f.StringVar(&d.hookURL, "hook-url", "", "URL the server should deliver to (default http://<listen address>/hook)")
 	f.DurationVar(&d.wait, "wait", 10*time.Minute, "how long to wait for the backlog to drain")
 	f.DurationVar(&d.poll, "poll", 250*time.Millisecond, "how often to read the usage counters")
-	f.StringVar(&d.workMetrics, "work-metrics", "", "work's /metrics URL (METRICS_ADDR), needed with --rules 0, e.g. http://127.0.0.1:9091/metrics")
+	f.StringVar(&d.metricsURL, "metrics-url", "", "serve's /metrics (default <url>/metrics), read with --rules 0 for the queue depth")
 	registerCgroups(c, &o.cgroups)
 	return c
 }
@@ -249,7 +260,12 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		}
 		ruleIDs = append(ruleIDs, rule.ID)
 	}
-	progress, err := drainProgress(ctx, client, d)
+	var loadedNow atomic.Int64 // what the queue-depth progress subtracts from
+	var loadEnd atomic.Pointer[time.Time]
+	progress, err := drainProgress(ctx, client, d, loadedNow.Load, func() bool {
+		t := loadEnd.Load()
+		return t != nil && time.Since(*t) > gaugeMaxAge
+	})
 	if err != nil {
 		return err
 	}
@@ -343,6 +359,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 					return
 				}
 				loaded += int64(n)
+				loadedNow.Store(loaded)
 			})
 			mu.Lock()
 			failed := loadErr != nil
@@ -354,6 +371,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		wg.Wait()
 	}()
 	<-loadDone
+	loadEnd.Store(new(time.Now()))
 	mu.Lock()
 	rep.LoadS = time.Since(start).Seconds()
 	rep.LoadEventsPerS = float64(loaded) / rep.LoadS
@@ -453,25 +471,35 @@ func enabledRules(ctx context.Context, client *benchClient, token string) (int, 
 // drainProgress returns how to read the events processed and webhooks
 // delivered since the start of the run: from the tenant's usage counters
 // (rule evaluations ÷ its enabled rules, notifications), or with --rules 0
-// from work's completed event.process jobs.
-func drainProgress(ctx context.Context, client *benchClient, d drainOptions) (func() (processed, delivered int64, err error), error) {
+// from the queue depth on serve's /metrics (loaded − still queued).
+func drainProgress(ctx context.Context, client *benchClient, d drainOptions, loaded func() int64, settled func() bool) (func() (processed, delivered int64, err error), error) {
 	read := func(f func(context.Context) error) error {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return f(rctx)
 	}
 	if d.rules == 0 {
-		completed := func(ctx context.Context) (float64, error) {
-			return client.scrapeMetric(ctx, d.workMetrics, "signalops_jobs_total",
-				map[string]string{"kind": "event.process", "outcome": "completed"})
+		depth := func(ctx context.Context) (float64, error) {
+			return client.scrapeMetric(ctx, d.metricsURL, "signalops_queue_depth", map[string]string{"kind": "event.process"})
 		}
-		// work not running yet: its counter will start from 0.
 		var base float64
-		_ = read(func(ctx context.Context) (err error) { base, err = completed(ctx); return err })
+		if err := read(func(ctx context.Context) (err error) { base, err = depth(ctx); return err }); err != nil {
+			return nil, fmt.Errorf("--rules 0 reads the queue depth: %w", err)
+		}
+		if base > 0 {
+			return nil, fmt.Errorf("%.0f event.process jobs are already queued: --rules 0 counts progress by the queue depth, so it needs an empty queue", base)
+		}
 		return func() (int64, int64, error) {
+			// The gauge may be up to gaugeMaxAge old: until the load ended
+			// longer ago than that, it may predate rows already loaded, and
+			// "loaded − queued" would count them as processed.
+			if !settled() {
+				return 0, 0, errors.New("queue depth not yet sampled after the load")
+			}
+			n := loaded()
 			var v float64
-			err := read(func(ctx context.Context) (err error) { v, err = completed(ctx); return err })
-			return int64(v - base), 0, err
+			err := read(func(ctx context.Context) (err error) { v, err = depth(ctx); return err })
+			return n - int64(v), 0, err
 		}, nil
 	}
 	perEvent, err := enabledRules(ctx, client, d.token)

@@ -21,13 +21,13 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
-def rng(xs, fmt):
+def rng(xs, fmt, unit=""):
     xs = [x for x in xs if x is not None]
     if not xs:
         return "—"
     if len(xs) == 1 or min(xs) == max(xs):
-        return fmt(xs[0])
-    return f"{fmt(med(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
+        return fmt(xs[0]) + unit
+    return f"{fmt(med(xs))} ({fmt(min(xs))}–{fmt(max(xs))}){unit}"
 
 
 def us(x):
@@ -89,10 +89,10 @@ def main():
             so_both = [None if x["pg_us"] is None or x.get("serve_us") is None else x["pg_us"] + x["serve_us"] for x in so]
             work = lambda xs: f"{med([x['wal'] for x in xs]):.1f} / {med([x['hits'] for x in xs]):.1f} / {med([x['commits'] for x in xs]):.3f}" if xs else "—"
             if pb:
-                rows.append((pgname, rng([x["events_per_s"] for x in pb], num), rng([x["pg_us"] for x in pb], us), "—", "—", work(pb), ""))
+                rows.append((pgname, rng([x["events_per_s"] for x in pb], num), rng([x["pg_us"] for x in pb], num, " µs"), "—", "—", work(pb), ""))
             if so:
-                rows.append((soname, rng([x["events_per_s"] for x in so], num), rng([x["pg_us"] for x in so], us),
-                             rng([x.get("serve_us") for x in so], us), rng(so_both, us), work(so),
+                rows.append((soname, rng([x["events_per_s"] for x in so], num), rng([x["pg_us"] for x in so], num, " µs"),
+                             rng([x.get("serve_us") for x in so], num, " µs"), rng(so_both, num, " µs"), work(so),
                              f"PG {times(ratio(pb_pg, so_pg))}, PG + serve {times(ratio(pb_pg, med(so_both)))}"))
             summary[kind] = {"pgbench_pg_us": pb_pg, "pg_us": so_pg, "serve_us": so_serve, "pg_serve_us": med(so_both),
                              "pgbench_events_per_s": med([x["events_per_s"] for x in pb]),
@@ -140,13 +140,15 @@ def main():
                                          ("deliver", "work, one webhook per event", "cpu_us_per_delivery", ""),
                                          ("eval", "work, 10 rules per event, no delivery", "cpu_us_per_event", "")):
         for d in by.get(name, []):
-            rate = f"{d['processed_per_s']:,.0f} events/s"
+            exact = d.get("exact") or {}
+            ev = exact.get("event_process_per_s") or d["processed_per_s"]
+            rate = f"{ev:,.0f} events/s"
             if d.get("deliver"):
-                rate += f", {d.get('delivered_per_s', 0):,.0f} webhooks/s"
+                rate += f", {exact.get('notify_deliver_per_s') or d.get('delivered_per_s', 0):,.0f} webhooks/s"
             per = "delivery" if unit_key == "cpu_us_per_delivery" else "event"
             rows.append((what, rate, f"CPU per {per}: PG {us(cpu(d, 'pg', unit_key))}, work {us(cpu(d, 'work', unit_key))}; "
                          f"{d['processed']} of {d['events']} processed", target))
-            out[name] = {k: d.get(k) for k in ("processed_per_s", "delivered_per_s", "cpu_us_per_event", "cpu_us_per_delivery")}
+            out[name] = {k: d.get(k) for k in ("processed_per_s", "delivered_per_s", "cpu_us_per_event", "cpu_us_per_delivery", "exact")}
             if d.get("timed_out") or d.get("invalid_signatures"):
                 failures.append(f"{name}: timed out or bad signatures")
     if "noisy" in by:

@@ -158,8 +158,7 @@ serve_pid="" work_pid=""
 cleanup() {
   set +eE
   trap - ERR
-  [ -n "$work_pid" ] && kill "$work_pid" 2>/dev/null
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null
+  for p in $(jobs -p); do kill "$p" 2>/dev/null; done # serve, work, a bench run
   wait 2>/dev/null
   if [ -f "$pgdir/data/postmaster.pid" ]; then
     "${asuser[@]}" "$PGBIN/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true
@@ -186,7 +185,7 @@ echo "== private PostgreSQL: initdb in $pgdir, port $PGPORT; machine load: $(loa
 "${asuser[@]}" "$PGBIN/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$out/initdb.log"
 pgopts="-p $PGPORT -k $pgdir -c listen_addresses=127.0.0.1"
 if [ "${PROFILE:-}" = 1 ]; then
-  pgopts="$pgopts -c shared_preload_libraries=pg_stat_statements,auto_explain -c pg_stat_statements.track=all"
+  pgopts="$pgopts -c shared_preload_libraries=pg_stat_statements,auto_explain -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
   pgopts="$pgopts -c auto_explain.log_min_duration=${AUTO_EXPLAIN_MS:-50} -c auto_explain.log_nested_statements=on"
 fi
 (cg_exec pg "${asuser[@]}" "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/postgres.log" -w -o "$pgopts" start >/dev/null)
@@ -260,6 +259,7 @@ measure_pgbench() {
   if [ "$kind" = single ]; then script=one-event.sql clients=16 per=1; else script=hundred-events.sql clients=4 per=100; fi
   sed "s/TENANT_ID/$TENANT_ID/g" "$here/$script" >"$out/pgbench.sql"
   settle
+  pgss_reset
   local s0 c0 s1 c1 txs
   s0=$(pgstats) c0=$(cg_ns pg)
   txs=$(pgbench "$DATABASE_URL" -n -f "$out/pgbench.sql" -c "$clients" -j "$clients" -T "$DURATION" 2>>"$out/pgbench.err" |
@@ -267,6 +267,7 @@ measure_pgbench() {
   c1=$(cg_ns pg)
   idle
   s1=$(pgstats)
+  pgss_dump "ingest-$kind-pgbench-$round"
   python3 - "$kind" "$round" "$clients" "$((txs * per))" "$DURATION" "$s0" "$s1" "$c0" "$c1" <<'PY'
 import json, sys
 kind, rnd, clients, events, dur = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
@@ -282,6 +283,7 @@ PY
 measure_signalops() {
   local kind=$1 round=$2 s0 s1 rep
   settle
+  pgss_reset
   start_serve
   s0=$(pgstats)
   [ "$round" = 1 ] && [ "$kind" = single ] && pprof_during serve-ingest "$url" "$DURATION"
@@ -293,6 +295,7 @@ measure_signalops() {
   stop_serve
   idle
   s1=$(pgstats)
+  pgss_dump "ingest-$kind-signalops-$round"
   python3 - "$kind" "$round" "$rep" "$s0" "$s1" <<'PY'
 import json, sys
 kind, rnd, rep = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
@@ -308,7 +311,6 @@ PY
 }
 if want ingest; then
   echo "== ingest: CPU per event against pgbench, $ROUNDS rounds of ${DURATION}s each, alternated"
-  pgss_reset
   for r in $(seq 1 "$ROUNDS"); do
     for kind in single batch; do
       if [ $((r % 2)) = 1 ]; then order="pgbench signalops"; else order="signalops pgbench"; fi
@@ -320,7 +322,6 @@ if want ingest; then
       done
     done
   done
-  pgss_dump ingest
 fi
 
 # --- tenants and latency (serve only) --------------------------------------
@@ -429,11 +430,23 @@ drain() {
   stop_serve
   pgss_dump "$name"
   [ "$rc" = 0 ] || { echo "suite: bench drain ($name) failed:" >&2; cat "$out/$name.err" >&2; exit 1; }
-  record "$name" "$(tail -1 "$out/$name.json")"
+  # The exact rates, from the jobs' own times: first attempt to last
+  # completion (bench drain polls, and with --rules 0 reads a gauge that
+  # serve refreshes every 5 s).
+  local exact
+  exact=$(sql -F' ' -c "SELECT kind, count(*), extract(epoch FROM max(finalized_at) - min(attempted_at))
+    FROM river_job WHERE state = 'completed' AND kind IN ('event.process', 'notify.deliver') GROUP BY kind" |
+    python3 -c 'import json, sys
+out = {}
+for line in sys.stdin:
+    kind, n, s = line.split()
+    out[kind.replace(".", "_") + "_per_s"] = int(n) / float(s) if float(s) > 0 else None
+print(json.dumps(out))')
+  record "$name" "$(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d["exact"] = json.loads(sys.argv[2]); print(json.dumps(d))' "$(tail -1 "$out/$name.json")" "$exact")"
 }
 if want drain; then
   echo "== work drains $DRAIN_EVENTS events that match no rule: CPU per event"
-  drain drain --events "$DRAIN_EVENTS" --rules 0 --work-metrics "http://127.0.0.1:$METRICS_PORT/metrics" "${cg_drain[@]}"
+  drain drain --events "$DRAIN_EVENTS" --rules 0 "${cg_drain[@]}"
 fi
 if want deliver; then
   echo "== work drains $DELIVER_EVENTS events firing one webhook each: CPU per delivery"
