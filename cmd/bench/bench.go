@@ -1,8 +1,10 @@
 // Package bench is the load tool (signalops bench): it talks to a running
 // SignalOps over HTTP only, so it needs no database and no secrets and
 // imports nothing of SignalOps; point it at any deployment. One file per
-// mode (ingest.go, e2e.go, drain.go) over the shared load generator
-// (load.go), HTTP client (client.go) and report (report.go).
+// mode (ingest.go, e2e.go, drain.go, noisy.go) over the shared load
+// generator (load.go), HTTP client (client.go), Prometheus reader
+// (metrics.go), control-group CPU meter (cpu.go: --cgroup, the one thing
+// it reads locally) and report (report.go).
 package bench
 
 import (
@@ -114,7 +116,12 @@ that falls due while all of them are busy is not sent and counts as "dropped".
 
 Latency percentiles are exact (from every sample) and cover successful (2xx)
 requests; failures are counted by HTTP status ("timeout" and "transport" for
-requests that got no answer). Ctrl-C stops early and still reports.`
+requests that got no answer). Ctrl-C stops early and still reports.
+
+--cgroup name=dir (repeatable) charges the CPU time of control groups to the
+measured events (cpu_s, cpu_us_per_event): put PostgreSQL's postmaster,
+serve and work each in a group of its own (db/bench/suite.sh does), and the
+count is exact, every backend included.`
 
 // NewCommand returns "signalops bench" with its subcommands: ingest, batch,
 // e2e, drain and noisy.

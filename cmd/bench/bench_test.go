@@ -402,3 +402,30 @@ func TestBenchOnMeasure(t *testing.T) {
 	runLoad(context.Background(), lc, send)
 	require.EqualValues(t, 1, calls.Load(), "without warmup: at once")
 }
+
+func TestBenchFlagProblems(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cpuacct.usage"), []byte("1\n"), 0o600))
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"NoisyWithoutTenants", []string{"noisy"}, "give --admin-token"},
+		{"NoisyFireWithoutToken", []string{"noisy", "--key", "k", "--token", "t", "--flood-key", "a", "--flood-fire"}, "--flood-fire needs A's --flood-token"},
+		{"NoisyClosedLoop", []string{"noisy", "--admin-token", "x", "--rate", "0"}, "--rate must be positive"},
+		{"NoisyBatch", []string{"noisy", "--admin-token", "x", "--flood-batch", "501"}, "--flood-batch must be 1 to 500"},
+		{"NoisyCgroup", []string{"noisy", "--admin-token", "x", "--cgroup", "pg=" + dir}, "noisy measures latency, not CPU"},
+		{"DrainDeliverWithoutRules", []string{"drain", "--key", "k", "--token", "t", "--rules", "0", "--deliver"}, "--deliver needs a rule that fires"},
+		{"DrainBadCgroup", []string{"drain", "--key", "k", "--token", "t", "--cgroup", "pg"}, "want name=directory"},
+		{"IngestMissingCgroup", []string{"ingest", "--key", "k", "--cgroup", "pg=" + filepath.Join(dir, "nope")}, "neither cpuacct.usage"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCommand()
+			c.SetOut(&bytes.Buffer{})
+			c.SetErr(&bytes.Buffer{})
+			c.SetArgs(append(tt.args, "--url", "http://127.0.0.1:1"))
+			require.ErrorContains(t, c.ExecuteContext(context.Background()), tt.want)
+		})
+	}
+}

@@ -20,16 +20,16 @@ import (
 const gaugeMaxAge = 5500 * time.Millisecond
 
 type drainOptions struct {
-	token       string
-	events      int
-	rules       int
-	deliver     bool
-	listen      string
-	hookURL     string
-	wait        time.Duration
-	poll        time.Duration
-	metricsURL  string // with --rules 0: serve's /metrics, whose queue depth tells what is left
-	meter       cpuMeter
+	token      string
+	events     int
+	rules      int
+	deliver    bool
+	listen     string
+	hookURL    string
+	wait       time.Duration
+	poll       time.Duration
+	metricsURL string // with --rules 0: serve's /metrics, whose queue depth tells what is left
+	meter      cpuMeter
 }
 
 // drainReport is bench drain's result.

@@ -52,6 +52,10 @@ otherwise refuses.
 In --json, p50_ms…max_ms are the end-to-end latencies; ingest_p50_ms… are
 those of the ingest requests.
 
+With --cgroup name=dir (repeated: PostgreSQL's, serve's and work's groups),
+the CPU time each group spent from the first send until the last accepted
+event's webhook arrived is reported, in total and per delivered event.
+
 ` + benchLoopHelp,
 		Example: `  WEBHOOK_ALLOW_PRIVATE=true signalops serve & WEBHOOK_ALLOW_PRIVATE=true signalops work &
   signalops bench e2e --key so_live_… --token "$JWT" --rate 100 --duration 10s`,

@@ -109,6 +109,8 @@ WEBHOOK_ALLOW_PRIVATE=true (the receivers are on loopback).`,
 				return errors.New("--flood-concurrency must be 1 to 1000")
 			case n.sample <= 0 || n.wait <= 0:
 				return errors.New("--sample and --wait must be positive")
+			case len(o.cgroups) > 0:
+				return errors.New("--cgroup: noisy measures latency, not CPU (the flood's CPU is not B's); use e2e or drain")
 			}
 			if n.metricsURL == "" {
 				n.metricsURL = strings.TrimRight(o.url, "/") + "/metrics"
