@@ -365,21 +365,29 @@ go_goroutines 42
 func TestBenchBacklogSummary(t *testing.T) {
 	start := time.Now()
 	s := &backlogSampler{}
-	for i, d := range []int64{9000, 10500, 12000, 14000, 13000, 11000} {
+	for i, d := range []int64{9000, 10500, 12000, 14000, 13000, 11000, 4000} {
 		s.samples = append(s.samples, backlogSample{at: start.Add(time.Duration(i-1) * time.Second), depth: d})
 	}
 	var r noisyReport
-	s.summarize(&r, start, start.Add(3500*time.Millisecond))
+	s.summarize(&r, start, start.Add(3500*time.Millisecond), start.Add(4200*time.Millisecond))
 	require.EqualValues(t, 10500, r.BacklogAtStart, "the sample at the window's start")
 	require.EqualValues(t, 10500, r.BacklogMin)
 	require.EqualValues(t, 14000, r.BacklogMax)
-	require.EqualValues(t, 13000, r.BacklogAtEnd)
+	require.EqualValues(t, 13000, r.BacklogAtEnd, "the last sample while B sent")
+	require.EqualValues(t, 11000, r.BacklogAtLastDelivery)
 	require.InDelta(t, 12375, r.BacklogMean, 0.01)
-	require.Equal(t, [][2]float64{{0, 10500}, {1, 12000}, {2, 14000}, {3, 13000}}, r.BacklogSamples)
+	require.Equal(t, [][2]float64{{0, 10500}, {1, 12000}, {2, 14000}, {3, 13000}, {4, 11000}, {5, 4000}}, r.BacklogSamples)
 	require.False(t, r.BacklogUnobserved)
 
+	// A window shorter than the sample period: the sample before it.
 	r = noisyReport{}
-	(&backlogSampler{}).summarize(&r, start, start.Add(time.Second))
+	s.summarize(&r, start.Add(1100*time.Millisecond), start.Add(1200*time.Millisecond), start.Add(1300*time.Millisecond))
+	require.EqualValues(t, 12000, r.BacklogAtStart)
+	require.EqualValues(t, 12000, r.BacklogMin)
+	require.EqualValues(t, 12000, r.BacklogAtEnd)
+
+	r = noisyReport{}
+	(&backlogSampler{}).summarize(&r, start, start.Add(time.Second), start.Add(time.Second))
 	require.True(t, r.BacklogUnobserved)
 	require.Equal(t, [][2]float64{}, r.BacklogSamples)
 }

@@ -35,21 +35,22 @@ type noisyOptions struct {
 // noisyReport is what bench noisy adds to the report of the measured
 // tenant's events (whose p50_ms… are event → signed webhook latencies).
 type noisyReport struct {
-	FloodFire         bool             `json:"flood_fire"`
-	FloodEvents       int64            `json:"flood_events"`
-	FloodEventsPerS   float64          `json:"flood_events_per_s"`
-	FloodErrors       map[string]int64 `json:"flood_errors"`
-	FloodDelivered    int64            `json:"flood_delivered,omitempty"`
-	FillS             float64          `json:"fill_s"`
-	BacklogTarget     int              `json:"backlog_target"`
-	BacklogAtStart    int64            `json:"backlog_at_start"`
-	BacklogMin        int64            `json:"backlog_min"`
-	BacklogMax        int64            `json:"backlog_max"`
-	BacklogMean       float64          `json:"backlog_mean"`
-	BacklogAtEnd      int64            `json:"backlog_at_end"`
-	BacklogSamples    [][2]float64     `json:"backlog_samples"` // [seconds since the measured load started, queued event.process jobs]
-	MeasuredUntilS    float64          `json:"measured_until_s"`
-	BacklogUnobserved bool             `json:"backlog_unobserved,omitempty"`
+	FloodFire             bool             `json:"flood_fire"`
+	FloodEvents           int64            `json:"flood_events"`
+	FloodEventsPerS       float64          `json:"flood_events_per_s"`
+	FloodErrors           map[string]int64 `json:"flood_errors"`
+	FloodDelivered        int64            `json:"flood_delivered,omitempty"`
+	FillS                 float64          `json:"fill_s"`
+	BacklogTarget         int              `json:"backlog_target"`
+	BacklogAtStart        int64            `json:"backlog_at_start"`
+	BacklogMin            int64            `json:"backlog_min"`
+	BacklogMax            int64            `json:"backlog_max"`
+	BacklogMean           float64          `json:"backlog_mean"`
+	BacklogAtEnd          int64            `json:"backlog_at_end"` // start … end: while B sent
+	BacklogAtLastDelivery int64            `json:"backlog_at_last_delivery"`
+	BacklogSamples        [][2]float64     `json:"backlog_samples"`  // [seconds since B started sending, queued event.process jobs]
+	MeasuredUntilS        float64          `json:"measured_until_s"` // B's first send to its last webhook (or --wait)
+	BacklogUnobserved     bool             `json:"backlog_unobserved,omitempty"`
 }
 
 func newBenchNoisyCmd() *cobra.Command {
@@ -75,9 +76,10 @@ those of B's ingest requests. A's events match no rule, or with
 
 The backlog is read from --metrics-url (serve's GET /metrics by default:
 signalops_queue_depth{kind="event.process"}, all tenants, refreshed by
-serve at most every 5 s) every --sample, and reported while B's events are
-in flight (from B's first send until its last webhook or --wait): at the
-start, min, max, mean, at the end, and every sample.
+serve at most every 5 s) every --sample, and reported while B sends (at
+the start, min, max, mean, at the end), when B's last webhook arrived, and
+as the series of samples from B's first send. Because the gauge is up to
+5 s old, A usually floods well past --backlog before a sample shows it.
 
 Tenants: with --admin-token (the operator API), the run creates two fresh
 enterprise tenants (A and B) with an owner each and signs in as them;
@@ -271,31 +273,39 @@ func (s *backlogSampler) latest() (backlogSample, bool, error) {
 	return s.samples[len(s.samples)-1], true, s.lastErr
 }
 
-// summarize fills the backlog fields of r from the samples taken in
-// [from, until]; the start value is the last sample at or before from (the
-// first in the window if none).
-func (s *backlogSampler) summarize(r *noisyReport, from, until time.Time) {
+// summarize fills the backlog fields of r: start, min, max, mean and end
+// over the samples taken while B sent (sendStart to sendEnd; the start is
+// the last sample at or before sendStart, which a sample period longer than
+// the window leaves as the only one), the last sample at or before B's last
+// webhook, and the series from sendStart to the last sample.
+func (s *backlogSampler) summarize(r *noisyReport, sendStart, sendEnd, lastDelivery time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.BacklogSamples = [][2]float64{}
 	var in []backlogSample
-	for _, x := range s.samples {
-		if !x.at.After(from) {
-			r.BacklogAtStart = x.depth
+	var before *backlogSample
+	for i, x := range s.samples {
+		switch {
+		case !x.at.After(sendStart):
+			before = &s.samples[i]
+		case !x.at.After(sendEnd):
+			in = append(in, x)
 		}
-		if x.at.Before(from) || x.at.After(until) {
-			continue
+		if !x.at.After(lastDelivery) {
+			r.BacklogAtLastDelivery = x.depth
 		}
-		in = append(in, x)
-		r.BacklogSamples = append(r.BacklogSamples, [2]float64{math.Round(x.at.Sub(from).Seconds()*100) / 100, float64(x.depth)})
+		if !x.at.Before(sendStart) {
+			r.BacklogSamples = append(r.BacklogSamples, [2]float64{math.Round(x.at.Sub(sendStart).Seconds()*100) / 100, float64(x.depth)})
+		}
+	}
+	if before != nil {
+		in = append([]backlogSample{*before}, in...)
 	}
 	if len(in) == 0 {
 		r.BacklogUnobserved = true
 		return
 	}
-	if r.BacklogAtStart == 0 && !s.samples[0].at.Before(from) {
-		r.BacklogAtStart = in[0].depth
-	}
+	r.BacklogAtStart, r.BacklogAtEnd = in[0].depth, in[len(in)-1].depth
 	r.BacklogMin, r.BacklogMax = in[0].depth, in[0].depth
 	var sum int64
 	for _, x := range in {
@@ -303,7 +313,6 @@ func (s *backlogSampler) summarize(r *noisyReport, from, until time.Time) {
 		sum += x.depth
 	}
 	r.BacklogMean = math.Round(float64(sum)/float64(len(in))*10) / 10
-	r.BacklogAtEnd = in[len(in)-1].depth
 }
 
 // flood is tenant A's load: closed-loop batch requests until stopped.
@@ -484,6 +493,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 	}
 	measureStart := time.Now()
 	res := runLoad(ctx, o.loadConfig(), send)
+	sendEnd := time.Now()
 	stopFlooding()
 	<-flooded
 	floodS := time.Since(floodStart).Seconds()
@@ -519,7 +529,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 	if floodRecv != nil {
 		nr.FloodDelivered = floodRecv.ok.Load()
 	}
-	sampler.summarize(nr, measureStart, measureEnd)
+	sampler.summarize(nr, measureStart, sendEnd, measureEnd)
 	rep.noisyReport = nr
 	return a.printBench(rep, o.json)
 }

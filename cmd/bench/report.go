@@ -141,8 +141,8 @@ func formatBenchSummary(r benchReport) string {
 		if nr.BacklogUnobserved {
 			b.WriteString("  backlog     not observed while measuring (see --metrics-url)\n")
 		} else {
-			fmt.Fprintf(&b, "  backlog     queued event.process jobs while B was measured (%.1fs): start %d, min %d, max %d, mean %.0f, end %d (built to %d in %.1fs)\n",
-				nr.MeasuredUntilS, nr.BacklogAtStart, nr.BacklogMin, nr.BacklogMax, nr.BacklogMean, nr.BacklogAtEnd, nr.BacklogTarget, nr.FillS)
+			fmt.Fprintf(&b, "  backlog     queued event.process jobs while B sent: start %d, min %d, max %d, mean %.0f, end %d; %d at B's last webhook (%.1fs after its first send); built past %d in %.1fs\n",
+				nr.BacklogAtStart, nr.BacklogMin, nr.BacklogMax, nr.BacklogMean, nr.BacklogAtEnd, nr.BacklogAtLastDelivery, nr.MeasuredUntilS, nr.BacklogTarget, nr.FillS)
 		}
 	}
 	unit := "event"
