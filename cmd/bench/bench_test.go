@@ -145,10 +145,16 @@ func TestBenchEventBody(t *testing.T) {
 }
 
 func TestBenchBatchAccepted(t *testing.T) {
-	require.Equal(t, 2, batchAccepted([]byte(`{"results":[{"index":0,"status":"accepted"},{"index":1,"status":"rejected"},{"index":2,"status":"accepted"}],"accepted":2}`), 3))
-	require.Equal(t, 5, batchAccepted([]byte(`{}`), 5))
-	require.Equal(t, 5, batchAccepted([]byte(`not json`), 5))
-	require.Equal(t, 0, batchAccepted([]byte(`{"results":[]}`), 5))
+	n, last := batchAccepted([]byte(`{"results":[{"index":0,"status":"accepted","id":"01a2-b"},{"index":1,"status":"rejected"},{"index":2,"status":"accepted","id":"01a2-c"},{"index":3,"status":"replayed","id":"01a2-d"}],"accepted":2}`), 4)
+	require.Equal(t, 2, n)
+	require.Equal(t, "01a2-c", last, "the newest accepted id")
+	n, last = batchAccepted([]byte(`{}`), 5)
+	require.Equal(t, 5, n)
+	require.Empty(t, last)
+	n, _ = batchAccepted([]byte(`not json`), 5)
+	require.Equal(t, 5, n)
+	n, _ = batchAccepted([]byte(`{"results":[]}`), 5)
+	require.Equal(t, 0, n)
 }
 
 func TestBenchReportJSON(t *testing.T) {

@@ -78,10 +78,13 @@ With --rules 0 no rule or channel is made: the events match nothing, and
 the usage counters cannot tell how many were processed, so progress is
 read from serve's /metrics (--metrics-url, default <url>/metrics):
 processed = loaded − signalops_queue_depth{kind="event.process"}, a gauge
-of all tenants that serve refreshes at most every 5 s. The end is then
-seen up to 5 s late: the CPU per event barely moves (the processes are
-idle by then), but processed_per_s is coarse; take the exact rate from
-the jobs' own timestamps (db/bench/suite.sh does). Only this load may use
+of all tenants that serve refreshes at most every 5 s. The run ends once
+a fresh sample shows an empty queue; the CPU is read, and the processing
+time ends, when the newest event loaded is processed (GET
+/api/events/:id): jobs run oldest first, so only the few running beside it
+are left. processed_per_s is still coarse (the first progress is seen up
+to 5 s late); take the exact rate from the jobs' own timestamps
+(db/bench/suite.sh does). Only this load may use
 the queue meanwhile. (work's signalops_jobs_total is no substitute: River
 drops job events its subscription buffer cannot hold at these rates.)
 
@@ -288,6 +291,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		pollCtx, stopPoll          = context.WithCancel(ctx)
 		pollDone                   = make(chan struct{})
 		processedAll, deliveredAll bool
+		lastID                     string // the newest event loaded
 	)
 	defer stopPoll()
 	go func() {
@@ -300,6 +304,24 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 				return
 			case <-t.C:
 			}
+			if d.rules == 0 {
+				// The queue depth is up to 5 s old: the end of the work
+				// is when the newest event loaded (among the last
+				// fetched, as jobs run oldest first) is processed.
+				mu.Lock()
+				last, pending := lastID, cpuBefore != nil && cpuAfter == nil && loaded == int64(d.events)
+				mu.Unlock()
+				if pending && last != "" && eventProcessed(pollCtx, client, d.token, last) {
+					now := time.Now()
+					after, err := d.meter.read()
+					mu.Lock()
+					cpuAfter, lastProc = after, now
+					if err != nil {
+						cpuAfter = nil
+					}
+					mu.Unlock()
+				}
+			}
 			p, n, err := progress()
 			if err != nil {
 				continue
@@ -310,7 +332,9 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 				if firstProc.IsZero() {
 					firstProc, procAtFirst = now, p
 				}
-				lastProc = now
+				if d.rules > 0 {
+					lastProc = now
+				}
 			}
 			if n > delivered {
 				if firstDel.IsZero() {
@@ -323,8 +347,11 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 			processedAll = p >= int64(d.events)
 			deliveredAll = !d.deliver || n >= int64(d.events)
 			done := processedAll && deliveredAll && loaded == int64(d.events)
-			if done && cpuBefore != nil {
+			if done && cpuBefore != nil && cpuAfter == nil {
 				cpuAfter, _ = d.meter.read() // a failed read leaves the cost out
+			}
+			if done && lastProc.IsZero() {
+				lastProc = now
 			}
 			mu.Unlock()
 			if done {
@@ -360,6 +387,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 				}
 				loaded += int64(n)
 				loadedNow.Store(loaded)
+				lastID = max(lastID, out.lastID)
 			})
 			mu.Lock()
 			failed := loadErr != nil
@@ -399,7 +427,14 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	defer mu.Unlock()
 	rep.Processed, rep.Delivered = processed, delivered
 	rep.FinalBacklog = loaded - processed
-	if !firstProc.IsZero() {
+	switch {
+	case d.rules == 0 && !lastProc.IsZero():
+		// The gauge sees the first progress seconds late: time the whole
+		// drain from the end of the load (work is started then).
+		if s := lastProc.Sub(*loadEnd.Load()).Seconds(); s > 0 {
+			rep.ProcessS, rep.ProcessedPerS = s, float64(processed)/s
+		}
+	case !firstProc.IsZero():
 		rep.FirstProcessedS = firstProc.Sub(start).Seconds()
 		if s := lastProc.Sub(firstProc).Seconds(); s > 0 {
 			rep.ProcessS, rep.ProcessedPerS = s, float64(processed-procAtFirst)/s
@@ -466,6 +501,17 @@ func enabledRules(ctx context.Context, client *benchClient, token string) (int, 
 		}
 	}
 	return n, nil
+}
+
+// eventProcessed tells whether the event id has been processed (GET
+// /api/events/:id says so); any error is a no.
+func eventProcessed(ctx context.Context, client *benchClient, token, id string) bool {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var ev struct {
+		Status string `json:"status"`
+	}
+	return client.api(rctx, http.MethodGet, "/api/events/"+id, token, nil, &ev) == nil && ev.Status == "processed"
 }
 
 // drainProgress returns how to read the events processed and webhooks

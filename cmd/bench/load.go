@@ -14,9 +14,10 @@ import (
 
 // benchOutcome is what one request produced.
 type benchOutcome struct {
-	status int   // HTTP status; 0 when no response arrived
-	events int   // events the server accepted with it
-	err    error // the transport error when status is 0
+	status int    // HTTP status; 0 when no response arrived
+	events int    // events the server accepted with it
+	lastID string // of a batch: the largest id accepted (UUIDv7: the newest)
+	err    error  // the transport error when status is 0
 }
 
 func (o benchOutcome) ok() bool { return o.status >= 200 && o.status < 300 }
