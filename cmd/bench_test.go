@@ -64,3 +64,106 @@ func TestBenchDrain(t *testing.T) {
 	require.Zero(t, rules, "the rules were deleted")
 	require.Zero(t, channels, "the channel was deleted")
 }
+
+// TestBenchNoisy runs bench noisy against a real system: it creates two
+// tenants through the operator API, tenant A floods with batches while
+// tenant B's events each arrive as one signed webhook, the backlog is read
+// from serve's /metrics, and the rules and channels are cleaned up.
+func TestBenchNoisy(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	cfg.AdminToken = authtest.Options.AdminToken
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	sys.registerGauges() // as serve does: the queue depth on /metrics
+	srv := httptest.NewServer(sys.router())
+	t.Cleanup(srv.Close)
+	startWorker(t, sys, url)
+
+	var out, errOut bytes.Buffer
+	c := bench.NewCommand()
+	c.SetOut(&out)
+	c.SetErr(&errOut)
+	c.SetArgs([]string{"noisy", "--url", srv.URL, "--admin-token", authtest.Options.AdminToken, "--json",
+		"--rate", "20", "--duration", "1s", "--backlog", "0", "--flood-fire", "--flood-batch", "50",
+		"--flood-concurrency", "1", "--sample", "100ms", "--wait", "1m"})
+	require.NoError(t, c.ExecuteContext(ctx), errOut.String())
+
+	var rep struct {
+		Mode              string           `json:"mode"`
+		Events            int64            `json:"events"`
+		Delivered         int64            `json:"delivered"`
+		Missing           int64            `json:"missing"`
+		InvalidSignatures int64            `json:"invalid_signatures"`
+		P99MS             float64          `json:"p99_ms"`
+		FloodEvents       int64            `json:"flood_events"`
+		FloodFire         bool             `json:"flood_fire"`
+		BacklogSamples    [][2]float64     `json:"backlog_samples"`
+		Errors            map[string]int64 `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.Equal(t, "noisy", rep.Mode)
+	require.EqualValues(t, 20, rep.Events, "B sent 20 events in its second")
+	require.Empty(t, rep.Errors)
+	require.Equal(t, rep.Events, rep.Delivered, "each of B's events arrived as a signed webhook")
+	require.Zero(t, rep.Missing)
+	require.Zero(t, rep.InvalidSignatures)
+	require.Greater(t, rep.P99MS, 0.0)
+	require.True(t, rep.FloodFire)
+	require.Positive(t, rep.FloodEvents)
+	require.NotEmpty(t, rep.BacklogSamples, "the backlog was read while B was measured")
+
+	var tenants, flooded, measured, rules, channels int
+	require.NoError(t, pool.Get(&tenants, `SELECT count(*) FROM tenants WHERE slug LIKE 'bench-%'`))
+	require.NoError(t, pool.Get(&flooded, `SELECT count(*) FROM events WHERE type = 'bench.flood'`))
+	require.NoError(t, pool.Get(&measured, `SELECT count(*) FROM events WHERE type = 'bench.noisy'`))
+	require.NoError(t, pool.Get(&rules, `SELECT count(*) FROM rules WHERE deleted_at IS NULL`))
+	require.NoError(t, pool.Get(&channels, `SELECT count(*) FROM channels WHERE deleted_at IS NULL`))
+	require.Equal(t, 2, tenants, "tenants A and B were created")
+	require.EqualValues(t, rep.FloodEvents, flooded, "every event A's flood counted is stored")
+	require.Equal(t, 21, measured, "B's events and its probe")
+	require.Zero(t, rules, "the rules were deleted")
+	require.Zero(t, channels, "the channels were deleted")
+}
+
+// TestBenchDrainNoRules drains events that match no rule: progress comes
+// from the queue depth on serve's /metrics, so the run ends only once the
+// queue is empty, never on a gauge sampled before the load.
+func TestBenchDrainNoRules(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url)
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	sys.registerGauges()
+	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
+	srv := httptest.NewServer(sys.router())
+	t.Cleanup(srv.Close)
+	startWorker(t, sys, url)
+
+	var out, errOut bytes.Buffer
+	c := bench.NewCommand()
+	c.SetOut(&out)
+	c.SetErr(&errOut)
+	c.SetArgs([]string{"drain", "--url", srv.URL, "--key", tenant.APIKey, "--json", "--events", "1500", "--rules", "0",
+		"--token", authtest.Token(ctx, t, pool, tenant.OwnerEmail), "--wait", "1m", "--poll", "100ms"})
+	require.NoError(t, c.ExecuteContext(ctx), errOut.String())
+
+	var rep struct {
+		Processed    int64 `json:"processed"`
+		FinalBacklog int64 `json:"final_backlog"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.EqualValues(t, 1500, rep.Processed)
+	require.Zero(t, rep.FinalBacklog)
+	var left, rules int
+	require.NoError(t, pool.Get(&left, `SELECT count(*) FROM river_job WHERE kind = 'event.process' AND state IN ('available', 'retryable', 'scheduled')`))
+	require.NoError(t, pool.Get(&rules, `SELECT count(*) FROM rules`))
+	require.Zero(t, left, "the run ended once no event.process job was queued")
+	require.Zero(t, rules, "no rule was made")
+}

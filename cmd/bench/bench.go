@@ -1,8 +1,10 @@
 // Package bench is the load tool (signalops bench): it talks to a running
 // SignalOps over HTTP only, so it needs no database and no secrets and
 // imports nothing of SignalOps; point it at any deployment. One file per
-// mode (ingest.go, e2e.go, drain.go) over the shared load generator
-// (load.go), HTTP client (client.go) and report (report.go).
+// mode (ingest.go, e2e.go, drain.go, noisy.go) over the shared load
+// generator (load.go), HTTP client (client.go), Prometheus reader
+// (metrics.go), control-group CPU meter (cpu.go: --cgroup, the one thing
+// it reads locally) and report (report.go).
 package bench
 
 import (
@@ -31,6 +33,7 @@ type benchOptions struct {
 	warmup      time.Duration
 	timeout     time.Duration
 	json        bool
+	cgroups     []string
 }
 
 func (o *benchOptions) register(c *cobra.Command, defaultRate float64, withWarmup bool) {
@@ -45,6 +48,7 @@ func (o *benchOptions) register(c *cobra.Command, defaultRate float64, withWarmu
 	}
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
 	f.BoolVar(&o.json, "json", false, "print exactly one JSON line instead of the summary")
+	registerCgroups(c, &o.cgroups)
 }
 
 func (o *benchOptions) registerKeys(c *cobra.Command) {
@@ -66,13 +70,19 @@ func (o *benchOptions) allKeys() []string {
 }
 
 func (o *benchOptions) validate() error {
+	if len(o.allKeys()) == 0 {
+		return errors.New("an API key is required: --key so_live_… (or --keys k1,k2,…)")
+	}
+	return o.validateLoad()
+}
+
+// validateLoad checks the flags other than the keys.
+func (o *benchOptions) validateLoad() error {
 	u, err := url.Parse(o.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--url must be an http(s) URL, got %q", o.url)
 	}
 	switch {
-	case len(o.allKeys()) == 0:
-		return errors.New("an API key is required: --key so_live_… (or --keys k1,k2,…)")
 	case o.concurrency < 1 || o.concurrency > 100_000:
 		return errors.New("--concurrency must be 1 to 100000")
 	case o.rate < 0 || o.rate > 1_000_000 || math.IsNaN(o.rate):
@@ -85,6 +95,11 @@ func (o *benchOptions) validate() error {
 		return errors.New("--timeout must be positive")
 	}
 	return nil
+}
+
+// meter is the --cgroup groups; empty without the flag.
+func (o *benchOptions) meter() (cpuMeter, error) {
+	return parseCgroups(o.cgroups)
 }
 
 func (o *benchOptions) loadConfig() loadConfig {
@@ -101,21 +116,26 @@ that falls due while all of them are busy is not sent and counts as "dropped".
 
 Latency percentiles are exact (from every sample) and cover successful (2xx)
 requests; failures are counted by HTTP status ("timeout" and "transport" for
-requests that got no answer). Ctrl-C stops early and still reports.`
+requests that got no answer). Ctrl-C stops early and still reports.
+
+--cgroup name=dir (repeatable) charges the CPU time of control groups to the
+measured events (cpu_s, cpu_us_per_event): put PostgreSQL's postmaster,
+serve and work each in a group of its own (db/bench/suite.sh does), and the
+count is exact, every backend included.`
 
 // NewCommand returns "signalops bench" with its subcommands: ingest, batch,
-// e2e and drain.
+// e2e, drain and noisy.
 func NewCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "Load-test a running SignalOps over HTTP: ingestion, batch ingestion, end-to-end webhook latency",
+		Short: "Load-test a running SignalOps over HTTP: ingestion, end-to-end webhook latency, workers, noisy neighbours",
 		Long: `Load-test a running SignalOps over HTTP. It needs no database or secrets of
 its own, only the API's URL and credentials.
 
 ` + benchLoopHelp,
 		Args: cobra.NoArgs,
 	}
-	c.AddCommand(newBenchIngestCmd(), newBenchBatchCmd(), newBenchE2ECmd(), newBenchDrainCmd())
+	c.AddCommand(newBenchIngestCmd(), newBenchBatchCmd(), newBenchE2ECmd(), newBenchDrainCmd(), newBenchNoisyCmd())
 	return c
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,10 +145,16 @@ func TestBenchEventBody(t *testing.T) {
 }
 
 func TestBenchBatchAccepted(t *testing.T) {
-	require.Equal(t, 2, batchAccepted([]byte(`{"results":[{"index":0,"status":"accepted"},{"index":1,"status":"rejected"},{"index":2,"status":"accepted"}],"accepted":2}`), 3))
-	require.Equal(t, 5, batchAccepted([]byte(`{}`), 5))
-	require.Equal(t, 5, batchAccepted([]byte(`not json`), 5))
-	require.Equal(t, 0, batchAccepted([]byte(`{"results":[]}`), 5))
+	n, last := batchAccepted([]byte(`{"results":[{"index":0,"status":"accepted","id":"01a2-b"},{"index":1,"status":"rejected"},{"index":2,"status":"accepted","id":"01a2-c"},{"index":3,"status":"replayed","id":"01a2-d"}],"accepted":2}`), 4)
+	require.Equal(t, 2, n)
+	require.Equal(t, "01a2-c", last, "the newest accepted id")
+	n, last = batchAccepted([]byte(`{}`), 5)
+	require.Equal(t, 5, n)
+	require.Empty(t, last)
+	n, _ = batchAccepted([]byte(`not json`), 5)
+	require.Equal(t, 5, n)
+	n, _ = batchAccepted([]byte(`{"results":[]}`), 5)
+	require.Equal(t, 0, n)
 }
 
 func TestBenchReportJSON(t *testing.T) {
@@ -290,4 +298,148 @@ func TestBenchHookReceiver(t *testing.T) {
 	require.EqualValues(t, 1, recv.invalid)
 	require.EqualValues(t, 1, recv.foreign)
 	require.GreaterOrEqual(t, recv.latency[0], 40*time.Millisecond)
+}
+
+func TestBenchCgroups(t *testing.T) {
+	v1 := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(v1, "cpuacct.usage"), []byte("1500000000\n"), 0o600))
+	v2 := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(v2, "cpu.stat"), []byte("usage_usec 250000\nuser_usec 200000\nsystem_usec 50000\n"), 0o600))
+
+	m, err := parseCgroups([]string{"pg=" + v1, " serve = " + v2})
+	require.NoError(t, err)
+	before, err := cpuMeter(m).read()
+	require.NoError(t, err)
+	require.Equal(t, cpuReading{1500 * time.Millisecond, 250 * time.Millisecond}, before)
+
+	require.NoError(t, os.WriteFile(filepath.Join(v1, "cpuacct.usage"), []byte("2500000000\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(v2, "cpu.stat"), []byte("usage_usec 750000\n"), 0o600))
+	after, err := cpuMeter(m).read()
+	require.NoError(t, err)
+	c := cpuMeter(m).cost(before, after, 2000)
+	require.Equal(t, map[string]float64{"pg": 1, "serve": 0.5, "total": 1.5}, c.Seconds)
+	require.Equal(t, map[string]float64{"pg": 500, "serve": 250, "total": 750}, c.PerUnit)
+	require.Equal(t, "  cpu         pg 1.00s (500 µs/event); serve 0.50s (250 µs/event); total 1.50s (750 µs/event)\n", c.format("event"))
+	require.Nil(t, cpuMeter(m).cost(before, after, 0).PerUnit, "no units: seconds only")
+	require.Nil(t, cpuMeter(nil).cost(nil, nil, 10), "no --cgroup: no cost")
+	require.Empty(t, (*cpuCost)(nil).format("event"))
+
+	b, err := json.Marshal(benchReport{cpuCost: c})
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"cpu_s":{"pg":1,"serve":0.5,"total":1.5},"cpu_us_per_event":{"pg":500,"serve":250,"total":750}`)
+
+	for _, tt := range []struct{ name, spec, want string }{
+		{"NoName", "=" + v1, "want name=directory"},
+		{"NoDir", "pg", "want name=directory"},
+		{"Total", "total=" + v1, "reserved"},
+		{"Missing", "pg=" + filepath.Join(v1, "nope"), "neither cpuacct.usage"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseCgroups([]string{tt.spec})
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+	_, err = parseCgroups([]string{"pg=" + v1, "pg=" + v2})
+	require.ErrorContains(t, err, `"pg" given twice`)
+}
+
+func TestBenchMetricSum(t *testing.T) {
+	body := []byte(`# HELP signalops_queue_depth River jobs waiting to run.
+# TYPE signalops_queue_depth gauge
+signalops_queue_depth{kind="event.process"} 12345
+signalops_queue_depth{kind="notify.deliver"} 7
+signalops_queue_depth_other{kind="event.process"} 99
+signalops_jobs_total{kind="event.process",outcome="completed"} 1000
+signalops_jobs_total{kind="event.process",outcome="failed"} 3
+signalops_jobs_total{outcome="completed",kind="event.process",x="a\"b,c"} 2.5e+01
+go_goroutines 42
+`)
+	v, ok := metricSum(body, "signalops_queue_depth", map[string]string{"kind": "event.process"})
+	require.True(t, ok)
+	require.InDelta(t, 12345, v, 0)
+	v, ok = metricSum(body, "signalops_jobs_total", map[string]string{"kind": "event.process", "outcome": "completed"})
+	require.True(t, ok)
+	require.InDelta(t, 1025, v, 0, "every matching series, labels in any order")
+	v, ok = metricSum(body, "go_goroutines", nil)
+	require.True(t, ok)
+	require.InDelta(t, 42, v, 0)
+	_, ok = metricSum(body, "signalops_queue_depth", map[string]string{"kind": "rules.digest"})
+	require.False(t, ok, "no matching series is not a zero")
+	require.Equal(t, map[string]string{"a": "x", "b": `q"uo,te`, "c": ""}, parseLabels(`a="x",b="q\"uo,te",c=""`))
+}
+
+func TestBenchBacklogSummary(t *testing.T) {
+	start := time.Now()
+	s := &backlogSampler{}
+	for i, d := range []int64{9000, 10500, 12000, 14000, 13000, 11000, 4000} {
+		s.samples = append(s.samples, backlogSample{at: start.Add(time.Duration(i-1) * time.Second), depth: d})
+	}
+	var r noisyReport
+	s.summarize(&r, start, start.Add(3500*time.Millisecond), start.Add(4200*time.Millisecond))
+	require.EqualValues(t, 10500, r.BacklogAtStart, "the sample at the window's start")
+	require.EqualValues(t, 10500, r.BacklogMin)
+	require.EqualValues(t, 14000, r.BacklogMax)
+	require.EqualValues(t, 13000, r.BacklogAtEnd, "the last sample while B sent")
+	require.EqualValues(t, 11000, r.BacklogAtLastDelivery)
+	require.InDelta(t, 12375, r.BacklogMean, 0.01)
+	require.Equal(t, [][2]float64{{0, 10500}, {1, 12000}, {2, 14000}, {3, 13000}, {4, 11000}, {5, 4000}}, r.BacklogSamples)
+	require.False(t, r.BacklogUnobserved)
+
+	// A window shorter than the sample period: the sample before it.
+	r = noisyReport{}
+	s.summarize(&r, start.Add(1100*time.Millisecond), start.Add(1200*time.Millisecond), start.Add(1300*time.Millisecond))
+	require.EqualValues(t, 12000, r.BacklogAtStart)
+	require.EqualValues(t, 12000, r.BacklogMin)
+	require.EqualValues(t, 12000, r.BacklogAtEnd)
+
+	r = noisyReport{}
+	(&backlogSampler{}).summarize(&r, start, start.Add(time.Second), start.Add(time.Second))
+	require.True(t, r.BacklogUnobserved)
+	require.Equal(t, [][2]float64{}, r.BacklogSamples)
+}
+
+func TestBenchOnMeasure(t *testing.T) {
+	// The meter's first reading is taken once, when the window opens (after
+	// the warmup), and before runLoad returns.
+	var calls atomic.Int64
+	var at atomic.Int64
+	start := time.Now()
+	send := func(context.Context, int64, time.Time) benchOutcome { return benchOutcome{status: 202, events: 1} }
+	lc := loadConfig{concurrency: 4, rate: 100, duration: 100 * time.Millisecond, warmup: 100 * time.Millisecond,
+		onMeasure: func() { calls.Add(1); at.Store(int64(time.Since(start))) }}
+	runLoad(context.Background(), lc, send)
+	require.EqualValues(t, 1, calls.Load())
+	require.GreaterOrEqual(t, time.Duration(at.Load()), 100*time.Millisecond)
+
+	lc.warmup = 0
+	calls.Store(0)
+	runLoad(context.Background(), lc, send)
+	require.EqualValues(t, 1, calls.Load(), "without warmup: at once")
+}
+
+func TestBenchFlagProblems(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cpuacct.usage"), []byte("1\n"), 0o600))
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"NoisyWithoutTenants", []string{"noisy"}, "give --admin-token"},
+		{"NoisyFireWithoutToken", []string{"noisy", "--key", "k", "--token", "t", "--flood-key", "a", "--flood-fire"}, "--flood-fire needs A's --flood-token"},
+		{"NoisyClosedLoop", []string{"noisy", "--admin-token", "x", "--rate", "0"}, "--rate must be positive"},
+		{"NoisyBatch", []string{"noisy", "--admin-token", "x", "--flood-batch", "501"}, "--flood-batch must be 1 to 500"},
+		{"NoisyCgroup", []string{"noisy", "--admin-token", "x", "--cgroup", "pg=" + dir}, "noisy measures latency, not CPU"},
+		{"DrainDeliverWithoutRules", []string{"drain", "--key", "k", "--token", "t", "--rules", "0", "--deliver"}, "--deliver needs a rule that fires"},
+		{"DrainBadCgroup", []string{"drain", "--key", "k", "--token", "t", "--cgroup", "pg"}, "want name=directory"},
+		{"IngestMissingCgroup", []string{"ingest", "--key", "k", "--cgroup", "pg=" + filepath.Join(dir, "nope")}, "neither cpuacct.usage"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCommand()
+			c.SetOut(&bytes.Buffer{})
+			c.SetErr(&bytes.Buffer{})
+			c.SetArgs(append(tt.args, "--url", "http://127.0.0.1:1"))
+			require.ErrorContains(t, c.ExecuteContext(context.Background()), tt.want)
+		})
+	}
 }

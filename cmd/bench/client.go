@@ -94,29 +94,32 @@ func (c *benchClient) postBatch(ctx context.Context, key string, body []byte, n 
 	}
 	o := benchOutcome{status: resp.StatusCode}
 	if o.ok() {
-		o.events = batchAccepted(b, n)
+		o.events, o.lastID = batchAccepted(b, n)
 	}
 	return o
 }
 
-// batchAccepted counts the items a batch response lists as accepted; a
-// body without per-item results counts all n.
-func batchAccepted(body []byte, n int) int {
+// batchAccepted counts the items a batch response lists as accepted (a
+// body without per-item results counts all n), and returns the largest id
+// among them: ids are UUIDv7, so in text order the newest.
+func batchAccepted(body []byte, n int) (int, string) {
 	var r struct {
 		Results []struct {
 			Status string `json:"status"`
+			ID     string `json:"id"`
 		} `json:"results"`
 	}
 	if json.Unmarshal(body, &r) != nil || r.Results == nil {
-		return n
+		return n, ""
 	}
-	k := 0
+	k, last := 0, ""
 	for _, it := range r.Results {
 		if it.Status == "accepted" {
 			k++
+			last = max(last, it.ID)
 		}
 	}
-	return k
+	return k, last
 }
 
 // api calls a management endpoint with a bearer token, decoding a 2xx
@@ -135,7 +138,9 @@ func (c *benchClient) api(ctx context.Context, method, path, token string, in, o
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")

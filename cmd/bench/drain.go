@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,15 +15,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// gaugeMaxAge is how old serve's database-sampled gauges may be (it samples
+// them at most every 5 s), plus a margin.
+const gaugeMaxAge = 5500 * time.Millisecond
+
 type drainOptions struct {
-	token   string
-	events  int
-	rules   int
-	deliver bool
-	listen  string
-	hookURL string
-	wait    time.Duration
-	poll    time.Duration
+	token      string
+	events     int
+	rules      int
+	deliver    bool
+	listen     string
+	hookURL    string
+	wait       time.Duration
+	poll       time.Duration
+	metricsURL string // with --rules 0: serve's /metrics, whose queue depth tells what is left
+	meter      cpuMeter
 }
 
 // drainReport is bench drain's result.
@@ -44,6 +51,10 @@ type drainReport struct {
 	PeakBacklog     int64   `json:"peak_backlog"`
 	FinalBacklog    int64   `json:"final_backlog"`
 	FirstProcessedS float64 `json:"first_processed_s"`
+	// With --cgroup: CPU from "backlog loaded" until the last event was
+	// processed (and delivered), per processed event, and per delivery.
+	*cpuCost
+	CPUPerDelivery map[string]float64 `json:"cpu_us_per_delivery,omitempty"`
 }
 
 func newBenchDrainCmd() *cobra.Command {
@@ -62,6 +73,24 @@ receiver and --rules rules matching type "bench.drain". Every rule has a
 condition, so each event is evaluated against all of them; none fires,
 except with --deliver, where the first rule fires for every event and sends
 one signed webhook to the receiver.
+
+With --rules 0 no rule or channel is made: the events match nothing, and
+the usage counters cannot tell how many were processed, so progress is
+read from serve's /metrics (--metrics-url, default <url>/metrics):
+processed = loaded − signalops_queue_depth{kind="event.process"}, a gauge
+of all tenants that serve refreshes at most every 5 s. The run ends once
+a fresh sample shows an empty queue; the CPU is read, and the processing
+time ends, when the newest event loaded is processed (GET
+/api/events/:id): jobs run oldest first, so only the few running beside it
+are left. processed_per_s is still coarse (the first progress is seen up
+to 5 s late); take the exact rate from the jobs' own timestamps
+(db/bench/suite.sh does). Only this load may use
+the queue meanwhile. (work's signalops_jobs_total is no substitute: River
+drops job events its subscription buffer cannot hold at these rates.)
+
+With --cgroup, the CPU time of each group from "backlog loaded" until the
+last event was processed (and delivered) is reported per processed event
+and, with --deliver, per delivery: start work right after that line.
 
 It then sends --events events with --key through POST /api/events/batch
 (500 per request, --concurrency requests in flight), as fast as the server
@@ -92,10 +121,20 @@ rules and the channel are deleted at the end.`,
 				return errors.New("a bearer token is required: --token (from POST /api/auth/login)")
 			case d.events < 1 || d.events > 10_000_000:
 				return errors.New("--events must be 1 to 10000000")
-			case d.rules < 1 || d.rules > 100:
-				return errors.New("--rules must be 1 to 100")
+			case d.rules < 0 || d.rules > 100:
+				return errors.New("--rules must be 0 to 100")
+			case d.rules == 0 && d.deliver:
+				return errors.New("--deliver needs a rule that fires: --rules 1 or more")
 			case d.wait <= 0 || d.poll <= 0:
 				return errors.New("--wait and --poll must be positive")
+			}
+			meter, err := parseCgroups(o.cgroups)
+			if err != nil {
+				return err
+			}
+			d.meter = meter
+			if d.metricsURL == "" {
+				d.metricsURL = strings.TrimRight(o.url, "/") + "/metrics"
 			}
 			return outputOf(cmd).runBenchDrain(cmd.Context(), &o, d)
 		},
@@ -108,12 +147,14 @@ rules and the channel are deleted at the end.`,
 	f.BoolVar(&o.json, "json", false, "print exactly one JSON line instead of the summary")
 	f.StringVar(&d.token, "token", "", "bearer JWT of a user who may manage rules and channels")
 	f.IntVar(&d.events, "events", 50_000, "events in the backlog")
-	f.IntVar(&d.rules, "rules", 10, "rules evaluated per event (1–100)")
+	f.IntVar(&d.rules, "rules", 10, "rules evaluated per event (0–100; 0: progress from the queue depth, see above)")
 	f.BoolVar(&d.deliver, "deliver", false, "one rule fires for every event: one signed webhook each")
 	f.StringVar(&d.listen, "listen", "127.0.0.1:0", "address of the local webhook receiver")
 	f.StringVar(&d.hookURL, "hook-url", "", "URL the server should deliver to (default http://<listen address>/hook)")
 	f.DurationVar(&d.wait, "wait", 10*time.Minute, "how long to wait for the backlog to drain")
 	f.DurationVar(&d.poll, "poll", 250*time.Millisecond, "how often to read the usage counters")
+	f.StringVar(&d.metricsURL, "metrics-url", "", "serve's /metrics (default <url>/metrics), read with --rules 0 for the queue depth")
+	registerCgroups(c, &o.cgroups)
 	return c
 }
 
@@ -191,13 +232,15 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	}()
 	sctx, cancel := mgmt()
 	defer cancel()
-	err = client.api(sctx, http.MethodPost, "/api/channels", d.token, map[string]any{
-		"name": "bench drain", "kind": "webhook",
-		"config":  map[string]any{"url": hookURL},
-		"secrets": map[string]any{"signingSecret": secret},
-	}, &channel)
-	if err != nil {
-		return fmt.Errorf("create webhook channel: %w", err)
+	if d.rules > 0 {
+		err = client.api(sctx, http.MethodPost, "/api/channels", d.token, map[string]any{
+			"name": "bench drain", "kind": "webhook",
+			"config":  map[string]any{"url": hookURL},
+			"secrets": map[string]any{"signingSecret": secret},
+		}, &channel)
+		if err != nil {
+			return fmt.Errorf("create webhook channel: %w", err)
+		}
 	}
 	for k := range d.rules {
 		// payload.i counts from 0: "i < -k-1" never holds; "i >= 0" always.
@@ -220,21 +263,16 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		}
 		ruleIDs = append(ruleIDs, rule.ID)
 	}
-	perEvent, err := enabledRules(sctx, client, d.token)
+	var loadedNow atomic.Int64 // what the queue-depth progress subtracts from
+	var loadEnd atomic.Pointer[time.Time]
+	progress, err := drainProgress(ctx, client, d, loadedNow.Load, func() bool {
+		t := loadEnd.Load()
+		return t != nil && time.Since(*t) > gaugeMaxAge
+	})
 	if err != nil {
 		return err
 	}
-	readUsage := func() (usageCounts, error) {
-		uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		var u usageCounts
-		return u, client.api(uctx, http.MethodGet, "/api/usage", d.token, nil, &u)
-	}
-	base, err := readUsage()
-	if err != nil {
-		return fmt.Errorf("read usage: %w", err)
-	}
-	fmt.Fprintf(a.stderr, "bench drain: %d rules (%d enabled in the tenant), loading %d events\n", d.rules, perEvent, d.events)
+	fmt.Fprintf(a.stderr, "bench drain: %d rules, loading %d events\n", d.rules, d.events)
 
 	// The clock starts with the load; polling runs throughout, so work
 	// that runs during the load is seen too.
@@ -242,6 +280,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	rep := drainReport{Mode: "drain", Events: int64(d.events), Rules: d.rules, Deliver: d.deliver}
 	var (
 		mu                         sync.Mutex
+		cpuBefore, cpuAfter        cpuReading
 		loaded                     int64
 		firstProc, lastProc        time.Time
 		procAtFirst, delAtFirst    int64
@@ -252,6 +291,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		pollCtx, stopPoll          = context.WithCancel(ctx)
 		pollDone                   = make(chan struct{})
 		processedAll, deliveredAll bool
+		lastID                     string // the newest event loaded
 	)
 	defer stopPoll()
 	go func() {
@@ -264,19 +304,37 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 				return
 			case <-t.C:
 			}
-			u, err := readUsage()
+			if d.rules == 0 {
+				// The queue depth is up to 5 s old: the end of the work
+				// is when the newest event loaded (among the last
+				// fetched, as jobs run oldest first) is processed.
+				mu.Lock()
+				last, pending := lastID, cpuBefore != nil && cpuAfter == nil && loaded == int64(d.events)
+				mu.Unlock()
+				if pending && last != "" && eventProcessed(pollCtx, client, d.token, last) {
+					now := time.Now()
+					after, err := d.meter.read()
+					mu.Lock()
+					cpuAfter, lastProc = after, now
+					if err != nil {
+						cpuAfter = nil
+					}
+					mu.Unlock()
+				}
+			}
+			p, n, err := progress()
 			if err != nil {
 				continue
 			}
 			now := time.Now()
-			p := (u.Current.RuleEvaluations - base.Current.RuleEvaluations) / int64(perEvent)
-			n := u.Current.Notifications.Total - base.Current.Notifications.Total
 			mu.Lock()
 			if p > processed {
 				if firstProc.IsZero() {
 					firstProc, procAtFirst = now, p
 				}
-				lastProc = now
+				if d.rules > 0 {
+					lastProc = now
+				}
 			}
 			if n > delivered {
 				if firstDel.IsZero() {
@@ -288,8 +346,15 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 			rep.PeakBacklog = max(rep.PeakBacklog, loaded-p)
 			processedAll = p >= int64(d.events)
 			deliveredAll = !d.deliver || n >= int64(d.events)
+			done := processedAll && deliveredAll && loaded == int64(d.events)
+			if done && cpuBefore != nil && cpuAfter == nil {
+				cpuAfter, _ = d.meter.read() // a failed read leaves the cost out
+			}
+			if done && lastProc.IsZero() {
+				lastProc = now
+			}
 			mu.Unlock()
-			if processedAll && deliveredAll {
+			if done {
 				stopPoll()
 			}
 		}
@@ -321,6 +386,8 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 					return
 				}
 				loaded += int64(n)
+				loadedNow.Store(loaded)
+				lastID = max(lastID, out.lastID)
 			})
 			mu.Lock()
 			failed := loadErr != nil
@@ -332,10 +399,14 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		wg.Wait()
 	}()
 	<-loadDone
+	loadEnd.Store(new(time.Now()))
 	mu.Lock()
 	rep.LoadS = time.Since(start).Seconds()
 	rep.LoadEventsPerS = float64(loaded) / rep.LoadS
 	err = loadErr
+	if err == nil {
+		cpuBefore, err = d.meter.read()
+	}
 	mu.Unlock()
 	if err != nil {
 		return err
@@ -356,7 +427,14 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	defer mu.Unlock()
 	rep.Processed, rep.Delivered = processed, delivered
 	rep.FinalBacklog = loaded - processed
-	if !firstProc.IsZero() {
+	switch {
+	case d.rules == 0 && !lastProc.IsZero():
+		// The gauge sees the first progress seconds late: time the whole
+		// drain from the end of the load (work is started then).
+		if s := lastProc.Sub(*loadEnd.Load()).Seconds(); s > 0 {
+			rep.ProcessS, rep.ProcessedPerS = s, float64(processed)/s
+		}
+	case !firstProc.IsZero():
 		rep.FirstProcessedS = firstProc.Sub(start).Seconds()
 		if s := lastProc.Sub(firstProc).Seconds(); s > 0 {
 			rep.ProcessS, rep.ProcessedPerS = s, float64(processed-procAtFirst)/s
@@ -368,6 +446,13 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		}
 	}
 	rep.InvalidSigs = recv.bad.Load()
+	if cpuAfter == nil && cpuBefore != nil {
+		cpuAfter, _ = d.meter.read()
+	}
+	rep.cpuCost = d.meter.cost(cpuBefore, cpuAfter, rep.Processed)
+	if d.deliver && rep.cpuCost != nil && rep.Delivered > 0 {
+		rep.CPUPerDelivery = d.meter.cost(cpuBefore, cpuAfter, rep.Delivered).PerUnit
+	}
 	for _, f := range []*float64{&rep.LoadS, &rep.LoadEventsPerS, &rep.ProcessS, &rep.ProcessedPerS, &rep.DeliverS, &rep.DeliveredPerS, &rep.FirstProcessedS} {
 		*f = math.Round(*f*100) / 100
 	}
@@ -386,6 +471,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 			fmt.Fprintf(a.stdout, "  delivered   %d, %.0f webhooks/s over %.1fs (invalid signatures %d, receiver saw %d)\n",
 				rep.Delivered, rep.DeliveredPerS, rep.DeliverS, rep.InvalidSigs, recv.ok.Load())
 		}
+		fmt.Fprint(a.stdout, rep.cpuCost.format("processed event"))
 	}
 	if rep.TimedOut {
 		return fmt.Errorf("the backlog did not drain within --wait %s: is `signalops work` running?", d.wait)
@@ -415,4 +501,73 @@ func enabledRules(ctx context.Context, client *benchClient, token string) (int, 
 		}
 	}
 	return n, nil
+}
+
+// eventProcessed tells whether the event id has been processed (GET
+// /api/events/:id says so); any error is a no.
+func eventProcessed(ctx context.Context, client *benchClient, token, id string) bool {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var ev struct {
+		Status string `json:"status"`
+	}
+	return client.api(rctx, http.MethodGet, "/api/events/"+id, token, nil, &ev) == nil && ev.Status == "processed"
+}
+
+// drainProgress returns how to read the events processed and webhooks
+// delivered since the start of the run: from the tenant's usage counters
+// (rule evaluations ÷ its enabled rules, notifications), or with --rules 0
+// from the queue depth on serve's /metrics (loaded − still queued).
+func drainProgress(ctx context.Context, client *benchClient, d drainOptions, loaded func() int64, settled func() bool) (func() (processed, delivered int64, err error), error) {
+	read := func(f func(context.Context) error) error {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return f(rctx)
+	}
+	if d.rules == 0 {
+		depth := func(ctx context.Context) (float64, error) {
+			return client.scrapeMetric(ctx, d.metricsURL, "signalops_queue_depth", map[string]string{"kind": "event.process"})
+		}
+		var base float64
+		if err := read(func(ctx context.Context) (err error) { base, err = depth(ctx); return err }); err != nil {
+			return nil, fmt.Errorf("--rules 0 reads the queue depth: %w", err)
+		}
+		if base > 0 {
+			return nil, fmt.Errorf("%.0f event.process jobs are already queued: --rules 0 counts progress by the queue depth, so it needs an empty queue", base)
+		}
+		return func() (int64, int64, error) {
+			// The gauge may be up to gaugeMaxAge old: until the load ended
+			// longer ago than that, it may predate rows already loaded, and
+			// "loaded − queued" would count them as processed.
+			if !settled() {
+				return 0, 0, errors.New("queue depth not yet sampled after the load")
+			}
+			n := loaded()
+			var v float64
+			err := read(func(ctx context.Context) (err error) { v, err = depth(ctx); return err })
+			return n - int64(v), 0, err
+		}, nil
+	}
+	perEvent, err := enabledRules(ctx, client, d.token)
+	if err != nil {
+		return nil, err
+	}
+	usage := func() (usageCounts, error) {
+		var u usageCounts
+		return u, read(func(ctx context.Context) error {
+			return client.api(ctx, http.MethodGet, "/api/usage", d.token, nil, &u)
+		})
+	}
+	base, err := usage()
+	if err != nil {
+		return nil, fmt.Errorf("read usage: %w", err)
+	}
+	return func() (int64, int64, error) {
+		u, err := usage()
+		if err != nil {
+			return 0, 0, err
+		}
+		return (u.Current.RuleEvaluations - base.Current.RuleEvaluations) / int64(perEvent),
+			u.Current.Notifications.Total - base.Current.Notifications.Total, nil
+	}, nil
 }

@@ -52,6 +52,10 @@ otherwise refuses.
 In --json, p50_ms…max_ms are the end-to-end latencies; ingest_p50_ms… are
 those of the ingest requests.
 
+With --cgroup name=dir (repeated: PostgreSQL's, serve's and work's groups),
+the CPU time each group spent from the first send until the last accepted
+event's webhook arrived is reported, in total and per delivered event.
+
 ` + benchLoopHelp,
 		Example: `  WEBHOOK_ALLOW_PRIVATE=true signalops serve & WEBHOOK_ALLOW_PRIVATE=true signalops work &
   signalops bench e2e --key so_live_… --token "$JWT" --rate 100 --duration 10s`,
@@ -69,7 +73,11 @@ those of the ingest requests.
 			if wait <= 0 {
 				return errors.New("--wait must be positive")
 			}
-			return outputOf(cmd).runBenchE2E(cmd.Context(), &o, e2eOptions{token: token, listen: listen, hookURL: hookURL, wait: wait})
+			meter, err := o.meter()
+			if err != nil {
+				return err
+			}
+			return outputOf(cmd).runBenchE2E(cmd.Context(), &o, e2eOptions{token: token, listen: listen, hookURL: hookURL, wait: wait, meter: meter})
 		},
 	}
 	o.register(c, 200, false)
@@ -84,6 +92,7 @@ those of the ingest requests.
 type e2eOptions struct {
 	token, listen, hookURL string
 	wait                   time.Duration
+	meter                  cpuMeter
 }
 
 // verifyWebhookSignature checks a Standard Webhooks signature header (one
@@ -237,6 +246,25 @@ func (h *hookReceiver) delivered(accepted map[int64]struct{}) int {
 	return n
 }
 
+// collect fills the delivery counts of r for the accepted events and
+// returns their latencies, sorted.
+func (h *hookReceiver) collect(r *e2eReport, accepted map[int64]struct{}) []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var lat []time.Duration
+	for i := range accepted {
+		if d, ok := h.latency[i]; ok {
+			lat = append(lat, d)
+		}
+	}
+	r.Delivered = int64(len(lat))
+	r.Missing = int64(len(accepted)) - r.Delivered
+	r.Unexpected = int64(len(h.latency)) - r.Delivered
+	r.Duplicates, r.DuplicateEvents, r.InvalidSignatures = h.dupIDs, h.dupEvents, h.invalid
+	slices.Sort(lat)
+	return lat
+}
+
 // startReceiver serves h on listen and returns the URL the server should
 // deliver to (hookURL, or http://<address>/hook) and how to stop it.
 func startReceiver(h http.Handler, listen, hookURL string) (string, func(), error) {
@@ -346,14 +374,24 @@ func (a *streams) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions
 		return o
 	}
 	fmt.Fprintf(a.stderr, "bench e2e: sending at %g events/s for %s\n", o.rate, o.duration)
+	cpuBefore, err := e.meter.read()
+	if err != nil {
+		return err
+	}
 	res := runLoad(ctx, o.loadConfig(), send)
 
+	// CPU is counted until the last accepted event's webhook arrived (or
+	// --wait ran out): what a delivered event cost, sending to arrival.
 	deadline := time.Now().Add(e.wait)
 	for ctx.Err() == nil && time.Now().Before(deadline) && recv.delivered(accepted) < len(accepted) {
 		select {
 		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
+	}
+	cpuAfter, err := e.meter.read()
+	if err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		res.interrupted = true
@@ -363,22 +401,13 @@ func (a *streams) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions
 	rep.e2eReport = &e2eReport{
 		IngestP50MS: rep.P50MS, IngestP95MS: rep.P95MS, IngestP99MS: rep.P99MS, IngestMaxMS: rep.MaxMS,
 	}
+	lat := recv.collect(rep.e2eReport, accepted)
 	recv.mu.Lock()
-	var lat []time.Duration
-	for i := range accepted {
-		if d, ok := recv.latency[i]; ok {
-			lat = append(lat, d)
-		}
-	}
-	rep.Delivered = int64(len(lat))
-	rep.Missing = int64(len(accepted)) - rep.Delivered
-	rep.Unexpected = int64(len(recv.latency)) - rep.Delivered
-	rep.Duplicates, rep.DuplicateEvents, rep.InvalidSignatures = recv.dupIDs, recv.dupEvents, recv.invalid
 	malformed, foreign := recv.malformed, recv.foreign
 	recv.mu.Unlock()
-	slices.Sort(lat)
 	rep.P50MS, rep.P95MS = ms(percentile(lat, 50)), ms(percentile(lat, 95))
 	rep.P99MS, rep.MaxMS = ms(percentile(lat, 99)), ms(percentile(lat, 100))
+	rep.cpuCost = e.meter.cost(cpuBefore, cpuAfter, rep.Delivered)
 	if malformed > 0 || foreign > 0 {
 		fmt.Fprintf(a.stderr, "bench e2e: ignored %d malformed deliveries and %d of other rules\n", malformed, foreign)
 	}

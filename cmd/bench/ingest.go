@@ -26,14 +26,22 @@ compare one tenant with many at the same total load.
 			if err := o.validate(); err != nil {
 				return err
 			}
+			meter, err := o.meter()
+			if err != nil {
+				return err
+			}
 			client := newBenchClient(o.url, o.concurrency, o.timeout)
 			keys := o.allKeys()
 			send := func(ctx context.Context, seq int64, sentAt time.Time) benchOutcome {
 				body := appendBenchEvent(nil, "bench.event", seq, sentAt)
 				return client.postEvent(ctx, keys[int(seq%int64(len(keys)))], body)
 			}
-			res := runLoad(cmd.Context(), o.loadConfig(), send)
+			res, cost, err := meteredLoad(cmd.Context(), o.loadConfig(), meter, send)
+			if err != nil {
+				return err
+			}
 			rep := newBenchReport("ingest", &o, len(keys), res)
+			rep.cpuCost = cost
 			return outputOf(cmd).printBench(rep, o.json)
 		},
 	}
@@ -63,6 +71,10 @@ response has no per-item results). Reports requests/s and events/s.
 			if n < 1 || n > 500 {
 				return errors.New("--n must be 1 to 500 (the API's batch limit)")
 			}
+			meter, err := o.meter()
+			if err != nil {
+				return err
+			}
 			client := newBenchClient(o.url, o.concurrency, o.timeout)
 			keys := o.allKeys()
 			send := func(ctx context.Context, seq int64, sentAt time.Time) benchOutcome {
@@ -77,9 +89,13 @@ response has no per-item results). Reports requests/s and events/s.
 				body = append(body, "]}"...)
 				return client.postBatch(ctx, keys[int(seq%int64(len(keys)))], body, n)
 			}
-			res := runLoad(cmd.Context(), o.loadConfig(), send)
+			res, cost, err := meteredLoad(cmd.Context(), o.loadConfig(), meter, send)
+			if err != nil {
+				return err
+			}
 			rep := newBenchReport("batch", &o, len(keys), res)
 			rep.BatchSize = n
+			rep.cpuCost = cost
 			return outputOf(cmd).printBench(rep, o.json)
 		},
 	}
@@ -87,4 +103,24 @@ response has no per-item results). Reports requests/s and events/s.
 	o.registerKeys(c)
 	c.Flags().IntVar(&n, "n", 100, "events per batch (1–500)")
 	return c
+}
+
+// meteredLoad is runLoad with the CPU of the meter's groups charged to the
+// accepted events: read when the measurement window opens and again once
+// every request has been answered (requests of the warmup still in flight
+// at the start are charged, those of the window finishing after its end
+// too: at most --concurrency requests either way).
+func meteredLoad(ctx context.Context, lc loadConfig, meter cpuMeter, send sendFunc) (loadResult, *cpuCost, error) {
+	if len(meter) == 0 {
+		return runLoad(ctx, lc, send), nil, nil
+	}
+	var before cpuReading
+	var readErr error
+	lc.onMeasure = func() { before, readErr = meter.read() }
+	res := runLoad(ctx, lc, send)
+	after, err := meter.read()
+	if err = errors.Join(readErr, err); err != nil {
+		return res, nil, err
+	}
+	return res, meter.cost(before, after, res.events), nil
 }

@@ -14,9 +14,10 @@ import (
 
 // benchOutcome is what one request produced.
 type benchOutcome struct {
-	status int   // HTTP status; 0 when no response arrived
-	events int   // events the server accepted with it
-	err    error // the transport error when status is 0
+	status int    // HTTP status; 0 when no response arrived
+	events int    // events the server accepted with it
+	lastID string // of a batch: the largest id accepted (UUIDv7: the newest)
+	err    error  // the transport error when status is 0
 }
 
 func (o benchOutcome) ok() bool { return o.status >= 200 && o.status < 300 }
@@ -43,6 +44,9 @@ type loadConfig struct {
 	rate        float64 // 0 = closed loop
 	duration    time.Duration
 	warmup      time.Duration
+	// onMeasure, when set, runs once when the measurement window opens
+	// (after the warmup), before runLoad returns: a meter's first reading.
+	onMeasure func()
 }
 
 // loadResult is a run's merged tally. Only requests that started (or were
@@ -123,6 +127,21 @@ func runLoad(ctx context.Context, lc loadConfig, send sendFunc) loadResult {
 	}
 	var wg sync.WaitGroup
 	var dropped int64
+	if lc.onMeasure != nil {
+		if lc.warmup <= 0 {
+			lc.onMeasure()
+		} else {
+			wg.Go(func() {
+				t := time.NewTimer(time.Until(measureFrom))
+				defer t.Stop()
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				lc.onMeasure()
+			})
+		}
+	}
 	if lc.rate <= 0 {
 		var seq atomic.Int64
 		for w := range lc.concurrency {

@@ -30,6 +30,8 @@ type benchReport struct {
 	MaxMS         float64          `json:"max_ms"`
 	Interrupted   bool             `json:"interrupted,omitempty"`
 	*e2eReport
+	*cpuCost // with --cgroup: CPU charged to each group while measuring
+	*noisyReport
 }
 
 // e2eReport is what bench e2e adds; p50_ms… of the report are then the
@@ -129,6 +131,25 @@ func formatBenchSummary(r benchReport) string {
 		fmt.Fprintf(&b, "  deliveries  %d of %d accepted events (missing %d, duplicates %d, duplicate events %d, unexpected %d, invalid signatures %d)\n",
 			e.Delivered, r.Events, e.Missing, e.Duplicates, e.DuplicateEvents, e.Unexpected, e.InvalidSignatures)
 	}
+	if nr := r.noisyReport; nr != nil {
+		fmt.Fprintf(&b, "  flood       tenant A: %d events accepted, %.0f events/s, fire=%v, errors %s",
+			nr.FloodEvents, nr.FloodEventsPerS, nr.FloodFire, formatErrors(nr.FloodErrors))
+		if nr.FloodFire {
+			fmt.Fprintf(&b, ", %d webhooks received", nr.FloodDelivered)
+		}
+		b.WriteString("\n")
+		if nr.BacklogUnobserved {
+			b.WriteString("  backlog     not observed while measuring (see --metrics-url)\n")
+		} else {
+			fmt.Fprintf(&b, "  backlog     queued event.process jobs while B sent: start %d, min %d, max %d, mean %.0f, end %d; %d at B's last webhook (%.1fs after its first send); built past %d in %.1fs\n",
+				nr.BacklogAtStart, nr.BacklogMin, nr.BacklogMax, nr.BacklogMean, nr.BacklogAtEnd, nr.BacklogAtLastDelivery, nr.MeasuredUntilS, nr.BacklogTarget, nr.FillS)
+		}
+	}
+	unit := "event"
+	if r.e2eReport != nil {
+		unit = "delivered event"
+	}
+	b.WriteString(r.cpuCost.format(unit))
 	fmt.Fprintf(&b, "  errors      %s\n", formatErrors(r.Errors))
 	return b.String()
 }
