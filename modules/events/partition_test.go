@@ -337,7 +337,7 @@ func TestListUntil(t *testing.T) {
 	insertAt(t, b, now.Add(-time.Hour), billing.RetentionEnterprise)
 
 	list := func(query string) ([]uuid.UUID, string) {
-		rec := do(t, b.router, http.MethodGet, "/api/events?"+query, nil, "x-api-key", b.tenant.APIKey)
+		rec := do(t, b.router, http.MethodGet, "/api/events?"+query, "", "x-api-key", b.tenant.APIKey)
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		var page struct {
 			Data       []struct{ ID uuid.UUID }
