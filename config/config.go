@@ -308,7 +308,7 @@ func (c Config) Redacted() map[string]any {
 		"http_addr": c.HTTP.Addr, "request_timeout": c.HTTP.RequestTimeout.String(),
 		"queue_event_workers": c.Queue.EventWorkers, "queue_committers": c.Queue.Committers, "queue_group_max": c.Queue.GroupMax,
 		"queue_fetch_cooldown": c.Queue.FetchCooldown.String(), "queue_fair_window": c.Queue.FairWindow.String(),
-		"queue_rescue_after":   c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
+		"queue_rescue_after": c.Queue.RescueAfter.String(), "queue_discarded_retention": c.Queue.DiscardedRetention.String(),
 		"ingest_committers": c.Ingest.Committers, "ingest_group_max": c.Ingest.MaxBatch,
 		"ingest_rate_limit": c.RateLimit.IngestRate, "ingest_rate_burst": c.RateLimit.IngestBurst,
 		"smtp_url": redactURL(c.Notify.SMTPURL), "webhook_allow_private": c.Notify.WebhookAllowPrivate,
