@@ -45,7 +45,7 @@ func (s *Stmts) stmt(ctx context.Context, q Querier, query string) *sqlx.Stmt {
 		}
 		s.mu.Lock()
 		if prior, raced := s.m[query]; raced {
-			_ = st.Close()
+			_ = st.Close() //nolint:sqlclosecheck // the loser of a race to prepare; the cache keeps the winner until Close
 			st = prior
 		} else {
 			s.m[query] = st
@@ -65,7 +65,7 @@ func (s *Stmts) stmt(ctx context.Context, q Querier, query string) *sqlx.Stmt {
 
 // Select is sqlx.SelectContext(ctx, q, dest, query, args...), prepared.
 func (s *Stmts) Select(ctx context.Context, q Querier, dest any, query string, args ...any) error {
-	if st := s.stmt(ctx, q, query); st != nil {
+	if st := s.stmt(ctx, q, query); st != nil { //nolint:sqlclosecheck // cached for the pool's life (Close), or closed with its transaction
 		return st.SelectContext(ctx, dest, args...)
 	}
 	return sqlx.SelectContext(ctx, q, dest, query, args...)
@@ -73,7 +73,7 @@ func (s *Stmts) Select(ctx context.Context, q Querier, dest any, query string, a
 
 // Exec is q.ExecContext(ctx, query, args...), prepared.
 func (s *Stmts) Exec(ctx context.Context, q Querier, query string, args ...any) (sql.Result, error) {
-	if st := s.stmt(ctx, q, query); st != nil {
+	if st := s.stmt(ctx, q, query); st != nil { //nolint:sqlclosecheck // cached for the pool's life (Close), or closed with its transaction
 		return st.ExecContext(ctx, args...)
 	}
 	return q.ExecContext(ctx, query, args...)
