@@ -73,7 +73,7 @@ func (s *Stmts) Select(ctx context.Context, q Querier, dest any, query string, a
 
 // Exec is q.ExecContext(ctx, query, args...), prepared.
 func (s *Stmts) Exec(ctx context.Context, q Querier, query string, args ...any) (sql.Result, error) {
-	if st := s.stmt(ctx, q, query); st != nil { //nolint:sqlclosecheck // cached for the pool's life (Close), or closed with its transaction
+	if st := s.stmt(ctx, q, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return q.ExecContext(ctx, query, args...)
