@@ -89,7 +89,7 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 	// (queue.Fair; docs/adr/0011); weights come from billing, wired below.
 	s.fair = queue.NewFair(cfg.Queue.FairWindow, func(ctx context.Context, tenantID uuid.UUID) int {
 		return s.billing.Service.Weight(ctx, tenantID)
-	})
+	}, queue.Head(pool.DB))
 	qc := queueConfig(cfg)
 	qc.Middleware = []rivertype.Middleware{s.fair}
 	jobs, err := queue.NewInsertOnly(pool.DB, qc, logger.With("module", "river"))

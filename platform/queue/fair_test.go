@@ -30,18 +30,17 @@ func weightOf(ws map[uuid.UUID]int) func(context.Context, uuid.UUID) int {
 	return func(_ context.Context, t uuid.UUID) int { return ws[t] }
 }
 
-// fairRun inserts the batches in order through a client with fair (nil:
-// none), then works them with one worker and returns the tenants in the
-// order their jobs ran.
-func fairRun(t *testing.T, fair *queue.Fair, batches [][]uuid.UUID) []uuid.UUID {
+// fairRun inserts the batches in order through a client with the Fair
+// that mk makes over the test database's queue head, then works them with
+// one worker and returns the tenants in the order their jobs ran.
+func fairRun(t *testing.T, mk func(queue.HeadFunc) *queue.Fair, batches [][]uuid.UUID) []uuid.UUID {
 	t.Helper()
 	ctx := t.Context()
 	db := testdb.New(t)
+	fair := mk(queue.Head(db.DB))
 	cfg := queue.Config{FetchCooldown: time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
 		JobTimeout: time.Minute, RescueAfter: 2 * time.Minute}
-	if fair != nil {
-		cfg.Middleware = []rivertype.Middleware{fair}
-	}
+	cfg.Middleware = []rivertype.Middleware{fair}
 	inserter, err := queue.NewInsertOnly(db.DB, cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	total := 0
@@ -123,13 +122,13 @@ func TestFairQuietTenantSkipsTheBacklog(t *testing.T) {
 	batches = append(batches, repeat(quiet, 5), repeat(quiet, 5))
 
 	t.Run("fair", func(t *testing.T) {
-		order := fairRun(t, queue.NewFair(10*time.Minute, nil), batches)
+		order := fairRun(t, func(h queue.HeadFunc) *queue.Fair { return queue.NewFair(10*time.Minute, nil, h) }, batches)
 		at := lastAt(order, quiet)
 		t.Logf("the quiet tenant's 10th job ran %d of %d", at, len(order))
 		assert.LessOrEqual(t, at, 100, "the quiet tenant waited behind the backlog")
 	})
 	t.Run("off", func(t *testing.T) {
-		order := fairRun(t, queue.NewFair(0, nil), batches)
+		order := fairRun(t, func(h queue.HeadFunc) *queue.Fair { return queue.NewFair(0, nil, h) }, batches)
 		assert.Equal(t, len(order), lastAt(order, quiet), "without fair ordering jobs run first in, first out")
 	})
 }
@@ -138,7 +137,9 @@ func TestFairQuietTenantSkipsTheBacklog(t *testing.T) {
 // every one of weight 1, whichever enqueued first.
 func TestFairWeights(t *testing.T) {
 	light, heavy := uuid.New(), uuid.New()
-	fair := queue.NewFair(10*time.Minute, weightOf(map[uuid.UUID]int{light: 1, heavy: 3}))
+	fair := func(h queue.HeadFunc) *queue.Fair {
+		return queue.NewFair(10*time.Minute, weightOf(map[uuid.UUID]int{light: 1, heavy: 3}), h)
+	}
 	var batches [][]uuid.UUID
 	for range 6 { // as two producers' interleaved batches; light's come first
 		batches = append(batches, repeat(light, 100), repeat(heavy, 100))
@@ -152,4 +153,43 @@ func TestFairWeights(t *testing.T) {
 	}
 	t.Logf("weight 3 ran %d of the first 400 jobs", heavyFirst)
 	assert.InDelta(t, 300, heavyFirst, 30, "weight 3 of 4 should get ~3/4 of the workers")
+}
+
+// A flooding tenant of weight 16 that inserts slower than 1,600 jobs a
+// second (its share by the wall clock) still queues behind the head of the
+// queue, not at the wall clock: a quiet tenant of weight 1 gets its first
+// job in at once and its share (1 in 17) after. Placed against the wall
+// clock alone (no head), it waits behind almost the whole backlog.
+func TestFairHeavyFlooderBehindTheHead(t *testing.T) {
+	flood, quiet := uuid.New(), uuid.New()
+	weights := weightOf(map[uuid.UUID]int{flood: 16, quiet: 1})
+	var batches [][]uuid.UUID
+	for range 20 {
+		batches = append(batches, repeat(flood, 100))
+	}
+	batches = append(batches, repeat(quiet, 10))
+	paced := func(ctx context.Context, id uuid.UUID) int {
+		if id == flood {
+			time.Sleep(100 * time.Millisecond) // 1,000 jobs/s: within weight 16's 1,600 by the wall clock
+		}
+		return weights(ctx, id)
+	}
+	firstAt := func(order []uuid.UUID) int { return len(order) - lastAt(reversed(order), quiet) + 1 }
+
+	order := fairRun(t, func(h queue.HeadFunc) *queue.Fair { return queue.NewFair(10*time.Minute, paced, h) }, batches)
+	t.Logf("behind the head: the quiet tenant's jobs ran from %d to %d of %d", firstAt(order), lastAt(order, quiet), len(order))
+	assert.LessOrEqual(t, firstAt(order), 40)
+	assert.LessOrEqual(t, lastAt(order, quiet), 250)
+
+	order = fairRun(t, func(queue.HeadFunc) *queue.Fair { return queue.NewFair(10*time.Minute, paced, nil) }, batches)
+	t.Logf("by the wall clock: from %d to %d", firstAt(order), lastAt(order, quiet))
+	assert.Greater(t, firstAt(order), 1000, "the wall clock alone lets the flood's jobs keep their place")
+}
+
+func reversed(in []uuid.UUID) []uuid.UUID {
+	out := make([]uuid.UUID, len(in))
+	for i, v := range in {
+		out[len(in)-1-i] = v
+	}
+	return out
 }

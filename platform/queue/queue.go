@@ -10,7 +10,9 @@
 package queue
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -86,4 +88,20 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 		return nil, fmt.Errorf("create working river client: %w", err)
 	}
 	return c, nil
+}
+
+// Head reads the scheduled_at of the job River fetches next from a queue
+// (the first row of River's fetch index): queue.Fair's system virtual time.
+func Head(db *sql.DB) HeadFunc {
+	return func(ctx context.Context, queue string) (time.Time, bool, error) {
+		var at time.Time
+		err := db.QueryRowContext(ctx, `
+			SELECT scheduled_at FROM river_job
+			WHERE state = 'available' AND queue = $1
+			ORDER BY priority, scheduled_at, id LIMIT 1`, queue).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return time.Time{}, false, nil
+		}
+		return at, err == nil, err
+	}
 }
