@@ -1,0 +1,2 @@
+DROP TABLE event_type_versions;
+DROP TABLE event_types;

@@ -1,0 +1,189 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/pg"
+)
+
+// The SQL of the event_types and event_type_versions tables (the
+// catalog, catalog.go).
+
+var errTypeNotFound = apperr.NotFound("event_type_not_found", "No such event type.")
+
+const typeColumns = `t.tenant_id, t.type, t.version, v.description, v.schema,
+	t.created_at, t.created_by, t.updated_at, t.updated_by, t.deleted_at`
+
+const typeFrom = ` FROM event_types t JOIN event_type_versions v
+	ON v.tenant_id = t.tenant_id AND v.type = t.type AND v.version = t.version`
+
+// GetType returns a type, live or retired; forUpdate locks its row for a
+// change. A type never stored is errTypeNotFound.
+func (repo) GetType(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string, forUpdate bool) (EventType, error) {
+	query := `SELECT ` + typeColumns + typeFrom + ` WHERE t.tenant_id = $1 AND t.type = $2`
+	if forUpdate {
+		query += ` FOR UPDATE OF t`
+	}
+	var t EventType
+	err := pg.GetOne(ctx, q, &t, errTypeNotFound, "get event type", query, tenantID, typ)
+	return t, err
+}
+
+// ListTypes returns up to limit live types after the cursor, by name.
+func (repo) ListTypes(ctx context.Context, q pg.Querier, tenantID uuid.UUID, after string, limit int) ([]EventType, error) {
+	const query = `SELECT ` + typeColumns + typeFrom + `
+		WHERE t.tenant_id = $1 AND t.deleted_at IS NULL AND t.type > $2
+		ORDER BY t.type LIMIT $3`
+	var out []EventType
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, after, limit); err != nil {
+		return nil, fmt.Errorf("list event types: %w", err)
+	}
+	return out, nil
+}
+
+// CountLiveTypes counts the tenant's live types.
+func (repo) CountLiveTypes(ctx context.Context, q pg.Querier, tenantID uuid.UUID) (int, error) {
+	const query = `SELECT count(*) FROM event_types WHERE tenant_id = $1 AND deleted_at IS NULL`
+	var n int
+	if err := sqlx.GetContext(ctx, q, &n, query, tenantID); err != nil {
+		return 0, fmt.Errorf("count event types: %w", err)
+	}
+	return n, nil
+}
+
+// LockCatalog serialises the creation of the tenant's types until the
+// transaction ends, so that concurrent PUTs cannot pass MaxEventTypes
+// together.
+func (repo) LockCatalog(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID) error {
+	const query = `SELECT pg_advisory_xact_lock(hashtextextended('signalops.event_types:' || $1::text, 0))`
+	if _, err := tx.ExecContext(ctx, query, tenantID); err != nil {
+		return fmt.Errorf("lock event type catalog: %w", err)
+	}
+	return nil
+}
+
+// InsertType creates a type at version 1 with its first version.
+func (repo) InsertType(ctx context.Context, q pg.Querier, t *EventType) error {
+	const query = `
+		INSERT INTO event_types (tenant_id, type, version, created_by, updated_by)
+		VALUES ($1, $2, 1, $3, $3)
+		RETURNING version, created_at, updated_at`
+	if err := sqlx.GetContext(ctx, q, t, query, t.TenantID, t.Type, t.CreatedBy); err != nil {
+		return fmt.Errorf("insert event type: %w", err)
+	}
+	t.UpdatedBy = t.CreatedBy
+	return repo{}.InsertTypeVersion(ctx, q, t)
+}
+
+// InsertTypeVersion stores t's content as its version t.Version.
+func (repo) InsertTypeVersion(ctx context.Context, q pg.Querier, t *EventType) error {
+	const query = `
+		INSERT INTO event_type_versions (tenant_id, type, version, description, schema, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6)`
+	if _, err := q.ExecContext(ctx, query, t.TenantID, t.Type, t.Version, t.Description, schemaArg(t.Schema), t.UpdatedBy); err != nil {
+		return fmt.Errorf("insert event type version: %w", err)
+	}
+	return nil
+}
+
+// UpdateType points t at t.Version and makes it live.
+func (repo) UpdateType(ctx context.Context, q pg.Querier, t *EventType) error {
+	const query = `
+		UPDATE event_types SET version = $3, updated_by = $4, updated_at = now(), deleted_at = NULL, deleted_by = NULL
+		WHERE tenant_id = $1 AND type = $2
+		RETURNING updated_at`
+	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.TenantID, t.Type, t.Version, t.UpdatedBy)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errTypeNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("update event type: %w", err)
+	}
+	t.DeletedAt = nil
+	return nil
+}
+
+// RetireType marks a live type retired.
+func (repo) RetireType(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string, by *uuid.UUID) error {
+	const query = `
+		UPDATE event_types SET deleted_at = now(), deleted_by = $3, updated_at = now(), updated_by = $3
+		WHERE tenant_id = $1 AND type = $2 AND deleted_at IS NULL`
+	res, err := q.ExecContext(ctx, query, tenantID, typ, by)
+	if err != nil {
+		return fmt.Errorf("retire event type: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errTypeNotFound
+	}
+	return nil
+}
+
+// ListTypeVersions returns a type's versions, newest first.
+func (repo) ListTypeVersions(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string) ([]TypeVersion, error) {
+	const query = `
+		SELECT version, description, schema, created_at, created_by
+		FROM event_type_versions WHERE tenant_id = $1 AND type = $2 ORDER BY version DESC`
+	var out []TypeVersion
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, typ); err != nil {
+		return nil, fmt.Errorf("list event type versions: %w", err)
+	}
+	return out, nil
+}
+
+// GetTypeVersion returns one version of a type.
+func (repo) GetTypeVersion(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string, version int) (TypeVersion, error) {
+	const query = `
+		SELECT version, description, schema, created_at, created_by
+		FROM event_type_versions WHERE tenant_id = $1 AND type = $2 AND version = $3`
+	var v TypeVersion
+	err := pg.GetOne(ctx, q, &v, apperr.NotFound("event_type_version_not_found", "No such version of this event type."),
+		"get event type version", query, tenantID, typ, version)
+	return v, err
+}
+
+// schemaVersion is a live type that has a schema, at its current version.
+type schemaVersion struct {
+	Type    string `db:"type"`
+	Version int    `db:"version"`
+}
+
+// ListSchemaVersions is the tenant's live types that have a schema and
+// their current versions: the cache's version check (schemacache.go).
+// It reads the whole answer, not a watermark such as max(updated_at),
+// which a transaction committing after a later one would slip under.
+func (repo) ListSchemaVersions(ctx context.Context, q pg.Querier, tenantID uuid.UUID) ([]schemaVersion, error) {
+	const query = `SELECT t.type, t.version` + typeFrom + `
+		WHERE t.tenant_id = $1 AND t.deleted_at IS NULL AND v.schema IS NOT NULL`
+	var out []schemaVersion
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID); err != nil {
+		return nil, fmt.Errorf("list event type schemas: %w", err)
+	}
+	return out, nil
+}
+
+// GetSchema returns the schema of one version of a type (nil when that
+// version has none).
+func (repo) GetSchema(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string, version int) (json.RawMessage, error) {
+	const query = `SELECT schema FROM event_type_versions WHERE tenant_id = $1 AND type = $2 AND version = $3`
+	var raw []byte
+	if err := pg.GetOne(ctx, q, &raw, errTypeNotFound, "get event type schema", query, tenantID, typ, version); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// schemaArg is a schema as a query argument: NULL when there is none.
+func schemaArg(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	return []byte(raw)
+}
