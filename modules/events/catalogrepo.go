@@ -19,7 +19,9 @@ import (
 
 var errTypeNotFound = apperr.NotFound("event_type_not_found", "No such event type.")
 
-const typeColumns = `t.tenant_id, t.type, t.version, v.description, v.schema,
+// A missing schema is read as JSON null (NULL cannot be scanned into a
+// json.RawMessage) and made nil again by noSchema.
+const typeColumns = `t.tenant_id, t.type, t.version, v.description, coalesce(v.schema, 'null') AS schema,
 	t.created_at, t.created_by, t.updated_at, t.updated_by, t.deleted_at`
 
 const typeFrom = ` FROM event_types t JOIN event_type_versions v
@@ -34,6 +36,7 @@ func (repo) GetType(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ s
 	}
 	var t EventType
 	err := pg.GetOne(ctx, q, &t, errTypeNotFound, "get event type", query, tenantID, typ)
+	t.Schema = noSchema(t.Schema)
 	return t, err
 }
 
@@ -45,6 +48,9 @@ func (repo) ListTypes(ctx context.Context, q pg.Querier, tenantID uuid.UUID, aft
 	var out []EventType
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, after, limit); err != nil {
 		return nil, fmt.Errorf("list event types: %w", err)
+	}
+	for i := range out {
+		out[i].Schema = noSchema(out[i].Schema)
 	}
 	return out, nil
 }
@@ -129,11 +135,14 @@ func (repo) RetireType(ctx context.Context, q pg.Querier, tenantID uuid.UUID, ty
 // ListTypeVersions returns a type's versions, newest first.
 func (repo) ListTypeVersions(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string) ([]TypeVersion, error) {
 	const query = `
-		SELECT version, description, schema, created_at, created_by
+		SELECT version, description, coalesce(schema, 'null') AS schema, created_at, created_by
 		FROM event_type_versions WHERE tenant_id = $1 AND type = $2 ORDER BY version DESC`
 	var out []TypeVersion
 	if err := sqlx.SelectContext(ctx, q, &out, query, tenantID, typ); err != nil {
 		return nil, fmt.Errorf("list event type versions: %w", err)
+	}
+	for i := range out {
+		out[i].Schema = noSchema(out[i].Schema)
 	}
 	return out, nil
 }
@@ -141,11 +150,12 @@ func (repo) ListTypeVersions(ctx context.Context, q pg.Querier, tenantID uuid.UU
 // GetTypeVersion returns one version of a type.
 func (repo) GetTypeVersion(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string, version int) (TypeVersion, error) {
 	const query = `
-		SELECT version, description, schema, created_at, created_by
+		SELECT version, description, coalesce(schema, 'null') AS schema, created_at, created_by
 		FROM event_type_versions WHERE tenant_id = $1 AND type = $2 AND version = $3`
 	var v TypeVersion
 	err := pg.GetOne(ctx, q, &v, apperr.NotFound("event_type_version_not_found", "No such version of this event type."),
 		"get event type version", query, tenantID, typ, version)
+	v.Schema = noSchema(v.Schema)
 	return v, err
 }
 
@@ -172,12 +182,12 @@ func (repo) ListSchemaVersions(ctx context.Context, q pg.Querier, tenantID uuid.
 // GetSchema returns the schema of one version of a type (nil when that
 // version has none).
 func (repo) GetSchema(ctx context.Context, q pg.Querier, tenantID uuid.UUID, typ string, version int) (json.RawMessage, error) {
-	const query = `SELECT schema FROM event_type_versions WHERE tenant_id = $1 AND type = $2 AND version = $3`
+	const query = `SELECT coalesce(schema, 'null') FROM event_type_versions WHERE tenant_id = $1 AND type = $2 AND version = $3`
 	var raw []byte
 	if err := pg.GetOne(ctx, q, &raw, errTypeNotFound, "get event type schema", query, tenantID, typ, version); err != nil {
 		return nil, err
 	}
-	return raw, nil
+	return noSchema(raw), nil
 }
 
 // schemaArg is a schema as a query argument: NULL when there is none.
@@ -186,4 +196,11 @@ func schemaArg(raw json.RawMessage) any {
 		return nil
 	}
 	return []byte(raw)
+}
+
+func noSchema(raw json.RawMessage) json.RawMessage {
+	if string(raw) == "null" {
+		return nil
+	}
+	return raw
 }

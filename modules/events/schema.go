@@ -27,7 +27,7 @@ import (
 const (
 	MaxSchemaBytes   = 64 << 10 // the schema's JSON text
 	MaxSchemaDepth   = 64       // its JSON nesting (a payload is ≤ 32 deep; a level of it takes two in a schema)
-	MaxSchemaNodes   = 2_000    // subschemas once every $ref is inlined and recursion unrolled to the payload's depth
+	MaxSchemaObjects = 1_000    // JSON objects in it: bounds compiling (≈ 65 µs per subschema, mostly the meta-schema's check)
 	MaxPatternBytes  = 256      // a pattern (as rules' regex operator)
 	MaxPatternInsts  = 200      // its compiled RE2 program: Go's matcher is linear in the text times this
 	MaxSchemaErrors  = 20       // errors listed in one schema_violation
@@ -139,6 +139,10 @@ func compileSchema(raw json.RawMessage) (*jsonschema.Schema, schemaCost, error) 
 	if scan(raw) > MaxSchemaDepth {
 		return nil, schemaCost{}, schemaError(apperr.FieldError{Field: "schema",
 			Message: fmt.Sprintf("nests deeper than %d levels", MaxSchemaDepth)})
+	}
+	if n := countObjects(raw); n > MaxSchemaObjects {
+		return nil, schemaCost{}, schemaError(apperr.FieldError{Field: "schema",
+			Message: fmt.Sprintf("holds %d JSON objects, more than %d", n, MaxSchemaObjects)})
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
@@ -266,6 +270,9 @@ func leafErrors(verr *jsonschema.ValidationError, field string) []apperr.FieldEr
 			for _, name := range k.Properties {
 				add(at+"/"+escapeToken(name), "is not allowed (additionalProperties)")
 			}
+		case *kind.Format:
+			// Without the value, which may be large (the producer has it).
+			add(at, fmt.Sprintf("is not a valid %s: %v", k.Want, k.Err))
 		default:
 			add(at, e.ErrorKind.LocalizedString(printer))
 		}
@@ -311,9 +318,12 @@ func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 // into the payload (payload_too_complex when validating it would cost
 // more than MaxValidationEst).
 func (cs *compiledSchema) check(payload json.RawMessage) error {
-	v, shape, err := decodePayload(payload)
+	v, shape, bad, err := decodePayload(payload)
 	if err != nil {
 		return err
+	}
+	if bad != nil {
+		return cs.violation(*bad)
 	}
 	if est := cs.cost.estimate(&shape); est > MaxValidationEst {
 		return apperr.Invalid("payload_too_complex", fmt.Sprintf(
@@ -329,7 +339,26 @@ func (cs *compiledSchema) check(payload json.RawMessage) error {
 	if !errors.As(err, &verr) {
 		return fmt.Errorf("validate payload: %w", err)
 	}
+	return cs.violation(leafErrors(verr, "")...)
+}
+
+func (cs *compiledSchema) violation(fields ...apperr.FieldError) error {
 	return apperr.Invalid("schema_violation",
-		fmt.Sprintf("The payload does not match the schema of event type %q (version %d).", cs.typ, cs.version),
-		leafErrors(verr, "")...)
+		fmt.Sprintf("The payload does not match the schema of event type %q (version %d).", cs.typ, cs.version), fields...)
+}
+
+// countObjects counts the objects in JSON text without decoding it.
+func countObjects(b []byte) int {
+	n, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && c == '{':
+			n++
+		}
+	}
+	return n
 }

@@ -15,63 +15,81 @@ import (
 )
 
 // What validation costs, in estimated nanoseconds on the 2-core
-// development machine (measured by BenchmarkSchemaWorstCase). A schema's
-// cost is fixed when it is saved; a payload's comes from its shape. The
-// estimate must not be below the real cost: it stands between a tenant's
-// schema and the request goroutine.
+// development machine (BenchmarkSchemaWorstCase measures the estimate
+// against the real cost). A schema's cost is computed when it is saved; a
+// payload's shape prices each validation before it runs. The estimate must
+// not be below the real cost: it stands between a tenant's schema and the
+// request goroutine.
 //
 // Without it, a 2 KB schema of 25 $defs each referring twice to the next
 // took 68 s to validate one string (every $ref inlined: 2^25 subschemas),
 // and one number such as 1e-999999 against "minimum" took 370 ms (exact
 // comparison parses it as a big.Rat).
 const (
-	costNode        = 300    // one subschema applied to one value
-	costEnumValue   = 50     // one enum or const value compared
-	costNumber      = 5_000  // a number parsed as an exact rational (minimum…, multipleOf, "integer", numeric enum)
-	costRegexFormat = 30_000 // "format": "regex" compiles the value
-	costPerByte     = 5      // per pattern instruction and byte of string matched
-	costUniqueValue = 300    // uniqueItems hashes each value below the array once
+	costNode        = 1_000  // one subschema applied to one value
+	costEnumValue   = 100    // one enum or const value compared
+	costNumber      = 10_000 // a number parsed as an exact rational (minimum…, multipleOf, "integer", numeric enum)
+	costRegexFormat = 80_000 // "format": "regex" compiles the value
+	costPerByte     = 12     // per pattern instruction and byte of string matched (`a.{0,90}b` measured 8)
+	costUniqueValue = 1_000  // uniqueItems hashes each value below the array once
+	costSaturated   = 1 << 50
 )
 
-// schemaCost is what validating against a schema costs for a payload of a
-// given shape: each unrolled subschema is applied to each value at its
-// depth at most once, and to at most one value when no step on its way
-// from the root applies to every member or item (properties and
-// prefixItems name one; items, additionalProperties, patternProperties,
-// propertyNames, contains and unevaluated* apply to all).
+// costVec holds a cost per payload depth (the payload object is depth 0).
+type costVec [MaxPayloadDepth + 1]int64
+
+// schemaCost bounds what validating against a schema costs, two ways;
+// the smaller bound applies to a given payload.
+//
+//   - unrolled: every $ref inlined, each subschema applies to at most one
+//     value, unless a step on its way from the root applies to every member
+//     or item (items, additionalProperties, patternProperties,
+//     propertyNames, contains, unevaluated*): then to each value at the
+//     depth that step entered. Tight for wide schemas; explodes for
+//     recursion through two properties (a binary tree).
+//   - perValue: the most the subschemas applied to any one value at a
+//     depth can cost (of sibling properties only one applies to a member),
+//     times the values at that depth. Tight for recursive schemas.
+//
+// Work on string bytes and uniqueItems is bounded per value only.
 type schemaCost struct {
-	nodes   int                        // unrolled subschemas (the save-time budget)
-	once    int64                      // ns of subschemas applied at most once
-	perItem [MaxPayloadDepth + 1]int64 // ns per value at depth d, of subschemas below a step that applies to every value at d
-	perByte int64                      // ns per byte of strings and member names (patterns, formats, lengths)
-	unique  int64                      // uniqueItems subschemas: each hashes every value at most once
+	once     int64   // unrolled: ns of subschemas applied at most once
+	perItem  costVec // unrolled: ns per value at depth d
+	perValue costVec // ns on one value at depth d, at most
+	perByte  costVec // ns per byte of a string (or member name) at depth d, at most
+	unique   costVec // uniqueItems applied to one value at depth d, at most
 }
 
-func (c *schemaCost) add(o *schemaCost) {
-	c.nodes += o.nodes
-	c.once += o.once
-	for d := range c.perItem {
-		c.perItem[d] += o.perItem[d]
-	}
-	c.perByte += o.perByte
-	c.unique += o.unique
-}
+func sat(n int64) int64 { return min(n, costSaturated) }
 
-// payloadShape counts what a payload holds: values per depth (the payload
-// object is depth 0), all values, and bytes of strings and member names.
+// payloadShape counts what a payload holds per depth: values, and bytes
+// of strings and member names (a name counts at its value's depth).
 type payloadShape struct {
-	values      [MaxPayloadDepth + 1]int64
+	values      costVec
+	stringBytes costVec
 	total       int64
-	stringBytes int64
 }
 
 // estimate is the validation cost of a payload of shape p.
 func (c *schemaCost) estimate(p *payloadShape) time.Duration {
-	ns := c.once + c.perByte*p.stringBytes + c.unique*costUniqueValue*p.total
-	for d, n := range p.values {
-		ns += c.perItem[d] * n
+	unrolled, perValue := c.once, int64(0)
+	var other int64
+	for d := range p.values {
+		unrolled = sat(unrolled + sat(c.perItem[d]*min(p.values[d], 1<<20)))
+		perValue = sat(perValue + sat(c.perValue[d]*min(p.values[d], 1<<20)))
+		other = sat(other + sat(c.perByte[d]*min(p.stringBytes[d], 1<<20)) + sat(c.unique[d]*costUniqueValue*min(p.total, 1<<20)))
 	}
-	return time.Duration(ns)
+	return time.Duration(sat(min(unrolled, perValue) + other))
+}
+
+// minimal is the cost of a payload with one value at each depth and no
+// strings: a schema over budget for it is over budget for any payload.
+func (c *schemaCost) minimal() time.Duration {
+	var p payloadShape
+	for d := range p.values {
+		p.values[d] = 1
+	}
+	return c.estimate(&p)
 }
 
 type costKey struct {
@@ -79,16 +97,16 @@ type costKey struct {
 	depth int
 }
 
-// costWalk unrolls a compiled schema (every $ref inlined, recursion cut
-// at the payload's maximal depth) without building it: each (subschema,
-// depth) is costed once and shared.
+// costWalk walks a compiled schema as if every $ref were inlined and
+// recursion unrolled to the payload's maximal depth, without building
+// it: each (subschema, depth) is costed once and shared.
 type costWalk struct {
 	memo    map[costKey]*schemaCost
 	walking map[costKey]bool
 }
 
-// estimate computes a compiled schema's cost, refusing what the budget
-// does not allow.
+// estimate computes a compiled schema's cost, refusing one that no
+// payload could be validated against within MaxValidationEst.
 func estimate(sch *jsonschema.Schema) (schemaCost, error) {
 	w := costWalk{memo: map[costKey]*schemaCost{}, walking: map[costKey]bool{}}
 	c, err := w.cost(sch, 0)
@@ -99,9 +117,6 @@ func estimate(sch *jsonschema.Schema) (schemaCost, error) {
 }
 
 func (w *costWalk) cost(s *jsonschema.Schema, depth int) (*schemaCost, error) {
-	if depth > MaxPayloadDepth {
-		return &schemaCost{}, nil // no value that deep: never applied
-	}
 	k := costKey{s, depth}
 	if c, ok := w.memo[k]; ok {
 		return c, nil
@@ -124,10 +139,11 @@ func (w *costWalk) cost(s *jsonschema.Schema, depth int) (*schemaCost, error) {
 			Message: "is not supported in event type schemas; use $ref"})
 	}
 
-	c := &schemaCost{nodes: 1, once: own(s)}
-	c.perByte = bytesCost(s)
+	c := &schemaCost{once: own(s)}
+	c.perValue[depth] = c.once
+	c.perByte[depth] = bytesCost(s)
 	if s.UniqueItems {
-		c.unique = 1
+		c.unique[depth] = 1
 	}
 	// Applied to the same value.
 	self := []*jsonschema.Schema{s.Ref, s.Not, s.If, s.Then, s.Else}
@@ -135,26 +151,32 @@ func (w *costWalk) cost(s *jsonschema.Schema, depth int) (*schemaCost, error) {
 	for _, name := range sortedKeys(s.DependentSchemas) {
 		self = append(self, s.DependentSchemas[name])
 	}
-	// Applied to at most one member or item of each value.
+	// Each applied to at most one member or item.
 	named := slices.Clone(s.PrefixItems)
 	for _, name := range sortedKeys(s.Properties) {
 		named = append(named, s.Properties[name])
 	}
-	// Applied to every member or item.
+	// Applied to every member or item (or member name).
 	every := []*jsonschema.Schema{s.PropertyNames, s.Items2020, s.Contains, s.UnevaluatedProperties, s.UnevaluatedItems}
 	if ap, ok := s.AdditionalProperties.(*jsonschema.Schema); ok {
 		every = append(every, ap)
 	}
 	for re, sub := range s.PatternProperties {
 		every = append(every, sub)
-		c.perByte += patternCost(re)
+		if depth < MaxPayloadDepth {
+			c.perByte[depth+1] = sat(c.perByte[depth+1] + patternCost(re)) // matched against member names
+		}
 	}
 
+	var maxNamed schemaCost // per depth, the costliest of the named subschemas
 	for _, group := range []struct {
 		subs  []*jsonschema.Schema
 		depth int
-		every bool
-	}{{self, depth, false}, {named, depth + 1, false}, {every, depth + 1, true}} {
+		kind  int // 0 same value, 1 named, 2 every
+	}{{self, depth, 0}, {named, depth + 1, 1}, {every, depth + 1, 2}} {
+		if group.depth > MaxPayloadDepth {
+			continue // no value that deep: never applied
+		}
 		for _, sub := range group.subs {
 			if sub == nil {
 				continue
@@ -163,22 +185,37 @@ func (w *costWalk) cost(s *jsonschema.Schema, depth int) (*schemaCost, error) {
 			if err != nil {
 				return nil, err
 			}
-			if !group.every {
-				c.add(sc)
-				continue
+			once, perItem := sc.once, sc.perItem
+			if group.kind == 2 {
+				// What was applied once there is applied once per value at
+				// group.depth.
+				perItem[group.depth] = sat(perItem[group.depth] + once)
+				once = 0
 			}
-			// Below a step applying to every value at group.depth: what
-			// was "once" there happens once per such value.
-			moved := *sc
-			moved.perItem[group.depth] += moved.once
-			moved.once = 0
-			c.add(&moved)
+			c.once = sat(c.once + once)
+			for d := range c.perItem {
+				c.perItem[d] = sat(c.perItem[d] + perItem[d])
+				if group.kind == 1 {
+					maxNamed.perValue[d] = max(maxNamed.perValue[d], sc.perValue[d])
+					maxNamed.perByte[d] = max(maxNamed.perByte[d], sc.perByte[d])
+					maxNamed.unique[d] = max(maxNamed.unique[d], sc.unique[d])
+					continue
+				}
+				c.perValue[d] = sat(c.perValue[d] + sc.perValue[d])
+				c.perByte[d] = sat(c.perByte[d] + sc.perByte[d])
+				c.unique[d] = sat(c.unique[d] + sc.unique[d])
+			}
 		}
-		if c.nodes > MaxSchemaNodes {
-			return nil, schemaError(apperr.FieldError{Field: schemaField(s.Location),
-				Message: fmt.Sprintf("expands to more than %d subschemas once every $ref is inlined (recursion counted to the payload's depth of %d)",
-					MaxSchemaNodes, MaxPayloadDepth)})
-		}
+	}
+	for d := range c.perValue {
+		c.perValue[d] = sat(c.perValue[d] + maxNamed.perValue[d])
+		c.perByte[d] = sat(c.perByte[d] + maxNamed.perByte[d])
+		c.unique[d] = sat(c.unique[d] + maxNamed.unique[d])
+	}
+	if est := c.minimal(); est > MaxValidationEst {
+		return nil, schemaError(apperr.FieldError{Field: schemaField(s.Location),
+			Message: fmt.Sprintf("would take about %s to check against even a minimal payload (every $ref inlined, recursion to the payload's depth of %d), more than the %s allowed",
+				est.Round(time.Millisecond), MaxPayloadDepth, MaxValidationEst)})
 	}
 	w.memo[k] = c
 	return c, nil
@@ -246,13 +283,13 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // decodePayload decodes a payload for validation (numbers kept exact) and
-// measures its shape. A number longer than MaxNumberChars or beyond
-// float64's range is refused: comparing it exactly would cost up to
-// hundreds of milliseconds.
-func decodePayload(payload json.RawMessage) (any, payloadShape, error) {
+// measures its shape. bad names a number longer than MaxNumberChars or
+// beyond float64's range: comparing it exactly could cost hundreds of
+// milliseconds, so it is refused.
+func decodePayload(payload json.RawMessage) (any, payloadShape, *apperr.FieldError, error) {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
 	if err != nil {
-		return nil, payloadShape{}, fmt.Errorf("decode payload: %w", err) // ParseInput accepted it: not the producer's fault
+		return nil, payloadShape{}, nil, fmt.Errorf("decode payload: %w", err) // ParseInput accepted it: not the producer's fault
 	}
 	var p payloadShape
 	var path []string
@@ -262,11 +299,12 @@ func decodePayload(payload json.RawMessage) (any, payloadShape, error) {
 		if bad != nil {
 			return
 		}
+		d := min(depth, MaxPayloadDepth)
 		p.total++
-		p.values[min(depth, MaxPayloadDepth)]++
+		p.values[d]++
 		switch v := v.(type) {
 		case string:
-			p.stringBytes += int64(len(v))
+			p.stringBytes[d] += int64(len(v))
 		case json.Number:
 			_, err := strconv.ParseFloat(string(v), 64)
 			if len(v) > MaxNumberChars || errors.Is(err, strconv.ErrRange) {
@@ -275,7 +313,7 @@ func decodePayload(payload json.RawMessage) (any, payloadShape, error) {
 			}
 		case map[string]any:
 			for k, member := range v {
-				p.stringBytes += int64(len(k))
+				p.stringBytes[min(depth+1, MaxPayloadDepth)] += int64(len(k))
 				path = append(path, k)
 				walk(member, depth+1)
 				path = path[:len(path)-1]
@@ -289,8 +327,5 @@ func decodePayload(payload json.RawMessage) (any, payloadShape, error) {
 		}
 	}
 	walk(v, 0)
-	if bad != nil {
-		return nil, p, apperr.Invalid("schema_violation", "The payload holds a number that cannot be checked against its schema.", *bad)
-	}
-	return v, p, nil
+	return v, p, bad, nil
 }
