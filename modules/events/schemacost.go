@@ -287,8 +287,12 @@ func sortedKeys[V any](m map[string]V) []string {
 // beyond float64's range: comparing it exactly could cost hundreds of
 // milliseconds, so it is refused.
 func decodePayload(payload json.RawMessage) (any, payloadShape, *apperr.FieldError, error) {
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
-	if err != nil {
+	// As jsonschema.UnmarshalJSON, without its look for trailing data:
+	// ParseInput took the payload out of a whole JSON text.
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		return nil, payloadShape{}, nil, fmt.Errorf("decode payload: %w", err) // ParseInput accepted it: not the producer's fault
 	}
 	var p payloadShape
