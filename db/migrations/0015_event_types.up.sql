@@ -28,3 +28,13 @@ CREATE TABLE event_type_versions (
     PRIMARY KEY (tenant_id, type, version),
     FOREIGN KEY (tenant_id, type) REFERENCES event_types (tenant_id, type) ON DELETE CASCADE
 );
+
+-- One row per tenant with a catalog: version counts the catalog's changes.
+-- Every change bumps it in its transaction (the row lock serialises a
+-- tenant's catalog changes), and each process compares it once a second
+-- per ingesting tenant to learn whether its cached view is stale: one
+-- primary-key read, whatever the catalog's size.
+CREATE TABLE event_type_catalogs (
+    tenant_id  uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    version    bigint NOT NULL
+);

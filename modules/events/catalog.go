@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -109,36 +110,31 @@ func (s *Service) PutType(ctx context.Context, p auth.Principal, typ string, in 
 		return EventType{}, false, err
 	}
 	err = pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		cur, err := s.repo.GetType(ctx, tx, p.TenantID, typ, true)
-		if apperr.IsKind(err, apperr.KindNotFound) {
-			// Creating: take the tenant's catalog lock, then look again, as a
-			// concurrent PUT of the same type may have created it meanwhile.
-			if err := s.repo.LockCatalog(ctx, tx, p.TenantID); err != nil {
-				return err
-			}
-			cur, err = s.repo.GetType(ctx, tx, p.TenantID, typ, true)
-		}
-		switch {
-		case apperr.IsKind(err, apperr.KindNotFound):
-			if err := s.admitType(ctx, tx, p.TenantID); err != nil {
-				return err
-			}
-			t = EventType{TenantID: p.TenantID, Type: typ, Description: in.Description, Schema: in.Schema, CreatedBy: userOf(p)}
-			created = true
-			return s.repo.InsertType(ctx, tx, &t)
-		case err != nil:
+		// Count the change first: BumpCatalog holds the tenant's catalog
+		// lock, so its changes (and creations of one name) run one at a
+		// time, and every writer takes its locks in one order.
+		if err := s.repo.BumpCatalog(ctx, tx, p.TenantID); err != nil {
 			return err
 		}
-		t = cur
-		if cur.DeletedAt == nil && cur.Description == in.Description && sameJSON(cur.Schema, in.Schema) {
-			return nil // nothing changed: no version
-		}
-		if cur.DeletedAt != nil {
+		cur, err := s.repo.GetType(ctx, tx, p.TenantID, typ, true)
+		found := err == nil
+		switch {
+		case found && cur.DeletedAt == nil && cur.Description == in.Description && sameJSON(cur.Schema, in.Schema):
+			t = cur
+			return errUnchanged // roll back the count: nothing changed, no version
+		case !found && !apperr.IsKind(err, apperr.KindNotFound):
+			return err
+		case !found || cur.DeletedAt != nil:
 			if err := s.admitType(ctx, tx, p.TenantID); err != nil {
 				return err
 			}
 			created = true
 		}
+		if !found {
+			t = EventType{TenantID: p.TenantID, Type: typ, Description: in.Description, Schema: in.Schema, CreatedBy: userOf(p)}
+			return s.repo.InsertType(ctx, tx, &t)
+		}
+		t = cur
 		t.Version++
 		t.Description, t.Schema, t.UpdatedBy = in.Description, in.Schema, userOf(p)
 		if err := s.repo.InsertTypeVersion(ctx, tx, &t); err != nil {
@@ -146,6 +142,9 @@ func (s *Service) PutType(ctx context.Context, p auth.Principal, typ string, in 
 		}
 		return s.repo.UpdateType(ctx, tx, &t)
 	})
+	if errors.Is(err, errUnchanged) {
+		return t, false, nil
+	}
 	if err != nil {
 		return EventType{}, false, err
 	}
@@ -153,12 +152,12 @@ func (s *Service) PutType(ctx context.Context, p auth.Principal, typ string, in 
 	return t, created, nil
 }
 
-// admitType refuses a new live type past MaxEventTypes; it holds the
-// catalog lock (reentrant) until tx ends.
+// errUnchanged rolls back a PUT that changes nothing.
+var errUnchanged = errors.New("event type unchanged")
+
+// admitType refuses a new live type past MaxEventTypes (the caller holds
+// the catalog's lock: BumpCatalog).
 func (s *Service) admitType(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID) error {
-	if err := s.repo.LockCatalog(ctx, tx, tenantID); err != nil {
-		return err
-	}
 	n, err := s.repo.CountLiveTypes(ctx, tx, tenantID)
 	if err != nil {
 		return err
@@ -216,7 +215,13 @@ func (s *Service) RetireType(ctx context.Context, p auth.Principal, typ string) 
 	if !typeRE.MatchString(typ) {
 		return errTypeNotFound
 	}
-	if err := s.repo.RetireType(ctx, s.db, p.TenantID, typ, userOf(p)); err != nil {
+	err := pg.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := s.repo.BumpCatalog(ctx, tx, p.TenantID); err != nil {
+			return err
+		}
+		return s.repo.RetireType(ctx, tx, p.TenantID, typ, userOf(p))
+	})
+	if err != nil {
 		return err
 	}
 	s.schemas.forget(p.TenantID)

@@ -65,15 +65,27 @@ func (repo) CountLiveTypes(ctx context.Context, q pg.Querier, tenantID uuid.UUID
 	return n, nil
 }
 
-// LockCatalog serialises the creation of the tenant's types until the
-// transaction ends, so that concurrent PUTs cannot pass MaxEventTypes
-// together.
-func (repo) LockCatalog(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID) error {
-	const query = `SELECT pg_advisory_xact_lock(hashtextextended('signalops.event_types:' || $1::text, 0))`
+// BumpCatalog counts a change of the tenant's catalog and holds its row
+// lock until the transaction ends: a tenant's catalog changes one at a
+// time, in the order of their versions.
+func (repo) BumpCatalog(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID) error {
+	const query = `
+		INSERT INTO event_type_catalogs (tenant_id, version) VALUES ($1, 1)
+		ON CONFLICT (tenant_id) DO UPDATE SET version = event_type_catalogs.version + 1`
 	if _, err := tx.ExecContext(ctx, query, tenantID); err != nil {
-		return fmt.Errorf("lock event type catalog: %w", err)
+		return fmt.Errorf("bump event type catalog: %w", err)
 	}
 	return nil
+}
+
+// CatalogVersion is the count of the tenant's catalog changes (0: none).
+func (repo) CatalogVersion(ctx context.Context, q pg.Querier, tenantID uuid.UUID) (int64, error) {
+	const query = `SELECT coalesce((SELECT version FROM event_type_catalogs WHERE tenant_id = $1), 0)`
+	var v int64
+	if err := sqlx.GetContext(ctx, q, &v, query, tenantID); err != nil {
+		return 0, fmt.Errorf("get event type catalog version: %w", err)
+	}
+	return v, nil
 }
 
 // InsertType creates a type at version 1 with its first version.
@@ -166,9 +178,8 @@ type schemaVersion struct {
 }
 
 // ListSchemaVersions is the tenant's live types that have a schema and
-// their current versions: the cache's version check (schemacache.go).
-// It reads the whole answer, not a watermark such as max(updated_at),
-// which a transaction committing after a later one would slip under.
+// their current versions (schemacache.go reads it when CatalogVersion
+// changed).
 func (repo) ListSchemaVersions(ctx context.Context, q pg.Querier, tenantID uuid.UUID) ([]schemaVersion, error) {
 	const query = `SELECT t.type, t.version` + typeFrom + `
 		WHERE t.tenant_id = $1 AND t.deleted_at IS NULL AND v.schema IS NOT NULL`

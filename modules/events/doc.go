@@ -15,7 +15,7 @@
 // (schema.go, schemacost.go).
 //
 // Tables: events (and its partitions events_r<days>[_p<date>]),
-// event_idempotency, event_types, event_type_versions.
+// event_idempotency, event_types, event_type_versions, event_type_catalogs.
 // Routes: POST /api/events, POST /api/events/batch, GET /api/events,
 // GET /api/events/stream (Server-Sent Events, polled), GET /api/events/{id};
 // the catalog: GET /api/event-types, GET/PUT/DELETE /api/event-types/{type},

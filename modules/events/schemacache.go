@@ -19,12 +19,16 @@ import (
 // again by the request that finds it, while concurrent requests keep
 // using it until it is schemaMaxAge old, and then wait for the check.
 //
-// The check is one indexed query per tenant and process per second, and
-// only while the tenant ingests: ListSchemaVersions, 0.2 ms for a tenant
-// with 50 types with schemas here. LISTEN/NOTIFY would need a dedicated
-// connection per process and the same query after every reconnect (a
-// notification sent while disconnected is lost); a global poll would read
-// every tenant's catalog every second, ingesting or not.
+// The check reads one row, the tenant's catalog change count
+// (event_type_catalogs, bumped in every change's transaction), and reads
+// the versions only when it moved: once a second per tenant and process,
+// and only while the tenant ingests. BenchmarkSchemaViewCheck: 0.64 ms for
+// the count against 1.4 ms (50 types) and 4.7 ms (500) for the versions,
+// at load average 11 on the 2-core machine. Rejected: max(updated_at) as
+// the stamp (a change committing after a later one slips under it),
+// LISTEN/NOTIFY (a dedicated connection per process, and the same read
+// after every reconnect, as a notification sent meanwhile is lost), and a
+// global poll (every tenant's catalog every second, ingesting or not).
 const (
 	schemaRecheck = time.Second
 	schemaMaxAge  = 1500 * time.Millisecond
@@ -60,9 +64,10 @@ type tenantSchemas struct {
 }
 
 // schemaView is a tenant's types with a schema, by current version, as
-// read at checkedAt.
+// read at checkedAt, when the catalog had had stamp changes.
 type schemaView struct {
 	checkedAt time.Time
+	stamp     int64
 	versions  map[string]int
 }
 
@@ -153,14 +158,23 @@ func (c *schemaCache) view(ctx context.Context, tenantID uuid.UUID) (*schemaView
 	if v := ts.view.Load(); v != nil && c.now().Sub(v.checkedAt) < schemaRecheck {
 		return v, nil // checked while this request waited
 	}
-	checkedAt := c.now() // before the query: what committed before is in its answer
-	rows, err := c.repo.ListSchemaVersions(ctx, c.db, tenantID)
+	checkedAt := c.now() // before the queries: what committed before is in their answers
+	stamp, err := c.repo.CatalogVersion(ctx, c.db, tenantID)
 	if err != nil {
 		return nil, err
 	}
-	v = &schemaView{checkedAt: checkedAt, versions: make(map[string]int, len(rows))}
-	for _, r := range rows {
-		v.versions[r.Type] = r.Version
+	if old := ts.view.Load(); old != nil && old.stamp == stamp {
+		v = &schemaView{checkedAt: checkedAt, stamp: stamp, versions: old.versions}
+	} else {
+		// Read after the stamp: the versions are at least as new as it.
+		rows, err := c.repo.ListSchemaVersions(ctx, c.db, tenantID)
+		if err != nil {
+			return nil, err
+		}
+		v = &schemaView{checkedAt: checkedAt, stamp: stamp, versions: make(map[string]int, len(rows))}
+		for _, r := range rows {
+			v.versions[r.Type] = r.Version
+		}
 	}
 	ts.view.Store(v)
 	return v, nil
