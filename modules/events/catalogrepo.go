@@ -65,14 +65,14 @@ func (repo) CountLiveTypes(ctx context.Context, q pg.Querier, tenantID uuid.UUID
 	return n, nil
 }
 
-// BumpCatalog counts a change of the tenant's catalog and holds its row
-// lock until the transaction ends: a tenant's catalog changes one at a
-// time, in the order of their versions.
-func (repo) BumpCatalog(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID) error {
+// BumpCatalog counts a change of the tenant's catalog; run in a
+// transaction, it holds the count's row lock until the end, so a tenant's
+// catalog changes one at a time.
+func (repo) BumpCatalog(ctx context.Context, q pg.Querier, tenantID uuid.UUID) error {
 	const query = `
 		INSERT INTO event_type_catalogs (tenant_id, version) VALUES ($1, 1)
 		ON CONFLICT (tenant_id) DO UPDATE SET version = event_type_catalogs.version + 1`
-	if _, err := tx.ExecContext(ctx, query, tenantID); err != nil {
+	if _, err := q.ExecContext(ctx, query, tenantID); err != nil {
 		return fmt.Errorf("bump event type catalog: %w", err)
 	}
 	return nil

@@ -25,14 +25,14 @@ import (
 // schema may cost is bounded when it is saved and, against the payload's
 // size, before each validation (docs/api.md, "Event types").
 const (
-	MaxSchemaBytes   = 64 << 10 // the schema's JSON text
-	MaxSchemaDepth   = 64       // its JSON nesting (a payload is ≤ 32 deep; a level of it takes two in a schema)
-	MaxSchemaObjects = 1_000    // JSON objects in it: bounds compiling (≈ 65 µs per subschema, mostly the meta-schema's check)
-	MaxPatternBytes  = 256      // a pattern (as rules' regex operator)
-	MaxPatternInsts  = 200      // its compiled RE2 program: Go's matcher is linear in the text times this
-	MaxSchemaErrors  = 20       // errors listed in one schema_violation
-	MaxNumberChars   = 40       // a number in a validated payload (exact comparison parses it as a big.Rat)
-	MaxValidationEst = 50 * time.Millisecond
+	MaxSchemaBytes   = 64 << 10              // the schema's JSON text
+	MaxSchemaDepth   = 64                    // its JSON nesting (a payload is ≤ 32 deep; a level of it takes two in a schema)
+	MaxSchemaObjects = 1_000                 // JSON objects in it: bounds compiling (≈ 65 µs per subschema, mostly the meta-schema's check)
+	MaxPatternBytes  = 256                   // a pattern (as rules' regex operator)
+	MaxPatternInsts  = 200                   // its compiled RE2 program: Go's matcher is linear in the text times this
+	MaxSchemaErrors  = 20                    // errors listed in one schema_violation
+	MaxNumberChars   = 40                    // a number in a validated payload (exact comparison parses it as a big.Rat)
+	MaxValidationEst = 50 * time.Millisecond // estimated cost of checking one payload (schemacost.go)
 )
 
 // schemaDraft is the only dialect accepted (SPEC §11: JSON Schema 2020-12).
