@@ -1,12 +1,9 @@
 package events
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -280,56 +277,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// decodePayload decodes a payload for validation (numbers kept exact) and
-// measures its shape. bad names a number longer than MaxNumberChars or
-// beyond float64's range: comparing it exactly could cost hundreds of
-// milliseconds, so it is refused.
-func decodePayload(payload json.RawMessage) (any, payloadShape, *apperr.FieldError, error) {
-	// As jsonschema.UnmarshalJSON, without its look for trailing data:
-	// ParseInput took the payload out of a whole JSON text.
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, payloadShape{}, nil, fmt.Errorf("decode payload: %w", err) // ParseInput accepted it: not the producer's fault
-	}
-	var p payloadShape
-	var path []string
-	var bad *apperr.FieldError
-	var walk func(v any, depth int)
-	walk = func(v any, depth int) {
-		if bad != nil {
-			return
-		}
-		d := min(depth, MaxPayloadDepth)
-		p.total++
-		p.values[d]++
-		switch v := v.(type) {
-		case string:
-			p.stringBytes[d] += int64(len(v))
-		case json.Number:
-			_, err := strconv.ParseFloat(string(v), 64)
-			if len(v) > MaxNumberChars || errors.Is(err, strconv.ErrRange) {
-				bad = &apperr.FieldError{Field: pointer(path),
-					Message: fmt.Sprintf("must have at most %d characters and lie within ±1.8e308 to be checked against the schema", MaxNumberChars)}
-			}
-		case map[string]any:
-			for k, member := range v {
-				p.stringBytes[min(depth+1, MaxPayloadDepth)] += int64(len(k))
-				path = append(path, k)
-				walk(member, depth+1)
-				path = path[:len(path)-1]
-			}
-		case []any:
-			for i, item := range v {
-				path = append(path, strconv.Itoa(i))
-				walk(item, depth+1)
-				path = path[:len(path)-1]
-			}
-		}
-	}
-	walk(v, 0)
-	return v, p, bad, nil
 }
