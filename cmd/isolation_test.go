@@ -108,6 +108,9 @@ func TestTenantIsolation(t *testing.T) {
 		return sys.notify.Service.EnqueueTx(ctx, tx, []notify.NewDelivery{{TenantID: a.ID, RuleID: ruleA.ID, RuleVersion: 1,
 			ChannelID: channelA.ID, Message: "A-ONLY-MESSAGE", Event: notify.EventSnapshot{ID: uuid.MustParse(eventA), Type: "secret.thing"}}})
 	}))
+	_, _, err = sys.events.Service.PutType(ctx, auth.Principal{TenantID: a.ID}, "secret.thing", events.TypeInput{
+		Description: "A-ONLY-TYPE", Schema: []byte(`{"properties":{"A-ONLY-SCHEMA":{"type":"string"}}}`)})
+	require.NoError(t, err)
 	var deliveryA uuid.UUID
 	require.NoError(t, sys.db.Get(&deliveryA, `SELECT id FROM deliveries WHERE tenant_id = $1`, a.ID))
 	var deadJobA int64
@@ -138,7 +141,13 @@ func TestTenantIsolation(t *testing.T) {
 		"PUT /api/channels/:id":        `{"name":"stolen"}`,
 		"PATCH /api/users/:id":         `{"role":"owner"}`,
 	}
-	secretsOfA := []string{eventA, keyA.String(), userA.String(), userAEmail, a.OwnerEmail, a.ID.String(), "A-ONLY-PAYLOAD", "A-ONLY-RULE", "A-ONLY-CHANNEL", "A-ONLY-MESSAGE", "a-only.example", channelA.ID.String(), deliveryA.String()}
+	// Event types are named, not numbered: B calls them by A's type's name.
+	for _, route := range []string{"/api/event-types/:type", "/api/event-types/:type/versions", "/api/event-types/:type/rollback"} {
+		resourceOf[route] = "secret.thing"
+	}
+	bodyOf["PUT /api/event-types/:type"] = `{"description":"B's own"}`
+	bodyOf["POST /api/event-types/:type/rollback"] = `{"version":1}`
+	secretsOfA := []string{"A-ONLY-TYPE", "A-ONLY-SCHEMA", eventA, keyA.String(), userA.String(), userAEmail, a.OwnerEmail, a.ID.String(), "A-ONLY-PAYLOAD", "A-ONLY-RULE", "A-ONLY-CHANNEL", "A-ONLY-MESSAGE", "a-only.example", channelA.ID.String(), deliveryA.String()}
 	param := regexp.MustCompile(`:\w+`)
 
 	walked := 0
@@ -158,13 +167,23 @@ func TestTenantIsolation(t *testing.T) {
 		if !aimed {
 			body = `{}`
 		}
+		// A type's name is the caller's own namespace: B's PUT of A's type's
+		// name creates B's own type. Each call starts with B having none,
+		// so every other call by that name must answer 404.
+		typeByName := strings.HasPrefix(r.Path, "/api/event-types/:type")
 		for _, creds := range [][]string{{"Authorization", "Bearer " + bToken}, {"x-api-key", b.APIKey}} {
+			if typeByName {
+				_, err := sys.db.Exec(`DELETE FROM event_types WHERE tenant_id = $1`, b.ID)
+				require.NoError(t, err)
+			}
 			rec := serveReq(router, r.Method, path, body, creds...)
 			if rec.Code == http.StatusUnauthorized {
 				continue // this route does not take this kind of credential
 			}
 			walked++
-			if param.MatchString(r.Path) || (aimed && strings.Contains(body, "ruleId")) {
+			if typeByName && r.Method == http.MethodPut {
+				require.Equal(t, http.StatusCreated, rec.Code, "%s as tenant B creates B's own type: %s", route, rec.Body.String())
+			} else if param.MatchString(r.Path) || (aimed && strings.Contains(body, "ruleId")) {
 				require.Equal(t, http.StatusNotFound, rec.Code, "%s as tenant B: %s", route, rec.Body.String())
 			}
 			require.NotEqual(t, http.StatusForbidden, rec.Code, "%s: another tenant's id answers 404, never 403", route)
@@ -179,6 +198,10 @@ func TestTenantIsolation(t *testing.T) {
 			controls = append(controls, [3]string{r.Method, r.Path, path})
 		}
 	}
+	typeA, err := sys.events.Service.GetType(ctx, a.ID, "secret.thing")
+	require.NoError(t, err)
+	require.Equal(t, [2]any{1, "A-ONLY-TYPE"}, [2]any{typeA.Version, typeA.Description}, "B's calls left A's type as it was")
+
 	// Control: the same calls as tenant A reach the resources, so the 404s
 	// above were about tenancy, not a wrong id. Deletions go last.
 	slices.SortStableFunc(controls, func(x, y [3]string) int { return strings.Compare(y[0], x[0]) })
@@ -240,6 +263,13 @@ func TestRolePolicy(t *testing.T) {
 		"DELETE /api/dlq/:id":            auth.RoleMember,
 		"GET /api/usage/history":         auth.RoleViewer,
 		"POST /api/deliveries/:id/retry": auth.RoleMember,
+	}
+	for route, role := range map[string]string{
+		"GET /api/event-types": auth.RoleViewer, "GET /api/event-types/:type": auth.RoleViewer,
+		"GET /api/event-types/:type/versions": auth.RoleViewer, "PUT /api/event-types/:type": auth.RoleMember,
+		"DELETE /api/event-types/:type": auth.RoleMember, "POST /api/event-types/:type/rollback": auth.RoleMember,
+	} {
+		need[route] = role
 	}
 	rank := map[string]int{auth.RoleViewer: 1, auth.RoleMember: 2, auth.RoleAdmin: 3, auth.RoleOwner: 4}
 	tokens := map[string]string{}

@@ -234,6 +234,7 @@ func (s *system) router() *echo.Echo {
 	managed := api.With(s.auth.TokenAuth(), limited)
 	s.auth.Routes(managed)
 	s.rules.Routes(managed)
+	s.events.TypeRoutes(managed) // the event type catalog (SPEC §11)
 	s.notify.Routes(managed)
 	s.billing.Routes(managed)
 	queue.DLQRoutes(managed.With(auth.Require(auth.RoleViewer, auth.RoleMember)), queue.NewDLQ(s.jobs, s.db.DB), auth.TenantID)

@@ -111,6 +111,10 @@ func (r *BatchResult) reject(err error) {
 // The quota is checked for every valid item up front: a batch that does not
 // fit under the hard limit is refused whole (429 quota_exceeded).
 func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []BatchResult) ([]BatchResult, billing.Quota, error) {
+	// Each item against its type's schema, before quota and transaction (ingestschema.go).
+	if err := s.checkSchemas(ctx, tenantID, items); err != nil {
+		return nil, billing.Quota{}, err
+	}
 	valid := 0
 	for _, it := range items {
 		if it.input != nil {

@@ -1,5 +1,12 @@
 package events
 
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
 // Internals the partition tests check against.
 var (
 	PartitionSpan  = partitionSpan
@@ -20,4 +27,15 @@ func IngestQueued(s *Service) int {
 		return g.Queued()
 	}
 	return 0
+}
+
+// SetSchemaClock makes s's schema cache read the time from now (call it
+// before s ingests).
+func SetSchemaClock(s *Service, now func() time.Time) { s.schemas.now = now }
+
+// CheckSchema runs ingestion's schema check alone, as Ingest does before
+// the group commit.
+func CheckSchema(ctx context.Context, s *Service, tenantID uuid.UUID, in Input) error {
+	_, _, err := s.checkSchema(ctx, tenantID, in)
+	return err
 }

@@ -28,6 +28,7 @@ type Service struct {
 	jobs    *river.Client[*sql.Tx] // insert-only
 	billing *billing.Service       // nil: no quotas (tests of this module alone)
 	repo    repo
+	schemas *schemaCache
 	// Single-event ingestion goes through a pg.Group (commit.go): direct
 	// applies each request alone; committers groups them while
 	// RunCommitters runs.
@@ -40,7 +41,8 @@ type Service struct {
 
 // NewService returns the events Service.
 func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Service {
-	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger, repo: repo{stmts: pg.NewStmts(db)}}
+	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger, repo: repo{stmts: pg.NewStmts(db)},
+		schemas: newSchemaCache(db)}
 	s.direct = pg.NewGroup(db, pg.GroupOptions{TxTimeout: ingestTxTimeout}, s.ingestTx)
 	return s
 }
@@ -59,6 +61,10 @@ type IngestResult struct {
 // repeat of the same body returns the original event (Replayed) and a
 // different body is refused; a repeat racing the first waits for it.
 func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (IngestResult, error) {
+	// The type's schema, here in the request goroutine (ingestschema.go).
+	if res, done, err := s.checkSchema(ctx, tenantID, in); done {
+		return res, err
+	}
 	q, err := s.admit(ctx, tenantID, 1)
 	if apperr.IsKind(err, apperr.KindRateLimited) && in.IdempotencyKey != "" {
 		// Over quota, but a retry of an event stored earlier still gets its

@@ -478,7 +478,7 @@ export interface paths {
         put?: never;
         /**
          * Ingest up to 500 events in one transaction
-         * @description Each item is an event plus an optional `idempotencyKey`. Valid items are stored with one multi-row insert and their jobs with River's bulk insert, in ONE transaction; the response lists a result per item, in order: `accepted` (new), `replayed` (key seen before with the same event) or `rejected` (with a problem).
+         * @description Each item is an event plus an optional `idempotencyKey`. Valid items are stored with one multi-row insert and their jobs with River's bulk insert, in ONE transaction; the response lists a result per item, in order: `accepted` (new), `replayed` (key seen before with the same event) or `rejected` (with a problem). A rejected item's problem is one of the single event's 422s or 400s, including `schema_violation` with JSON pointers into the item's payload.
          */
         post: operations["ingestBatch"];
         delete?: never;
@@ -590,6 +590,79 @@ export interface paths {
         post?: never;
         /** Delete a dead job for good */
         delete: operations["deleteDLQ"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/event-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's event type catalog, by name */
+        get: operations["listEventTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/event-types/{type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An event type at its current version */
+        get: operations["getEventType"];
+        /**
+         * Create or change an event type: a changed description or schema writes version N+1; the same content changes nothing
+         * @description Once a type has a schema, `POST /api/events` and `/api/events/batch` validate each payload of that type against its current version (within 2 s in every process) and refuse a mismatch with 422 `schema_violation`. The whole type is replaced: an absent member is empty. A retired type comes back as its next version. Budgets: docs/api.md, "Event types".
+         */
+        put: operations["putEventType"];
+        post?: never;
+        /** Retire an event type: its payloads are no longer validated; its versions are kept */
+        delete: operations["retireEventType"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/event-types/{type}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version of an event type, newest first */
+        get: operations["listEventTypeVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/event-types/{type}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Write version N+1 equal to an earlier version (nothing changes if it equals the current one) */
+        post: operations["rollbackEventType"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1206,6 +1279,43 @@ export interface components {
             /** @description Dead jobs made available again by this call. */
             retried: number;
         };
+        EventType: {
+            type: string;
+            description: string;
+            /** @description A JSON Schema 2020-12 (an object or a boolean) the type's payloads must match; null: payloads are not validated. */
+            schema: unknown;
+            version: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: uuid */
+            createdBy?: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: uuid */
+            updatedBy?: string | null;
+        };
+        EventTypeInput: {
+            description?: string;
+            /** @description A JSON Schema 2020-12 (an object or a boolean) the type's payloads must match; null: payloads are not validated. */
+            schema?: unknown;
+        };
+        EventTypePage: {
+            data: components["schemas"]["EventType"][];
+            nextCursor: string | null;
+        };
+        EventTypeVersionList: {
+            data: {
+                version: number;
+                description: string;
+                /** @description A JSON Schema 2020-12 (an object or a boolean) the type's payloads must match; null: payloads are not validated. */
+                schema: unknown;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: uuid */
+                createdBy?: string | null;
+            }[];
+            nextCursor: string | null;
+        };
     };
     responses: {
         /** @description The database is unreachable (`service_unavailable`); retry after `Retry-After` seconds. */
@@ -1472,7 +1582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid fields (`validation_failed`) or idempotency key reused with another body (`idempotency_key_reused`). */
+            /** @description Invalid fields (`validation_failed`) or idempotency key reused with another body (`idempotency_key_reused`); a payload that does not match its type's schema (`schema_violation`, each `errors[].field` a JSON pointer into the payload such as `/items/0/sku`; `payload_too_complex` when checking it would cost more than the schema budget; `event_type_schema_unusable` when a stored schema no longer passes the budgets). Nothing is stored. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3777,6 +3887,372 @@ export interface operations {
             };
             /** @description No such dead job of this tenant (`job_not_found`). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listEventTypes: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventTypePage"];
+                };
+            };
+            /** @description Bad `limit` or `cursor` (`invalid_query`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid bearer token (`missing_token`, `invalid_token`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`: writes need member) or tenant suspended (`tenant_suspended`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getEventType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event type, as events carry it. */
+                type: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventType"];
+                };
+            };
+            /** @description Missing or invalid bearer token (`missing_token`, `invalid_token`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`: writes need member) or tenant suspended (`tenant_suspended`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No live event type of this name in this tenant (`event_type_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    putEventType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event type, as events carry it. */
+                type: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EventTypeInput"];
+            };
+        };
+        responses: {
+            /** @description Changed, or unchanged (same content). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventType"];
+                };
+            };
+            /** @description Created (or a retired type brought back). */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventType"];
+                };
+            };
+            /** @description Unparseable body (`invalid_json`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid bearer token (`missing_token`, `invalid_token`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`: writes need member) or tenant suspended (`tenant_suspended`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 72 KiB (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid event type (`invalid_event_type`): each problem names its field, a schema's problems by JSON pointer inside it (`schema/properties/amount/type`); or the tenant has 1,000 live types (`event_type_limit`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retireEventType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event type, as events carry it. */
+                type: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Retired. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid bearer token (`missing_token`, `invalid_token`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`: writes need member) or tenant suspended (`tenant_suspended`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No live event type of this name in this tenant (`event_type_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listEventTypeVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event type, as events carry it. */
+                type: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventTypeVersionList"];
+                };
+            };
+            /** @description Missing or invalid bearer token (`missing_token`, `invalid_token`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`: writes need member) or tenant suspended (`tenant_suspended`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No live event type of this name in this tenant (`event_type_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rollbackEventType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event type, as events carry it. */
+                type: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    version: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventType"];
+                };
+            };
+            /** @description Unparseable body (`invalid_json`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid bearer token (`missing_token`, `invalid_token`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role too low (`insufficient_role`: writes need member) or tenant suspended (`tenant_suspended`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such event type (`event_type_not_found`) or version (`event_type_version_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No version given (`validation_failed`), or the old schema no longer passes the budgets (`invalid_event_type`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
