@@ -152,7 +152,7 @@ func Load(getenv func(string) string) (Config, error) {
 			IngestBurst: r.int("INGEST_RATE_BURST", 0, 0, 10_000_000),
 		},
 		Ingest: Ingest{
-			Committers: r.int("INGEST_COMMITTERS", 4, 1, 64),
+			Committers: r.int("INGEST_COMMITTERS", 1, 1, 64),
 			MaxBatch:   r.int("INGEST_GROUP_MAX", 256, 1, 1000),
 		},
 		Notify: Notify{
