@@ -34,6 +34,7 @@ import (
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/ratelimit"
 	"github.com/signalops/signalops/platform/secretbox"
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // system is the wired application of one process: the pool, the insert-only
@@ -100,6 +101,7 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 			SMTPURL: cfg.Notify.SMTPURL, SMTPFrom: cfg.Notify.SMTPFrom,
 			TelegramBase: cfg.Notify.TelegramAPIBase, WhatsAppBase: cfg.Notify.WhatsAppAPIBase,
 			WebhookAllowPrivate: cfg.Notify.WebhookAllowPrivate, HTTPTimeout: cfg.Notify.Timeout,
+			WrapTransport: tracing.Transport,
 		},
 		Box:           box,
 		RetrySchedule: cfg.Notify.RetrySchedule,
@@ -215,6 +217,7 @@ func (s *system) router() *echo.Echo {
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
 		Unbounded:      []string{events.StreamRoute, console.StreamRoute},
+		Tracing:        tracing.EchoMiddleware(),
 	})
 	s.mountHealth(e)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))

@@ -7,6 +7,9 @@
 // use, so river's InsertTx joins an sqlx transaction. The working client adds
 // a small pgx pool used only for LISTEN, so jobs are picked up within
 // milliseconds instead of on the next poll.
+//
+// Both install tracing.RiverMiddleware: a job carries the trace context it
+// was inserted in (in its metadata), and its work continues that trace.
 package queue
 
 import (
@@ -18,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // Client is the River client type every module uses.
@@ -42,6 +47,7 @@ func NewInsertOnly(db *sql.DB, cfg Config, logger *slog.Logger) (*Client, error)
 	c, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
 		FetchCooldown: cfg.FetchCooldown,
 		Logger:        logger,
+		Middleware:    tracing.RiverMiddleware(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create insert-only river client: %w", err)
@@ -75,6 +81,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 		CancelledJobRetentionPeriod: retention, // cancelled = permanent failures: also in the DLQ
 		PeriodicJobs:                cfg.PeriodicJobs,
 		Logger:                      logger,
+		Middleware:                  tracing.RiverMiddleware(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create working river client: %w", err)
