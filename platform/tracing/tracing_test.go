@@ -107,12 +107,12 @@ func TestRedacting(t *testing.T) {
 	var all strings.Builder
 	attrs := map[string]string{}
 	for _, kv := range spans[0].Attributes {
-		attrs[string(kv.Key)] = kv.Value.Emit()
-		all.WriteString(kv.Value.Emit() + "\n")
+		attrs[string(kv.Key)] = kv.Value.String()
+		all.WriteString(kv.Value.String() + "\n")
 	}
 	for _, e := range spans[0].Events {
 		for _, kv := range e.Attributes {
-			all.WriteString(kv.Value.Emit() + "\n")
+			all.WriteString(kv.Value.String() + "\n")
 		}
 	}
 	all.WriteString(spans[0].Status.Description)
@@ -172,9 +172,9 @@ func TestJobContextInsert(t *testing.T) {
 	inserting := trace.ContextWithSpanContext(t.Context(), parent(t, "11111111111111111111111111111111", "2222222222222222"))
 	own := JobMetadata(t.Context(), parent(t, "33333333333333333333333333333333", "4444444444444444"))
 	params := []*rivertype.JobInsertParams{
-		{Metadata: []byte("{}")},                // carries nothing: gets the inserting context's
-		{Metadata: own},                         // a group commit's job: keeps its own request's
-		{Metadata: []byte(`{"river:x":"keep"}`)}, // other metadata stays
+		{Metadata: []byte("{}")}, // carries nothing: gets the inserting context's
+		{Metadata: own},          // a group commit's job: keeps its own request's
+		{Metadata: []byte(`{"river:x":"keep"}`)},
 	}
 	_, err := mw.InsertMany(inserting, params, func(context.Context) ([]*rivertype.JobInsertResult, error) { return nil, nil })
 	require.NoError(t, err)
@@ -187,7 +187,7 @@ func TestJobContextInsert(t *testing.T) {
 	require.Equal(t, "00-11111111111111111111111111111111-2222222222222222-01", traceOf(params[0].Metadata))
 	require.Equal(t, "00-33333333333333333333333333333333-4444444444444444-01", traceOf(params[1].Metadata))
 	require.Equal(t, "00-11111111111111111111111111111111-2222222222222222-01", traceOf(params[2].Metadata))
-	require.Contains(t, string(params[2].Metadata), `"river:x":"keep"`)
+	require.Contains(t, string(params[2].Metadata), `"river:x":"keep"`, "other metadata stays")
 
 	untraced := []*rivertype.JobInsertParams{{Metadata: []byte("{}")}}
 	_, err = mw.InsertMany(t.Context(), untraced, func(context.Context) ([]*rivertype.JobInsertResult, error) { return nil, nil })
