@@ -384,6 +384,16 @@ func TestTraceContextWithoutExporter(t *testing.T) {
 		require.Equal(t, want, rx.got()[1])
 	}
 	require.True(t, b.logged(t, "http request", producerTrace), "the access log names the producer's trace")
+
+	// A batch's events continue the batch request's trace.
+	batch := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	rec := serveReq(b.router, "POST", "/api/events/batch", `{"events":[{"type":"order.created","payload":{"orderId":"T-2"}}]}`,
+		"x-api-key", b.apiKey, "traceparent", batch)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	b.delivered(t, 3)
+	for _, rx := range []*hookReceiver{b.hook, b.tg, b.wa} {
+		require.Equal(t, batch, rx.got()[2])
+	}
 }
 
 // clearOTELEnv unsets the OTEL_* variables a developer's shell may hold,
