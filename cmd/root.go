@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/signalops/signalops/cmd/bench"
 	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/platform/logx"
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // app is what every command shares: configuration, logger, output streams.
@@ -25,13 +27,24 @@ type app struct {
 	logger *slog.Logger
 	stdout io.Writer
 	stderr io.Writer
+	// stopTracing flushes the spans still buffered (tracing.Setup); nil
+	// until set up.
+	stopTracing func(context.Context) error
 }
 
 // Execute runs the CLI and returns the process exit code.
 func Execute(ctx context.Context) int {
 	a := &app{stdout: os.Stdout, stderr: os.Stderr}
 	root := newRootCmd(a)
-	if err := root.ExecuteContext(ctx); err != nil {
+	err := root.ExecuteContext(ctx)
+	if a.stopTracing != nil {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if ferr := a.stopTracing(flushCtx); ferr != nil {
+			a.logger.WarnContext(flushCtx, "flushing traces", slog.Any("error", ferr))
+		}
+		cancel()
+	}
+	if err != nil {
 		fmt.Fprintln(a.stderr, "signalops:", err)
 		return 1
 	}
@@ -57,7 +70,10 @@ func newRootCmd(a *app) *cobra.Command {
 				return err
 			}
 			a.cfg, a.logger = cfg, logger
-			return nil
+			// Before anything is built: instrumentation takes its tracer
+			// provider when it is made.
+			a.stopTracing, err = tracing.Setup(cmd.Context(), os.Getenv, logger)
+			return err
 		},
 	}
 	root.AddCommand(newServeCmd(a), newWorkCmd(a), newMigrateCmd(a), newSeedCmd(a), newDevCmd(a), newDLQCmd(a), bench.NewCommand(), newMailsinkCmd(a))

@@ -36,6 +36,7 @@ import (
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/ratelimit"
 	"github.com/signalops/signalops/platform/secretbox"
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // system is the wired application of one process: the pool, the insert-only
@@ -111,6 +112,7 @@ func wire(pool *sqlx.DB, cfg config.Config, logger *slog.Logger) (*system, error
 			SMTPURL: cfg.Notify.SMTPURL, SMTPFrom: cfg.Notify.SMTPFrom,
 			TelegramBase: cfg.Notify.TelegramAPIBase, WhatsAppBase: cfg.Notify.WhatsAppAPIBase,
 			WebhookAllowPrivate: cfg.Notify.WebhookAllowPrivate, HTTPTimeout: cfg.Notify.Timeout,
+			WrapTransport: tracing.Transport,
 		},
 		Box:           box,
 		RetrySchedule: cfg.Notify.RetrySchedule,
@@ -220,6 +222,7 @@ func (s *system) router() *echo.Echo {
 		RequestTimeout: s.cfg.HTTP.RequestTimeout,
 		Metrics:        s.metrics.ObserveRequest,
 		Unbounded:      []string{"/api" + events.StreamPath, console.StreamRoute},
+		Tracing:        tracing.EchoMiddleware(),
 	})
 	s.mountHealth(e)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))

@@ -11,10 +11,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // Group commit. Every peer pays one commit (one WAL flush) per event. While
@@ -30,13 +32,17 @@ import (
 // given another bound.
 const ingestTxTimeout = 10 * time.Second
 
+// ingestSpan names the span of an ingestion transaction (pg.Group).
+const ingestSpan = "events.group_commit"
+
 // pending is one single-event request handed to the group, and its outcome.
 // ingestTx rewrites the outcome each time it applies the request (the
 // group's transaction, then, if that failed, the request's own).
 type pending struct {
-	in Input
-	e  Event
-	q  billing.Quota
+	in    Input
+	e     Event
+	q     billing.Quota
+	trace trace.SpanContext // the request's: its event.process job continues it (the group runs in its own)
 
 	res   IngestResult
 	noted bool  // this request recorded the soft-limit notice
@@ -50,6 +56,7 @@ func (s *Service) RunCommitters(ctx context.Context, opts pg.GroupOptions) {
 	if opts.TxTimeout <= 0 {
 		opts.TxTimeout = ingestTxTimeout
 	}
+	opts.SpanName = ingestSpan
 	g := pg.NewGroup(s.db, opts, s.ingestTx)
 	s.committers.Store(g)
 	g.Run(ctx)
@@ -101,7 +108,11 @@ func (s *Service) ingestTx(ctx context.Context, tx *sqlx.Tx, group []*pending) e
 	for i, p := range live {
 		if inserted[p.e.ID] {
 			p.res = IngestResult{Event: p.e}
-			params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: p.e.TenantID, EventID: p.e.ID}})
+			var opts *river.InsertOpts
+			if md := tracing.JobMetadata(ctx, p.trace); md != nil {
+				opts = &river.InsertOpts{Metadata: md}
+			}
+			params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: p.e.TenantID, EventID: p.e.ID}, InsertOpts: opts})
 			perTenant[p.e.TenantID] = append(perTenant[p.e.TenantID], i)
 			continue
 		}

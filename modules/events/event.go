@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
@@ -48,6 +49,10 @@ type Event struct {
 	// RetentionDays is how long the event is kept: its tenant's plan's
 	// retention when it was received (the partition branch it lives in).
 	RetentionDays int `db:"retention_days"`
+	// Trace is the trace the event's processing continues (its
+	// event.process job's, whose metadata carries it; not stored in the
+	// row). Zero when untraced.
+	Trace trace.SpanContext `db:"-"`
 }
 
 var typeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
@@ -43,7 +44,7 @@ type Service struct {
 func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Service {
 	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger, repo: repo{stmts: pg.NewStmts(db)},
 		schemas: newSchemaCache(db)}
-	s.direct = pg.NewGroup(db, pg.GroupOptions{TxTimeout: ingestTxTimeout}, s.ingestTx)
+	s.direct = pg.NewGroup(db, pg.GroupOptions{TxTimeout: ingestTxTimeout, SpanName: ingestSpan}, s.ingestTx)
 	return s
 }
 
@@ -76,7 +77,7 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	if err != nil {
 		return IngestResult{}, err
 	}
-	p := &pending{in: in, e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q}
+	p := &pending{in: in, e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q, trace: trace.SpanContextFromContext(ctx)}
 	err = s.withPartitions(ctx, func() error { return s.ingestGroup().Do(ctx, p) })
 	if err == nil {
 		err = p.err

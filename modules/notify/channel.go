@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Channel is a stored notification target. Its secrets stay sealed here;
@@ -59,6 +60,9 @@ type Delivery struct {
 	// SlotAt is the rate-cap slot the delivery reserved while it waits
 	// (ratecap.go); cleared when an attempt is recorded.
 	SlotAt *time.Time `db:"slot_at"`
+	// Trace is the trace the delivery's job continues (not stored in the
+	// row: the job's metadata carries it); a fallback's job continues it too.
+	Trace trace.SpanContext `db:"-"`
 }
 
 // Attempt is one try of a delivery.
@@ -109,6 +113,9 @@ type NewDelivery struct {
 	// RetentionDays is the event's retention (events.Event.RetentionDays):
 	// the delivery is deleted when the event is (DeleteExpired).
 	RetentionDays int
+	// Trace is the trace the delivery continues (the event's processing);
+	// its notify.deliver job carries it. Zero: the inserting context's.
+	Trace trace.SpanContext
 }
 
 // Digest is the events one digest delivery stands for, oldest first. A

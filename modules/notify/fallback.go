@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
+
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // Fallback chains (SPEC §10). A rule action names a channel and, in
@@ -145,7 +147,7 @@ func (s *Service) startFallbackTx(ctx context.Context, tx *sqlx.Tx, from []Deliv
 		}
 		n := Delivery{ID: uuid.Must(uuid.NewV7()), TenantID: d.TenantID, EventID: d.EventID, RuleID: d.RuleID,
 			RuleVersion: d.RuleVersion, ChannelID: d.Fallback[0], EventType: d.EventType, Message: d.Message,
-			Fallback: Chain(d.Fallback[1:]), FallbackOf: &d.ID, RetentionDays: d.RetentionDays,
+			Fallback: Chain(d.Fallback[1:]), FallbackOf: &d.ID, RetentionDays: d.RetentionDays, Trace: d.Trace,
 			ChainErrors: append(append(ChainErrors(nil), d.ChainErrors...), ChainError{DeliveryID: d.ID, ChannelID: d.ChannelID, Error: cause})}
 		body, err := rebody(d.Body, n.ID, now)
 		if err != nil {
@@ -196,7 +198,9 @@ func (s *Service) insertTx(ctx context.Context, tx *sqlx.Tx, ds []Delivery) erro
 	}
 	params := make([]river.InsertManyParams, len(ds))
 	for i, d := range ds {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID, ChannelID: d.ChannelID}, InsertOpts: s.insertOpts()}
+		opts := s.insertOpts()
+		opts.Metadata = tracing.JobMetadata(ctx, d.Trace) // nil: the inserting context's (the River middleware)
+		params[i] = river.InsertManyParams{Args: DeliverArgs{TenantID: d.TenantID, DeliveryID: d.ID, ChannelID: d.ChannelID}, InsertOpts: opts}
 	}
 	// Jobs first: their ids go into the delivery rows, inserted together.
 	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)

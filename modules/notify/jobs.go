@@ -13,11 +13,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // QueueNotify is the River queue deliveries run on.
@@ -120,9 +124,12 @@ func (o *outcome) kind() string { return o.channel.Kind }
 func newDeliverWorker(svc *Service, mx Metrics, opts pg.GroupOptions) *DeliverWorker {
 	w := &DeliverWorker{svc: svc, metrics: mx, flow: svc.flow, slots: newChannelSlots(svc.flow.ChannelConcurrency),
 		releases: make(chan release, 256)}
-	w.group = pg.NewGroup(svc.db, opts, w.recordTx)
+	// Reads are untraced (a span per delivery's read would only add noise),
+	// and hold a connection for one round trip only.
 	reads := opts
-	reads.Committers = max(opts.Committers, 4) // a read holds a connection for one round trip
+	reads.Committers = max(opts.Committers, 4)
+	opts.SpanName = "notify.group_commit"
+	w.group = pg.NewGroup(svc.db, opts, w.recordTx)
 	w.reads = pg.NewReadGroup(svc.db, reads, readDeliveries(svc.repo))
 	return w
 }
@@ -214,6 +221,7 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if d.Status == StatusSucceeded || d.ReplacedBy != nil {
 		return nil // already delivered, or handed to its fallback: never twice
 	}
+	d.Trace = trace.SpanContextFromContext(ctx) // a fallback's job continues this job's trace
 	last := job.Attempt >= job.MaxAttempts
 	cfg, sec, err := s.open(c)
 	if err != nil {
@@ -283,8 +291,16 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 	}
 	start := time.Now()
-	res, sendErr := s.providers.Send(ctx, cfg, sec, Message{DeliveryID: d.ID, EventType: d.EventType, Text: d.Message, Payload: d.Body})
+	// The provider call is a span of its own (an SMTP session has no
+	// other); an HTTP provider's request is its child (tracing.Transport).
+	sendCtx, span := tracing.Tracer().Start(ctx, "notify.send", trace.WithAttributes(
+		attribute.String("signalops.channel.kind", c.Kind), attribute.String("signalops.delivery.id", d.ID.String())))
+	res, sendErr := s.providers.Send(sendCtx, cfg, sec, Message{DeliveryID: d.ID, EventType: d.EventType, Text: d.Message, Payload: d.Body})
 	took = time.Since(start)
+	if sendErr != nil {
+		span.SetStatus(codes.Error, sendErr.Error())
+	}
+	span.End()
 	if sendErr == nil {
 		release(took)
 	}

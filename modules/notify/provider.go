@@ -65,6 +65,11 @@ type Options struct {
 	// HTTPTimeout bounds one provider call, connect to last byte (SMTP:
 	// connect, then each command). Default 15s.
 	HTTPTimeout time.Duration
+
+	// WrapTransport, when set, wraps the transport of every HTTP provider
+	// (webhooks, Telegram, WhatsApp): cmd passes tracing.Transport, which
+	// traces each request and sends its traceparent.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Defaults applied by NewProviders.
@@ -101,13 +106,13 @@ func NewProviders(opts Options) *Providers {
 	// ordinary client (honouring HTTPS_PROXY); webhooks get a guarded one.
 	apiClient := &http.Client{
 		Timeout: opts.HTTPTimeout,
-		Transport: &http.Transport{
+		Transport: opts.wrap(&http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			ForceAttemptHTTP2:   true,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
-		},
+		}),
 	}
 	return &Providers{
 		callTimeout: opts.HTTPTimeout,
@@ -116,6 +121,14 @@ func NewProviders(opts Options) *Providers {
 		whatsapp:    &whatsAppProvider{base: strings.TrimRight(opts.WhatsAppBase, "/"), client: apiClient},
 		email:       newEmailProvider(opts),
 	}
+}
+
+// wrap applies WrapTransport, if any, to a provider's transport.
+func (o Options) wrap(rt http.RoundTripper) http.RoundTripper {
+	if o.WrapTransport == nil {
+		return rt
+	}
+	return o.WrapTransport(rt)
 }
 
 // timeout is how long one provider call may take.

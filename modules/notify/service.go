@@ -295,7 +295,7 @@ func (s *Service) EnqueueTx(ctx context.Context, tx *sqlx.Tx, in []NewDelivery) 
 	for i, n := range in {
 		d := Delivery{ID: n.ID, TenantID: n.TenantID, EventID: n.Event.ID, RuleID: &n.RuleID,
 			RuleVersion: &n.RuleVersion, ChannelID: n.ChannelID, EventType: n.Event.Type, Message: n.Message,
-			Fallback: Chain(n.Fallback), RetentionDays: n.RetentionDays}
+			Fallback: Chain(n.Fallback), RetentionDays: n.RetentionDays, Trace: n.Trace}
 		if d.ID == uuid.Nil {
 			d.ID = uuid.Must(uuid.NewV7())
 		}

@@ -89,7 +89,7 @@ func newWebhookProvider(opts Options) *webhookProvider {
 	}
 	p.client = &http.Client{
 		Timeout: opts.HTTPTimeout,
-		Transport: &http.Transport{
+		Transport: opts.wrap(&http.Transport{
 			Proxy:             nil, // a proxy would hide the real destination from the address check
 			DialContext:       dialer.DialContext,
 			ForceAttemptHTTP2: true,
@@ -102,7 +102,7 @@ func newWebhookProvider(opts Options) *webhookProvider {
 			TLSHandshakeTimeout:    10 * time.Second,
 			ExpectContinueTimeout:  time.Second,
 			MaxResponseHeaderBytes: 64 << 10,
-		},
+		}),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return p

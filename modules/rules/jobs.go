@@ -6,6 +6,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/apperr"
@@ -32,8 +33,9 @@ type ProcessWorker struct {
 
 // processItem is one job in a group, and its own outcome.
 type processItem struct {
-	args events.ProcessArgs
-	gone bool // the event no longer exists (its tenant was deleted)
+	args  events.ProcessArgs
+	trace trace.SpanContext // the job's: its event's evaluation and deliveries continue it
+	gone  bool              // the event no longer exists (its tenant was deleted)
 }
 
 func newProcessWorker(db *sqlx.DB, ev *events.Service, rules *Service, opts pg.GroupOptions, logger *slog.Logger) *ProcessWorker {
@@ -50,12 +52,14 @@ func newProcessWorker(db *sqlx.DB, ev *events.Service, rules *Service, opts pg.G
 		for _, it := range items {
 			it.gone = gone[it.args.EventID]
 			if e, ok := fresh[it.args.EventID]; ok {
+				e.Trace = it.trace
 				evs = append(evs, e)
 				delete(fresh, it.args.EventID) // a job listed twice is processed once
 			}
 		}
 		return rules.HandleTx(ctx, tx, evs)
 	}
+	opts.SpanName = "rules.group_commit"
 	return &ProcessWorker{db: db, events: ev, group: pg.NewGroup(db, opts, apply), logger: logger}
 }
 
@@ -64,7 +68,7 @@ func (w *ProcessWorker) Run(ctx context.Context) { w.group.Run(ctx) }
 
 // Work processes one event.
 func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[events.ProcessArgs]) error {
-	it := &processItem{args: job.Args}
+	it := &processItem{args: job.Args, trace: trace.SpanContextFromContext(ctx)}
 	err := w.group.Do(ctx, it)
 	switch {
 	case err == nil && it.gone:

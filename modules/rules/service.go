@@ -15,6 +15,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/billing"
@@ -22,6 +25,7 @@ import (
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // Service is the rules use cases.
@@ -284,7 +288,8 @@ func (s *Service) HandleTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event)
 		for _, f := range fired[i] {
 			for _, a := range f.Actions {
 				ds = append(ds, notify.NewDelivery{TenantID: e.TenantID, RuleID: f.RuleID, RuleVersion: f.RuleVersion,
-					ChannelID: a.ChannelID, Fallback: a.Fallback, Message: a.Message, Failed: a.Error, Event: snap, RetentionDays: e.RetentionDays})
+					ChannelID: a.ChannelID, Fallback: a.Fallback, Message: a.Message, Failed: a.Error, Event: snap, RetentionDays: e.RetentionDays,
+					Trace: e.Trace})
 			}
 		}
 	}
@@ -319,8 +324,10 @@ type candidate struct {
 // counts it: concurrent events of one group can neither both fire nor
 // both be missed. Digest actions are collected as their firings are
 // decided (digest.go), before the match that names the digest is stored.
-func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event) ([][]Fired, error) {
+func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Event) (_ [][]Fired, err error) {
 	fired := make([][]Fired, len(evs))
+	spans := startEvaluateSpans(ctx, evs)
+	defer func() { endEvaluateSpans(spans, fired, err) }()
 	tenants := make([]uuid.UUID, 0, 1)
 	for _, e := range evs {
 		if !slices.Contains(tenants, e.TenantID) {
@@ -341,6 +348,7 @@ func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Even
 			continue
 		}
 		evaluations[e.TenantID] += int64(len(rs))
+		spans[i].SetAttributes(attribute.Int("signalops.rules.evaluated", len(rs)))
 		source := ""
 		if e.Source != nil {
 			source = *e.Source
@@ -431,6 +439,35 @@ func (s *Service) evaluateTx(ctx context.Context, tx *sqlx.Tx, evs []events.Even
 		}
 	}
 	return fired, nil
+}
+
+// startEvaluateSpans starts one rules.evaluate span per event, each the
+// child of its event's trace (events.Event.Trace: its event.process job's
+// span), however many events share the transaction.
+func startEvaluateSpans(ctx context.Context, evs []events.Event) []trace.Span {
+	spans := make([]trace.Span, len(evs))
+	tracer := tracing.Tracer()
+	for i, e := range evs {
+		pctx := ctx
+		if e.Trace.IsValid() {
+			pctx = trace.ContextWithSpanContext(ctx, e.Trace)
+		}
+		_, spans[i] = tracer.Start(pctx, "rules.evaluate", trace.WithAttributes(
+			attribute.String("signalops.event.id", e.ID.String()), attribute.String("signalops.event.type", e.Type)))
+	}
+	return spans
+}
+
+// endEvaluateSpans ends them once the matches are stored, with how many
+// rules fired for each event.
+func endEvaluateSpans(spans []trace.Span, fired [][]Fired, err error) {
+	for i, span := range spans {
+		span.SetAttributes(attribute.Int("signalops.rules.fired", len(fired[i])))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
 }
 
 // collectAllTx collects a firing into the digest of each of the rule's

@@ -36,6 +36,10 @@ type Options struct {
 	// matched pattern (c.Path(), never the raw URL, so label sets stay
 	// bounded), or RouteUnmatched.
 	Metrics func(route, method string, status int, elapsed time.Duration)
+	// Tracing, when set, wraps every other middleware and the error
+	// handler, so the access log and error logs carry the request's
+	// trace_id (tracing.EchoMiddleware).
+	Tracing echo.MiddlewareFunc
 }
 
 // RouteUnmatched is the route Options.Metrics sees for requests no route matched.
@@ -53,6 +57,9 @@ func NewRouter(logger *slog.Logger, opts Options) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(logger)
 	e.IPExtractor = echo.ExtractIPDirect()
+	if opts.Tracing != nil {
+		e.Use(opts.Tracing)
+	}
 	e.Use(requestID)
 	if opts.Metrics != nil {
 		e.Use(observe(opts.Metrics))

@@ -1,6 +1,8 @@
 // Package logx builds the process logger and carries request-scoped
 // attributes (request_id, tenant_id) in the context, so every …Context log
-// call made while serving a request names both.
+// call made while serving a request names both. A call whose context holds
+// a trace (OpenTelemetry's span context: an incoming traceparent, a span,
+// a job's carried trace) also names its trace_id and span_id.
 package logx
 
 import (
@@ -9,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type ctxKey int
@@ -53,7 +57,8 @@ func New(w io.Writer, format, level string) (*slog.Logger, error) {
 	return slog.New(contextHandler{h}), nil
 }
 
-// contextHandler adds request_id and tenant_id from the context to each record.
+// contextHandler adds request_id, tenant_id, trace_id and span_id from the
+// context to each record.
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
@@ -62,6 +67,9 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	if id, ok := ctx.Value(keyTenantID).(string); ok {
 		r.AddAttrs(slog.String("tenant_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

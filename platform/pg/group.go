@@ -6,6 +6,11 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // Group runs concurrent units of work together. Each caller of Do hands
@@ -28,6 +33,14 @@ import (
 // The work must leave no trace outside its transaction (per-item outcomes
 // it records in the items themselves are rewritten when an item runs again
 // alone).
+//
+// With GroupOptions.SpanName, each group is an OpenTelemetry span: the
+// child of its item's span when it holds one item (it runs in the item's
+// context), else a span of its own linked to every item's span, and each
+// item's span linked back to it. OpenTelemetry's conventions for batches: a
+// batch is no one item's child. The work runs in the group's context, so
+// anything that must continue one item's trace (a job enqueued for it)
+// takes that item's span context from the item (tracing.JobMetadata).
 type Group[T any] struct {
 	opts  GroupOptions
 	run   func(ctx context.Context, items []T) error // one transaction (NewGroup) or one read (NewReadGroup)
@@ -39,6 +52,7 @@ type GroupOptions struct {
 	Committers int           // concurrent groups, each holding one connection while it runs
 	MaxBatch   int           // items per group at most
 	TxTimeout  time.Duration // bound on one group's transaction or read
+	SpanName   string        // traces each group as a span of this name; "" traces none
 }
 
 type groupItem[T any] struct {
@@ -181,7 +195,9 @@ func (g *Group[T]) commit(ctx context.Context, batch []*groupItem[T]) {
 		items[i] = gi.item
 	}
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.TxTimeout)
+	txCtx, span := g.startBatchSpan(txCtx, live)
 	err := g.run(txCtx, items)
+	endSpan(span, err)
 	cancel()
 	if err == nil {
 		for _, gi := range live {
@@ -203,5 +219,48 @@ func (g *Group[T]) alone(ctx context.Context, item T) error {
 	}
 	txCtx, cancel := context.WithTimeout(ctx, g.opts.TxTimeout)
 	defer cancel()
-	return g.run(txCtx, []T{item})
+	if g.opts.SpanName == "" {
+		return g.run(txCtx, []T{item})
+	}
+	txCtx, span := tracing.Tracer().Start(txCtx, g.opts.SpanName, trace.WithAttributes(attribute.Int(attrGroupSize, 1)))
+	err := g.run(txCtx, []T{item})
+	endSpan(span, err)
+	return err
+}
+
+// attrGroupSize is the span attribute that counts a group's items.
+const attrGroupSize = "signalops.group.size"
+
+// startBatchSpan starts the span of a group of several items: a root
+// linked to each item's span, each of which is linked back. Without
+// SpanName it returns ctx and no span.
+func (g *Group[T]) startBatchSpan(ctx context.Context, live []*groupItem[T]) (context.Context, trace.Span) {
+	if g.opts.SpanName == "" {
+		return ctx, nil
+	}
+	links := make([]trace.Link, 0, len(live))
+	for _, gi := range live {
+		if sc := trace.SpanContextFromContext(gi.ctx); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, span := tracing.Tracer().Start(ctx, g.opts.SpanName, trace.WithNewRoot(), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int(attrGroupSize, len(live))))
+	if span.SpanContext().IsValid() {
+		for _, gi := range live {
+			trace.SpanFromContext(gi.ctx).AddLink(trace.Link{SpanContext: span.SpanContext()})
+		}
+	}
+	return ctx, span
+}
+
+// endSpan ends a group's span (if any) with the group's outcome.
+func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }

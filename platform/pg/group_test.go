@@ -11,6 +11,10 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/pg"
@@ -216,4 +220,82 @@ func TestReadGroup(t *testing.T) {
 	}
 	require.Less(t, queries.Load(), int64(n), "no two reads shared a query")
 	t.Logf("%d reads in %d queries", n, queries.Load())
+}
+
+// TestGroupSpans: a group of one is its item's child; a group of several
+// is a span of its own, linked to each item's span, each linked back. Not
+// parallel: it sets OpenTelemetry's process-wide tracer provider (the
+// parallel tests of the package start after it).
+func TestGroupSpans(t *testing.T) {
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() { otel.SetTracerProvider(prev); _ = tp.Shutdown(context.Background()) })
+
+	release := make(chan struct{})
+	var calls atomic.Int32
+	g := pg.NewReadGroup(nil, pg.GroupOptions{Committers: 1, MaxBatch: 10, SpanName: "test.group"},
+		func(context.Context, pg.Querier, []int) error {
+			if calls.Add(1) == 1 {
+				<-release // the first group holds the committer while the others queue
+			}
+			return nil
+		})
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	do := func(n int) (trace.SpanContext, chan error) {
+		ictx, span := tp.Tracer("test").Start(t.Context(), "item")
+		errc := make(chan error, 1)
+		go func() { errc <- g.Do(ictx, n); span.End() }()
+		return span.SpanContext(), errc
+	}
+	first, firstErr := do(0)
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
+	var batched []trace.SpanContext
+	var errs []chan error
+	for n := 1; n <= 3; n++ {
+		sc, errc := do(n)
+		batched, errs = append(batched, sc), append(errs, errc)
+	}
+	require.Eventually(t, func() bool { return g.Queued() == 3 }, 5*time.Second, time.Millisecond)
+	close(release)
+	require.NoError(t, <-firstErr)
+	for _, errc := range errs {
+		require.NoError(t, <-errc)
+	}
+
+	var alone, group *tracetest.SpanStub
+	items := map[trace.SpanID]tracetest.SpanStub{}
+	for _, s := range spans.GetSpans() {
+		switch s.Name {
+		case "test.group":
+			if s.Parent.IsValid() {
+				alone = &s
+			} else {
+				group = &s
+			}
+		case "item":
+			items[s.SpanContext.SpanID()] = s
+		}
+	}
+	require.NotNil(t, alone, "the group of one")
+	require.Equal(t, first.SpanID(), alone.Parent.SpanID(), "a group of one is its item's child")
+	require.Equal(t, first.TraceID(), alone.SpanContext.TraceID())
+	require.NotNil(t, group, "the group of three: a root")
+	require.Len(t, group.Links, 3)
+	linked := map[trace.SpanID]bool{}
+	for _, l := range group.Links {
+		linked[l.SpanContext.SpanID()] = true
+	}
+	for _, sc := range batched {
+		require.True(t, linked[sc.SpanID()], "linked to each item")
+		require.NotEqual(t, sc.TraceID(), group.SpanContext.TraceID(), "in none of their traces")
+		item := items[sc.SpanID()]
+		require.Len(t, item.Links, 1, "each item links back")
+		require.Equal(t, group.SpanContext.SpanID(), item.Links[0].SpanContext.SpanID())
+	}
 }

@@ -7,6 +7,9 @@
 // use, so river's InsertTx joins an sqlx transaction. The working client adds
 // a small pgx pool used only for LISTEN, so jobs are picked up within
 // milliseconds instead of on the next poll.
+//
+// Both install tracing.RiverMiddleware: a job carries the trace context it
+// was inserted in (in its metadata), and its work continues that trace.
 package queue
 
 import (
@@ -21,6 +24,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/signalops/signalops/platform/tracing"
 )
 
 // Client is the River client type every module uses.
@@ -48,7 +53,7 @@ func NewInsertOnly(db *sql.DB, cfg Config, logger *slog.Logger) (*Client, error)
 	c, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
 		FetchCooldown: cfg.FetchCooldown,
 		Logger:        logger,
-		Middleware:    cfg.Middleware,
+		Middleware:    append(tracing.RiverMiddleware(), cfg.Middleware...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create insert-only river client: %w", err)
@@ -81,8 +86,8 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 		DiscardedJobRetentionPeriod: retention,
 		CancelledJobRetentionPeriod: retention, // cancelled = permanent failures: also in the DLQ
 		PeriodicJobs:                cfg.PeriodicJobs,
-		Middleware:                  cfg.Middleware,
 		Logger:                      logger,
+		Middleware:                  append(tracing.RiverMiddleware(), cfg.Middleware...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create working river client: %w", err)
