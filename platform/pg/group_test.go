@@ -250,7 +250,11 @@ func TestGroupSpans(t *testing.T) {
 	do := func(n int) (trace.SpanContext, chan error) {
 		ictx, span := tp.Tracer("test").Start(t.Context(), "item")
 		errc := make(chan error, 1)
-		go func() { errc <- g.Do(ictx, n); span.End() }()
+		go func() {
+			err := g.Do(ictx, n)
+			span.End() // before the test reads errc and then the ended spans
+			errc <- err
+		}()
 		return span.SpanContext(), errc
 	}
 	first, firstErr := do(0)
