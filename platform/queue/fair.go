@@ -191,11 +191,3 @@ func (f *Fair) order(params []*rivertype.JobInsertParams, weights map[uuid.UUID]
 		}
 	}
 }
-
-// Lag is how far tenant's virtual time on queue runs ahead of the wall
-// clock: zero for a tenant within its fair share.
-func (f *Fair) Lag(queue string, tenant uuid.UUID) time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return max(f.finish[fairKey{queue: queue, tenant: tenant}].Sub(f.now()), 0)
-}
