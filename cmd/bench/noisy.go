@@ -23,6 +23,8 @@ type noisyOptions struct {
 	floodToken       string
 	backlog          int
 	floodFire        bool
+	floodHostile     bool
+	floodRate        float64
 	floodBatch       int
 	floodConcurrency int
 	keepFlooding     bool
@@ -30,6 +32,8 @@ type noisyOptions struct {
 	sample           time.Duration
 	listen           string
 	wait             time.Duration
+	healthURLs       []string
+	healthEvery      time.Duration
 }
 
 // noisyReport is what bench noisy adds to the report of the measured
@@ -51,6 +55,9 @@ type noisyReport struct {
 	BacklogSamples        [][2]float64     `json:"backlog_samples"`  // [seconds since B started sending, queued event.process jobs]
 	MeasuredUntilS        float64          `json:"measured_until_s"` // B's first send to its last webhook (or --wait)
 	BacklogUnobserved     bool             `json:"backlog_unobserved,omitempty"`
+	FloodHostile          bool             `json:"flood_hostile,omitempty"`
+	StaticAttacks         map[string]int   `json:"static_attacks,omitempty"` // --flood-hostile: HTTP status of each refused attack
+	Health                []healthReport   `json:"health,omitempty"`         // --health-url probes while B was measured
 }
 
 func newBenchNoisyCmd() *cobra.Command {
@@ -87,6 +94,14 @@ otherwise give B's --key and --token, and A's --flood-key (and
 --flood-token with --flood-fire). The rules and channels it creates are
 deleted at the end; created tenants stay, and A's backlog drains on its own.
 
+With --flood-hostile, A replays issue 12's template attacks instead of
+flooding batches: its rule's three budget-exhausting templates run on
+each of its ~140 KB events, sent one at a time at --flood-rate (use
+--backlog 0); the static attacks (a 340-verb printf, a format taken from
+the payload, %p) are sent first and their statuses reported.
+--health-url probes each /healthz every --health-every while B is
+measured.
+
 "signalops work" must be running, and serve must run with
 WEBHOOK_ALLOW_PRIVATE=true (the receivers are on loopback).`,
 		Example: `  signalops bench noisy --admin-token "$ADMIN_TOKEN" --rate 50 --duration 20s --backlog 10000
@@ -109,10 +124,15 @@ WEBHOOK_ALLOW_PRIVATE=true (the receivers are on loopback).`,
 				return errors.New("--flood-batch must be 1 to 500 (the API's batch limit)")
 			case n.floodConcurrency < 1 || n.floodConcurrency > 1000:
 				return errors.New("--flood-concurrency must be 1 to 1000")
-			case n.sample <= 0 || n.wait <= 0:
-				return errors.New("--sample and --wait must be positive")
+			case n.sample <= 0 || n.wait <= 0 || n.healthEvery <= 0:
+				return errors.New("--sample, --wait and --health-every must be positive")
+			case n.floodHostile && n.floodRate < 0:
+				return errors.New("--flood-rate must not be negative")
 			case len(o.cgroups) > 0:
 				return errors.New("--cgroup: noisy measures latency, not CPU (the flood's CPU is not B's); use e2e or drain")
+			}
+			if n.floodHostile {
+				n.floodFire = true // its harmless action is delivered
 			}
 			if n.metricsURL == "" {
 				n.metricsURL = strings.TrimRight(o.url, "/") + "/metrics"
@@ -128,6 +148,10 @@ WEBHOOK_ALLOW_PRIVATE=true (the receivers are on loopback).`,
 	f.StringVar(&n.floodToken, "flood-token", "", "bearer JWT of tenant A (needed with --flood-fire)")
 	f.IntVar(&n.backlog, "backlog", 10_000, "queued event.process jobs to build before measuring (0: measure at once)")
 	f.BoolVar(&n.floodFire, "flood-fire", false, "A's events fire a rule with a webhook each (else they match no rule)")
+	f.BoolVar(&n.floodHostile, "flood-hostile", false, "A replays issue 12's template attacks: ~140 KB events, one at a time at --flood-rate, each firing three budget-exhausting actions and one harmless one (implies --flood-fire; use --backlog 0)")
+	f.Float64Var(&n.floodRate, "flood-rate", 10, "with --flood-hostile: A's events per second (0: back to back, one at a time)")
+	f.StringSliceVar(&n.healthURLs, "health-url", nil, "comma-separated /healthz URLs to probe while B is measured (e.g. serve's and work's): latency and failures in the report")
+	f.DurationVar(&n.healthEvery, "health-every", 100*time.Millisecond, "how often to probe each --health-url")
 	f.IntVar(&n.floodBatch, "flood-batch", 100, "events per batch request of A (1–500)")
 	f.IntVar(&n.floodConcurrency, "flood-concurrency", 4, "A's batch requests in flight, back to back")
 	f.BoolVar(&n.keepFlooding, "keep-flooding", true, "A keeps flooding while B is measured (false: A stops once the backlog is built)")
@@ -402,6 +426,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 	}
 	recv.setRule(measured.ruleID)
 	var floodRecv *countingReceiver
+	var static map[string]int
 	if n.floodFire {
 		floodSecret, floodKey, err := newSigningSecret()
 		if err != nil {
@@ -413,7 +438,14 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 			return err
 		}
 		defer stopFlood()
-		if err := flooder.setupHook(sctx, client, "bench noisy A", floodURL, floodSecret, "bench.flood", "flood {{.payload.i}}"); err != nil {
+		if n.floodHostile {
+			if err := flooder.setupHostile(sctx, client, floodURL, floodSecret, "bench.flood"); err != nil {
+				return fmt.Errorf("tenant A: %w", err)
+			}
+			if static, err = staticAttacks(sctx, client, flooder.token, flooder.channelID); err != nil {
+				return fmt.Errorf("tenant A's static attacks: %w", err)
+			}
+		} else if err := flooder.setupHook(sctx, client, "bench noisy A", floodURL, floodSecret, "bench.flood", "flood {{.payload.i}}"); err != nil {
 			return fmt.Errorf("tenant A: %w", err)
 		}
 	}
@@ -442,6 +474,10 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 	floodStart := time.Now()
 	go func() {
 		defer close(flooded)
+		if n.floodHostile {
+			fl.runPaced(floodCtx, floodClient, flooder.key, "bench.flood", n.floodRate)
+			return
+		}
 		fl.run(floodCtx, floodClient, flooder.key, n.floodBatch, n.floodConcurrency)
 	}()
 	fmt.Fprintf(a.stderr, "bench noisy: A floods (batches of %d, %d in flight, fire=%v) until %d event.process jobs are queued\n",
@@ -491,6 +527,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 		}
 		return out
 	}
+	stopProbes := healthProbes(ctx, n.healthURLs, n.healthEvery)
 	measureStart := time.Now()
 	res := runLoad(ctx, o.loadConfig(), send)
 	sendEnd := time.Now()
@@ -505,6 +542,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 		}
 	}
 	measureEnd := time.Now()
+	health := stopProbes()
 	if ctx.Err() != nil {
 		res.interrupted = true
 	}
@@ -522,6 +560,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 		FloodFire: n.floodFire, FloodEvents: fl.accepted.Load(), FloodErrors: fl.snapshotErrors(),
 		FillS: math.Round(fill.Seconds()*100) / 100, BacklogTarget: n.backlog,
 		MeasuredUntilS: math.Round(measureEnd.Sub(measureStart).Seconds()*100) / 100,
+		FloodHostile:   n.floodHostile, StaticAttacks: static, Health: health,
 	}
 	if floodS > 0 {
 		nr.FloodEventsPerS = round2(float64(nr.FloodEvents) / floodS)

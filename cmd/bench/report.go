@@ -138,6 +138,12 @@ func formatBenchSummary(r benchReport) string {
 			fmt.Fprintf(&b, ", %d webhooks received", nr.FloodDelivered)
 		}
 		b.WriteString("\n")
+		if nr.FloodHostile {
+			fmt.Fprintf(&b, "  hostile     A's events each ran three budget-exhausting actions; static attacks answered %v\n", nr.StaticAttacks)
+		}
+		for _, h := range nr.Health {
+			fmt.Fprintf(&b, "  health      %s: %d probes, %d failed, p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", h.URL, h.Probes, h.Failures, h.P50MS, h.P99MS, h.MaxMS)
+		}
 		if nr.BacklogUnobserved {
 			b.WriteString("  backlog     not observed while measuring (see --metrics-url)\n")
 		} else {

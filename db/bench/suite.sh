@@ -35,6 +35,12 @@
 #   noisy    tenant A floods until NOISY_BACKLOG event.process jobs are queued
 #            while tenant B sends 50 events/s, each one signed webhook: B's
 #            latency and A's backlog
+#   hostile  issue 12's template attacks, replayed: ROUNDS rounds, alternated,
+#            of B alone at HOSTILE_B_RATE (50) events/s (bench e2e) and of B
+#            while tenant A sends HOSTILE_RATE (10) hostile events/s (~140 KB,
+#            three budget-exhausting actions each; bench noisy
+#            --flood-hostile): B's latency, /healthz of serve and work
+#            probed every 100 ms, their peak RSS
 #
 # Settings (environment):
 #   DURATION   seconds per load step (10; SHORT: 2)
@@ -66,15 +72,16 @@ bin=$(realpath "${1:-./signalops}")
 if [ "${SHORT:-}" = 1 ]; then
   DURATION=${DURATION:-2} ROUNDS=${ROUNDS:-1} TENANTS=${TENANTS:-4} E2E_RATES=${E2E_RATES:-50}
   DRAIN_EVENTS=${DRAIN_EVENTS:-2000} DELIVER_EVENTS=${DELIVER_EVENTS:-1000} EVAL_EVENTS=${EVAL_EVENTS:-2000}
-  NOISY_BACKLOG=${NOISY_BACKLOG:-500} KEEPUP_RATE=${KEEPUP_RATE:-200}
+  NOISY_BACKLOG=${NOISY_BACKLOG:-500} KEEPUP_RATE=${KEEPUP_RATE:-200} HOSTILE_RATE=${HOSTILE_RATE:-2}
 fi
 DURATION=${DURATION:-10} ROUNDS=${ROUNDS:-3} TENANTS=${TENANTS:-64} E2E_RATES=${E2E_RATES:-50 200}
 DRAIN_EVENTS=${DRAIN_EVENTS:-50000} DELIVER_EVENTS=${DELIVER_EVENTS:-20000} EVAL_EVENTS=${EVAL_EVENTS:-50000}
 NOISY_BACKLOG=${NOISY_BACKLOG:-10000} NOISY_RATE=${NOISY_RATE:-50} KEEPUP_RATE=${KEEPUP_RATE:-2000}
-STEPS=${STEPS:-ingest,tenants,latency,e2e,keepup,drain,deliver,eval,noisy}
+HOSTILE_RATE=${HOSTILE_RATE:-10} HOSTILE_B_RATE=${HOSTILE_B_RATE:-50}
+STEPS=${STEPS:-ingest,tenants,latency,e2e,keepup,drain,deliver,eval,noisy,hostile}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 for s in ${STEPS//,/ }; do
-  case $s in ingest | tenants | latency | e2e | keepup | drain | deliver | eval | noisy) ;;
+  case $s in ingest | tenants | latency | e2e | keepup | drain | deliver | eval | noisy | hostile) ;;
   *) echo "suite: unknown step '$s' in STEPS" >&2; exit 2 ;;
   esac
 done
@@ -484,6 +491,33 @@ if want noisy; then
 rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
 print(json.dumps({"a_peak": max([r[0] for r in rows], default=0), "b_peak": max([r[1] for r in rows], default=0)}))' "$out/noisy-backlog.txt")
   record noisy "{\"bench\": $(tail -1 "$out/noisy.json"), \"sql\": $sampled}"
+fi
+
+if want hostile; then
+  echo "== hostile templates: B at $HOSTILE_B_RATE events/s alone, and while A sends $HOSTILE_RATE hostile events/s ($ROUNDS rounds, alternated)"
+  peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+  for round in $(seq 1 "$ROUNDS"); do
+    order="quiet attack"
+    [ $((round % 2)) = 0 ] && order="attack quiet"
+    for kind in $order; do
+      settle
+      start_serve
+      start_work
+      if [ "$kind" = quiet ]; then
+        login
+        r=$(b e2e --key "$KEY" --token "$TOKEN" --rate "$HOSTILE_B_RATE" --duration "${DURATION}s" --concurrency 64)
+      else
+        r=$(b noisy --admin-token "$ADMIN_TOKEN" --rate "$HOSTILE_B_RATE" --duration "${DURATION}s" --backlog 0 \
+          --flood-hostile --flood-rate "$HOSTILE_RATE" --health-url "$url/healthz,http://127.0.0.1:$METRICS_PORT/healthz" --wait 5m)
+      fi
+      failed=$(sql -c "SELECT count(*) FROM deliveries WHERE status = 'failed'")
+      rss="{\"serve_kb\": $(peak_kb "$serve_pid"), \"work_kb\": $(peak_kb "$work_pid"), \"failed_deliveries\": $failed}"
+      alive="{\"serve\": $(kill -0 "$serve_pid" 2>/dev/null && echo true || echo false), \"work\": $(kill -0 "$work_pid" 2>/dev/null && echo true || echo false)}"
+      stop_work
+      stop_serve
+      record hostile "{\"kind\": \"$kind\", \"round\": $round, \"bench\": $r, \"proc\": $rss, \"alive\": $alive}"
+    done
+  done
 fi
 for p in "${pprof_pids[@]}"; do wait "$p" || true; done
 
