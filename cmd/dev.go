@@ -59,7 +59,7 @@ func runDev(ctx context.Context, a *app) error {
 		defer cluster.stop(a.logger)
 		cfg.DatabaseURL = cluster.url
 	}
-	pool, err := pg.Open(ctx, cfg.DatabaseURL, pg.PoolConfig{MaxOpenConns: cfg.DB.MaxConns, MaxIdleConns: cfg.DB.MaxConns})
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, pg.PoolConfig{MaxOpenConns: cfg.DB.MaxConns, MaxIdleConns: cfg.DB.MaxConns, StatementCache: cfg.DB.StatementCache})
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,7 @@ func newSystem(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sy
 	logger.InfoContext(ctx, "configuration", slog.Any("config", cfg.Redacted()))
 	pool, err := pg.Open(ctx, cfg.DatabaseURL, pg.PoolConfig{
 		MaxOpenConns: cfg.DB.MaxConns, MaxIdleConns: cfg.DB.MaxConns, ConnMaxLifetime: 30 * time.Minute,
+		StatementCache: cfg.DB.StatementCache,
 	})
 	if err != nil {
 		return nil, err
@@ -166,6 +167,7 @@ func (s *system) openReplica() error {
 	}
 	replica, err := pg.NewPool(s.cfg.DatabaseReadURL, pg.PoolConfig{
 		MaxOpenConns: s.cfg.DB.MaxConns, MaxIdleConns: s.cfg.DB.MaxConns, ConnMaxLifetime: 30 * time.Minute,
+		StatementCache: s.cfg.DB.StatementCache,
 	})
 	if err != nil {
 		return fmt.Errorf("DATABASE_READ_URL: %w", err)

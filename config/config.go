@@ -89,7 +89,8 @@ type RateLimit struct {
 
 // DB sizes the PostgreSQL pool of one process.
 type DB struct {
-	MaxConns int
+	MaxConns       int
+	StatementCache int // prepared statements kept per connection; 0 = none (poolers in transaction mode)
 }
 
 // HTTP configures `serve`.
@@ -125,7 +126,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:     r.secret("DATABASE_URL"), // it may carry a password: DATABASE_URL_FILE works too
 		DatabaseReadURL: r.secret("DATABASE_READ_URL"),
-		DB:              DB{MaxConns: r.int("DB_MAX_CONNS", 16, 1, 1000)},
+		DB:              DB{MaxConns: r.int("DB_MAX_CONNS", 16, 1, 1000), StatementCache: r.int("DB_STATEMENT_CACHE", 256, 0, 10000)},
 		HTTP: HTTP{
 			Addr:            r.str("HTTP_ADDR", ":3000"),
 			RequestTimeout:  r.dur("REQUEST_TIMEOUT", 10*time.Second),

@@ -14,16 +14,14 @@ import (
 )
 
 // repo holds the SQL of usage_counters and usage_notices.
-type repo struct {
-	stmts *pg.Stmts // the counter upserts, prepared (nil: unprepared)
-}
+type repo struct{}
 
 // Add increments one shard of a metric on one day of the period.
 func (r repo) Add(ctx context.Context, q pg.Querier, tenantID uuid.UUID, period time.Time, day int, metric string, shard int, n int64) error {
 	const query = `
 		INSERT INTO usage_counters (tenant_id, period, day, metric, shard, count) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (tenant_id, period, metric, day, shard) DO UPDATE SET count = usage_counters.count + excluded.count`
-	if _, err := r.stmts.Exec(ctx, q, query, tenantID, period, day, metric, shard, n); err != nil {
+	if _, err := q.ExecContext(ctx, query, tenantID, period, day, metric, shard, n); err != nil {
 		return fmt.Errorf("count usage: %w", err)
 	}
 	return nil
@@ -42,7 +40,7 @@ func (r repo) AddMany(ctx context.Context, q pg.Querier, tenants []uuid.UUID, pe
 	for i, t := range tenants {
 		ids[i] = t.String()
 	}
-	if _, err := r.stmts.Exec(ctx, q, query, pq.Array(ids), period, metric, pq.Array(shardsOf), pq.Array(ns), day); err != nil {
+	if _, err := q.ExecContext(ctx, query, pq.Array(ids), period, metric, pq.Array(shardsOf), pq.Array(ns), day); err != nil {
 		return fmt.Errorf("count usage: %w", err)
 	}
 	return nil

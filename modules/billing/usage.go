@@ -78,7 +78,7 @@ type cachedLimits struct {
 
 // NewService returns the billing Service.
 func NewService(db *sqlx.DB, as *auth.Service, plans Catalog, logger *slog.Logger) *Service {
-	return &Service{db: db, auth: as, plans: plans, logger: logger, now: time.Now, repo: repo{stmts: pg.NewStmts(db)},
+	return &Service{db: db, auth: as, plans: plans, logger: logger, now: time.Now,
 		usage: map[uuid.UUID]*cachedUsage{}, limits: map[uuid.UUID]cachedLimits{}}
 }
 

@@ -16,9 +16,7 @@ import (
 
 // repo holds the SQL of the events and event_idempotency tables (and, in
 // partition.go, the DDL of events' partitions).
-type repo struct {
-	stmts *pg.Stmts // the worker's and ingestion's statements, prepared (nil: unprepared)
-}
+type repo struct{}
 
 const eventColumns = `id, tenant_id, type, source, payload, occurred_at, received_at, status,
 	processed_at, idempotency_key, request_hash, retention_days`
@@ -260,7 +258,7 @@ func (r repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uui
 		}
 	}
 	var inserted []uuid.UUID
-	err := r.stmts.Select(ctx, q, &inserted, query, ids, tenants, types,
+	err := sqlx.SelectContext(ctx, q, &inserted, query, ids, tenants, types,
 		sources, payloads, occurred, received, keys, pq.ByteaArray(hashes), pq.Array(retention))
 	if err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
@@ -297,7 +295,7 @@ func (r repo) MarkProcessedMany(ctx context.Context, q pg.Querier, refs []Ref) (
 		RETURNING ` + pg.Columns("e.", "", eventColumns)
 	tenants, ids := refArrays(refs)
 	var out []Event
-	if err := r.stmts.Select(ctx, q, &out, query, tenants, ids); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &out, query, tenants, ids); err != nil {
 		return nil, fmt.Errorf("mark events processed: %w", err)
 	}
 	return out, nil

@@ -42,7 +42,7 @@ type Service struct {
 
 // NewService returns the events Service.
 func NewService(db *sqlx.DB, jobs *river.Client[*sql.Tx], bill *billing.Service, logger *slog.Logger) *Service {
-	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger, repo: repo{stmts: pg.NewStmts(db)},
+	s := &Service{db: db, jobs: jobs, billing: bill, logger: logger,
 		schemas: newSchemaCache(db)}
 	s.direct = pg.NewGroup(db, pg.GroupOptions{TxTimeout: ingestTxTimeout, SpanName: ingestSpan}, s.ingestTx)
 	return s

@@ -69,7 +69,7 @@ type RecordEventFunc func(ctx context.Context, tx *sqlx.Tx, tenantID uuid.UUID, 
 
 // New builds the notify module; jobs is the process's insert-only client.
 func New(db *sqlx.DB, jobs *river.Client[*sql.Tx], cfg Config, logger *slog.Logger) *Module {
-	return &Module{Service: &Service{db: db, jobs: jobs, repo: repo{stmts: pg.NewStmts(db)}, providers: NewProviders(cfg.Providers), box: cfg.Box,
+	return &Module{Service: &Service{db: db, jobs: jobs, providers: NewProviders(cfg.Providers), box: cfg.Box,
 		schedule: cfg.RetrySchedule, billing: cfg.Billing, flow: cfg.Flow.withDefaults(), recordEvent: cfg.RecordEvent,
 		logger: logger.With("module", "notify")}}
 }

@@ -15,9 +15,7 @@ import (
 )
 
 // repo holds the SQL of channels, deliveries and delivery_attempts.
-type repo struct {
-	stmts *pg.Stmts // the delivery worker's reads, prepared (nil: unprepared)
-}
+type repo struct{}
 
 var (
 	errChannelNotFound  = apperr.NotFound("channel_not_found", "No such channel.")
@@ -333,7 +331,7 @@ func (r repo) GetDeliveriesAndChannels(ctx context.Context, q pg.Querier, tenant
 		JOIN channels c ON c.tenant_id = d.tenant_id AND c.id = d.channel_id AND c.deleted_at IS NULL
 		LEFT JOIN channel_flow f ON f.channel_id = c.id`
 	var rows []deliveryWithChannel
-	if err := r.stmts.Select(ctx, q, &rows, query, tenants, ids); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, query, tenants, ids); err != nil {
 		return nil, fmt.Errorf("get deliveries and channels: %w", err)
 	}
 	out := make(map[uuid.UUID]deliveryWithChannel, len(rows))

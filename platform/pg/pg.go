@@ -31,6 +31,9 @@ type PoolConfig struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+	// StatementCache is how many prepared statements each connection
+	// keeps (stmtcache.go); 0 sends every query unnamed, as lib/pq does.
+	StatementCache int
 }
 
 // Open connects through lib/pq and checks the connection. dsn is a
@@ -60,7 +63,7 @@ func NewPool(dsn string, cfg PoolConfig) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db := sqlx.NewDb(sql.OpenDB(connector{pqc}), "postgres")
+	db := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, stmts: cfg.StatementCache}), "postgres")
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
@@ -79,15 +82,19 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 
 // connector marks lib/pq's connection failures as ConnectError: lib/pq
 // reports an unacceptable server ("server is in hot standby mode") with a
-// plain error that nothing else would tell from a bug.
-type connector struct{ driver.Connector }
+// plain error that nothing else would tell from a bug. Its connections
+// keep up to stmts prepared statements each.
+type connector struct {
+	driver.Connector
+	stmts int
+}
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, &ConnectError{Err: err}
 	}
-	return conn, nil
+	return withStatementCache(conn, c.stmts), nil
 }
 
 // InTx runs fn in a transaction: committed when fn returns nil, rolled back

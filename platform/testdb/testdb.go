@@ -105,7 +105,7 @@ func NewWithURL(t testing.TB) (*sqlx.DB, string) {
 	requireServer(t)
 	conf := pgtestdb.Custom(t, config(t), migrator{})
 	// pg.Open: the same connection settings as the binary.
-	pool, err := pg.Open(context.Background(), conf.URL(), pg.PoolConfig{MaxOpenConns: 20, MaxIdleConns: 20})
+	pool, err := pg.Open(context.Background(), conf.URL(), pg.PoolConfig{MaxOpenConns: 20, MaxIdleConns: 20, StatementCache: pg.DefaultStatementCache})
 	if err != nil {
 		t.Fatalf("testdb: open: %v", err)
 	}
