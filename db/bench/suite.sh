@@ -53,7 +53,7 @@
 #   PROFILE=1  profile instead of measuring: pg_stat_statements and
 #              auto_explain (plans of statements over AUTO_EXPLAIN_MS, 50)
 #              in the cluster, top statements per step, and CPU profiles
-#              of serve (ingest) and work (drain, deliver) into OUT. The
+#              of serve (ingest, e2e) and work (e2e, drain, deliver) into OUT. The
 #              extensions cost CPU: compare figures of profiled runs only
 #              with each other.
 #   OUT        directory for results.json, the logs and profiles; default a
@@ -377,6 +377,8 @@ if want e2e; then
     start_serve
     start_work
     login
+    pprof_during "serve-e2e-$rate" "$url" "$DURATION"
+    pprof_during "work-e2e-$rate" "http://127.0.0.1:$METRICS_PORT" "$DURATION"
     e2e=$(b e2e --key "$KEY" --token "$TOKEN" --rate "$rate" --duration "${DURATION}s" --concurrency 64 "${cg_all[@]}")
     stop_work
     stop_serve
