@@ -137,3 +137,31 @@ func BenchmarkRender(b *testing.B) {
 		c.Render(context.Background(), ev)
 	}
 }
+
+// BenchmarkHostileRender: the suite's budget-exhausting templates (cmd/bench
+// --flood-hostile) on its ~140 KB payload, each until its budget ends.
+func BenchmarkHostileRender(b *testing.B) {
+	a := strings.Repeat("x", 60_000)
+	list := make([]any, 10_000)
+	for i := range list {
+		list[i] = json.Number("1")
+	}
+	data := map[string]any{"payload": map[string]any{"n": json.Number("7"), "a": a, "b": a[1:] + "y", "list": list}}
+	for name, tmpl := range map[string]string{
+		"eq":         `{{range .payload.list}}{{if eq $.payload.a $.payload.b}}{{end}}{{end}}done`,
+		"lt":         `{{range .payload.list}}{{if lt $.payload.a $.payload.b}}{{end}}{{end}}done`,
+		"upper+json": `{{range .payload.list}}{{if eq (upper $.payload.a) (json $.payload.list)}}{{end}}{{end}}done`,
+	} {
+		act, reason := compileAction(Action{Template: tmpl})
+		if reason != "" {
+			b.Fatal(reason)
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, failed := act.render(nil, data); failed != errBudget.reason {
+					b.Fatalf("failed = %q, want the budget error", failed)
+				}
+			}
+		})
+	}
+}

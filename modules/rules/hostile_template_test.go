@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -152,4 +154,57 @@ func TestHostileTemplates(t *testing.T) {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// TestJSONStringSize: the eight-bytes-at-a-time scan counts exactly what
+// encoding/json writes (without HTML escaping), for every byte value in
+// every position of a word, and for random text.
+func TestJSONStringSize(t *testing.T) {
+	want := func(s string) int {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(s))
+		return b.Len() - 1 // the newline
+	}
+	for c := range 256 {
+		for pos := range 17 {
+			b := []byte(strings.Repeat("abcdefgh", 3))
+			b[pos] = byte(c)
+			s := string(b)
+			require.Equal(t, want(s), jsonStringSize(s), "byte %#x at %d", c, pos)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "Z", " ", "\"", "\\", "\n", "\x01", "\x7f", "é", "€", "\u2028", "\xff", "😀"}
+	for range 2_000 {
+		var sb strings.Builder
+		for range rng.IntN(64) {
+			sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		s := sb.String()
+		require.Equal(t, want(s), jsonStringSize(s), "%q", s)
+	}
+}
+
+// TestRenderSizesOnce: a long string passed to many calls is charged each
+// time but sized once, and a new value at a reused address is sized anew.
+func TestRenderSizesOnce(t *testing.T) {
+	var st renderState
+	st.reset(nil)
+	long := strings.Repeat("\n", 2_000) // 2 bytes each in JSON
+	for range 3 {
+		require.Equal(t, 4_002, st.sizeOf(long))
+	}
+	require.Len(t, st.sized, 1)
+	st.reset(nil)
+	require.Empty(t, st.sized, "a render starts with nothing sized")
+	list := make([]any, 200)
+	for i := range list {
+		list[i] = "ab"
+	}
+	require.Equal(t, 16+200*(elemCost+4), st.sizeOf(list))
+	list[0] = long // same address and length, other content: only a new render sees it
+	st.reset(nil)
+	require.Equal(t, 16+199*(elemCost+4)+elemCost+4_002, st.sizeOf(list))
 }

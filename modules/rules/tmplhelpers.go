@@ -197,7 +197,7 @@ func (st *renderState) truncate(n any, v any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if err := st.spend(sizeOf(v)); err != nil {
+	if err := st.spend(st.sizeOf(v)); err != nil {
 		return nil, err
 	}
 	s := text(v)
