@@ -44,12 +44,18 @@ func hostileEvent(typ string, seq int64) []byte {
 
 // setupHostile makes A's webhook channel and its hostile rule on events of
 // type typ.
-func (t *noisyTenant) setupHostile(ctx context.Context, client *benchClient, hookURL, secret, typ string) error {
-	if err := t.setupHook(ctx, client, "bench hostile A", hookURL, secret, typ, hostileTemplates[0]); err != nil {
+// With templates false the rule has the harmless action only: the control
+// run, where A's events cost what their size costs and no more.
+func (t *noisyTenant) setupHostile(ctx context.Context, client *benchClient, hookURL, secret, typ string, templates bool) error {
+	tmpls := hostileTemplates
+	if !templates {
+		tmpls = hostileTemplates[len(hostileTemplates)-1:]
+	}
+	if err := t.setupHook(ctx, client, "bench hostile A", hookURL, secret, typ, tmpls[0]); err != nil {
 		return err
 	}
-	actions := make([]any, len(hostileTemplates))
-	for i, tmpl := range hostileTemplates {
+	actions := make([]any, len(tmpls))
+	for i, tmpl := range tmpls {
 		actions[i] = map[string]any{"channelId": t.channelID, "template": tmpl}
 	}
 	return client.api(ctx, http.MethodPut, "/api/rules/"+t.ruleID, t.token, map[string]any{

@@ -24,6 +24,7 @@ type noisyOptions struct {
 	backlog          int
 	floodFire        bool
 	floodHostile     bool
+	hostileTemplates bool
 	floodRate        float64
 	floodBatch       int
 	floodConcurrency int
@@ -56,6 +57,7 @@ type noisyReport struct {
 	MeasuredUntilS        float64          `json:"measured_until_s"` // B's first send to its last webhook (or --wait)
 	BacklogUnobserved     bool             `json:"backlog_unobserved,omitempty"`
 	FloodHostile          bool             `json:"flood_hostile,omitempty"`
+	HostileTemplates      bool             `json:"hostile_templates,omitempty"`
 	StaticAttacks         map[string]int   `json:"static_attacks,omitempty"` // --flood-hostile: HTTP status of each refused attack
 	Health                []healthReport   `json:"health,omitempty"`         // --health-url probes while B was measured
 }
@@ -149,6 +151,7 @@ WEBHOOK_ALLOW_PRIVATE=true (the receivers are on loopback).`,
 	f.IntVar(&n.backlog, "backlog", 10_000, "queued event.process jobs to build before measuring (0: measure at once)")
 	f.BoolVar(&n.floodFire, "flood-fire", false, "A's events fire a rule with a webhook each (else they match no rule)")
 	f.BoolVar(&n.floodHostile, "flood-hostile", false, "A replays issue 12's template attacks: ~140 KB events, one at a time at --flood-rate, each firing three budget-exhausting actions and one harmless one (implies --flood-fire; use --backlog 0)")
+	f.BoolVar(&n.hostileTemplates, "hostile-templates", true, "with --flood-hostile: A's rule runs the three budget-exhausting templates (false: only the harmless one, the control run for the payloads' own cost)")
 	f.Float64Var(&n.floodRate, "flood-rate", 10, "with --flood-hostile: A's events per second (0: back to back, one at a time)")
 	f.StringSliceVar(&n.healthURLs, "health-url", nil, "comma-separated /healthz URLs to probe while B is measured (e.g. serve's and work's): latency and failures in the report")
 	f.DurationVar(&n.healthEvery, "health-every", 100*time.Millisecond, "how often to probe each --health-url")
@@ -439,7 +442,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 		}
 		defer stopFlood()
 		if n.floodHostile {
-			if err := flooder.setupHostile(sctx, client, floodURL, floodSecret, "bench.flood"); err != nil {
+			if err := flooder.setupHostile(sctx, client, floodURL, floodSecret, "bench.flood", n.hostileTemplates); err != nil {
 				return fmt.Errorf("tenant A: %w", err)
 			}
 			if static, err = staticAttacks(sctx, client, flooder.token, flooder.channelID); err != nil {
@@ -560,7 +563,7 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 		FloodFire: n.floodFire, FloodEvents: fl.accepted.Load(), FloodErrors: fl.snapshotErrors(),
 		FillS: math.Round(fill.Seconds()*100) / 100, BacklogTarget: n.backlog,
 		MeasuredUntilS: math.Round(measureEnd.Sub(measureStart).Seconds()*100) / 100,
-		FloodHostile:   n.floodHostile, StaticAttacks: static, Health: health,
+		FloodHostile:   n.floodHostile, HostileTemplates: n.floodHostile && n.hostileTemplates, StaticAttacks: static, Health: health,
 	}
 	if floodS > 0 {
 		nr.FloodEventsPerS = round2(float64(nr.FloodEvents) / floodS)

@@ -169,13 +169,14 @@ def main():
         def medians(kind):
             xs = [h["bench"] for h in hostile if h["kind"] == kind]
             return {k: med([x[k] for x in xs]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")} if xs else None
-        quiet, attack = medians("quiet"), medians("attack")
+        quiet, attack, control = medians("quiet"), medians("attack"), medians("control")
         for h in hostile:
             r, p = h["bench"], h["proc"]
-            what = f"hostile templates, round {h['round']}: B at {r['rate']:g}/s " + ("alone" if h["kind"] == "quiet" else "while A attacks")
+            what = f"hostile templates, round {h['round']}: B at {r['rate']:g}/s " + \
+                {"quiet": "alone", "attack": "while A attacks", "control": "while A sends the payloads, no hostile template"}[h["kind"]]
             detail = f"serve {p['serve_kb'] / 1024:.0f} MB, work {p['work_kb'] / 1024:.0f} MB peak RSS; {r['delivered']} of B's delivered, {r['missing']} missing"
-            if h["kind"] == "attack":
-                detail += f"; A sent {r['flood_events']} hostile events ({r['flood_events_per_s']:.1f}/s), {p['failed_deliveries']} actions failed explained, " \
+            if h["kind"] != "quiet":
+                detail += f"; A sent {r['flood_events']} ~140 KB events ({r['flood_events_per_s']:.1f}/s), {p['failed_deliveries']} actions failed explained, " \
                           f"{r.get('flood_delivered', 0)} harmless ones delivered; static attacks {r.get('static_attacks')}; " + \
                           "; ".join(f"healthz {x['url'].split('/')[2]}: {x['probes']} probes, {x['failures']} failed, p99 {msf(x['p99_ms'])} max {msf(x['max_ms'])} ms" for x in r.get("health", []))
                 if any(x["failures"] for x in r.get("health", [])) or any(c != 422 for c in (r.get("static_attacks") or {}).values()):
@@ -186,10 +187,10 @@ def main():
                 failures.append(f"hostile round {h['round']} ({h['kind']}): {r['missing']} missing, {r['duplicates']} duplicates, {r['invalid_signatures']} bad signatures")
             rows.append((what, f"p50 {msf(r['p50_ms'])} / p95 {msf(r['p95_ms'])} / p99 {msf(r['p99_ms'])} ms, max {msf(r['max_ms'])}", detail,
                          "RSS < 200 MB, healthz < 100 ms, B's latency as alone" if h["kind"] == "attack" else ""))
-        out["hostile"] = {"quiet": quiet, "attack": attack}
+        out["hostile"] = {"quiet": quiet, "attack": attack, "control": control}
     table(rows)
     if hostile:
-        print(f"hostile templates, medians of the rounds: B alone {quiet}; B while A attacks {attack}")
+        print(f"hostile templates, medians of the rounds: B alone {quiet}; B while A attacks {attack}; B while A sends the payloads without hostile templates {control}")
 
     if len(sys.argv) > 2:
         with open(sys.argv[2], "w") as f:

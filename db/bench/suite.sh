@@ -39,8 +39,10 @@
 #            of B alone at HOSTILE_B_RATE (50) events/s (bench e2e) and of B
 #            while tenant A sends HOSTILE_RATE (10) hostile events/s (~140 KB,
 #            three budget-exhausting actions each; bench noisy
-#            --flood-hostile): B's latency, /healthz of serve and work
-#            probed every 100 ms, their peak RSS
+#            --flood-hostile) and while A sends the same events to a rule
+#            without them (the control: what the payloads cost): B's
+#            latency, /healthz of serve and work probed every 100 ms, their
+#            peak RSS
 #
 # Settings (environment):
 #   DURATION   seconds per load step (10; SHORT: 2)
@@ -499,8 +501,8 @@ if want hostile; then
   echo "== hostile templates: B at $HOSTILE_B_RATE events/s alone, and while A sends $HOSTILE_RATE hostile events/s ($ROUNDS rounds, alternated)"
   peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
   for round in $(seq 1 "$ROUNDS"); do
-    order="quiet attack"
-    [ $((round % 2)) = 0 ] && order="attack quiet"
+    order="quiet attack control"
+    [ $((round % 2)) = 0 ] && order="control attack quiet"
     for kind in $order; do
       settle
       start_serve
@@ -509,8 +511,11 @@ if want hostile; then
         login
         r=$(b e2e --key "$KEY" --token "$TOKEN" --rate "$HOSTILE_B_RATE" --duration "${DURATION}s" --concurrency 64)
       else
+        templates=true
+        [ "$kind" = control ] && templates=false
         r=$(b noisy --admin-token "$ADMIN_TOKEN" --rate "$HOSTILE_B_RATE" --duration "${DURATION}s" --backlog 0 \
-          --flood-hostile --flood-rate "$HOSTILE_RATE" --health-url "$url/healthz,http://127.0.0.1:$METRICS_PORT/healthz" --wait 5m)
+          --flood-hostile --hostile-templates=$templates --flood-rate "$HOSTILE_RATE" \
+          --health-url "$url/healthz,http://127.0.0.1:$METRICS_PORT/healthz" --wait 5m)
       fi
       failed=$(sql -c "SELECT count(*) FROM deliveries WHERE status = 'failed'")
       rss="{\"serve_kb\": $(peak_kb "$serve_pid"), \"work_kb\": $(peak_kb "$work_pid"), \"failed_deliveries\": $failed}"
