@@ -50,7 +50,8 @@
 #   TENANTS    tenants of the tenants step (64; SHORT: 4)
 #   E2E_RATES  events/s of the e2e step ("50 200"; SHORT: "50")
 #   DRAIN_EVENTS, DELIVER_EVENTS, EVAL_EVENTS  backlogs (50000, 20000, 50000)
-#   NOISY_BACKLOG (10000), NOISY_RATE (50), NOISY_FIRE=1: A's events fire a
+#   NOISY_BACKLOG (10000), NOISY_RATE (50), NOISY_FLOOD_CONCURRENCY (4: A's
+#              batch requests in flight), NOISY_FIRE=1: A's events fire a
 #              webhook too
 #   PROFILE=1  profile instead of measuring: pg_stat_statements and
 #              auto_explain (plans of statements over AUTO_EXPLAIN_MS, 50)
@@ -476,7 +477,7 @@ if want noisy; then
   fire=()
   [ "${NOISY_FIRE:-}" = 1 ] && fire=(--flood-fire)
   b noisy --admin-token "$ADMIN_TOKEN" --rate "$NOISY_RATE" --duration "${DURATION}s" --backlog "$NOISY_BACKLOG" \
-    --wait 5m "${fire[@]}" >"$out/noisy.json" &
+    --flood-concurrency "${NOISY_FLOOD_CONCURRENCY:-4}" --wait 5m "${fire[@]}" >"$out/noisy.json" &
   load=$!
   # Per tenant, exactly (the bench reads serve's gauge, all tenants, at
   # most every 5 s): the largest and second-largest queue of event.process.
