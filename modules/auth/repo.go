@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -78,12 +76,8 @@ func (repo) GetAPIKeyByDigest(ctx context.Context, q pg.Querier, digest []byte) 
 		FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 		WHERE k.digest = $1`
 	var k keyWithTenant
-	err := sqlx.GetContext(ctx, q, &k, query, digest)
-	if errors.Is(err, sql.ErrNoRows) {
-		return k, errKeyNotFound
-	}
-	if err != nil {
-		return k, fmt.Errorf("get api key: %w", err)
+	if err := pg.GetOne(ctx, q, &k, errKeyNotFound, "get api key", query, digest); err != nil {
+		return k, err
 	}
 	k.APIKey.Scopes = k.Scopes
 	return k, nil
@@ -93,14 +87,7 @@ func (repo) RevokeAPIKey(ctx context.Context, q pg.Querier, tenantID, id uuid.UU
 	const query = `
 		UPDATE api_keys SET revoked_at = now()
 		WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL`
-	res, err := q.ExecContext(ctx, query, tenantID, id)
-	if err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errKeyNotFound
-	}
-	return nil
+	return pg.ExecOne(ctx, q, errKeyNotFound, "revoke api key", query, tenantID, id)
 }
 
 func (repo) InsertUser(ctx context.Context, q pg.Querier, u *User) error {
@@ -138,14 +125,7 @@ func (repo) UpdateTenant(ctx context.Context, q pg.Querier, t *Tenant) error {
 		UPDATE tenants SET status = $2, plan = $3, soft_limit = $4, hard_limit = $5, weight = $6, updated_at = now()
 		WHERE id = $1
 		RETURNING updated_at`
-	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit, t.Weight)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errTenantNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("update tenant: %w", err)
-	}
-	return nil
+	return pg.GetOne(ctx, q, &t.UpdatedAt, errTenantNotFound, "update tenant", query, t.ID, t.Status, t.Plan, t.SoftLimit, t.HardLimit, t.Weight)
 }
 
 const apiKeyColumns = `id, tenant_id, label, prefix, digest, scopes, created_at, expires_at, revoked_at, last_used_at` //nolint:gosec // G101: a column list, not a credential
@@ -237,14 +217,7 @@ func (repo) DeleteUser(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID
 		return apperr.Conflict("last_owner", "The last owner of a tenant cannot be deleted.")
 	}
 	const query = `DELETE FROM users WHERE tenant_id = $1 AND id = $2`
-	res, err := q.ExecContext(ctx, query, tenantID, id)
-	if err != nil {
-		return fmt.Errorf("delete user: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errUserNotFound
-	}
-	return nil
+	return pg.ExecOne(ctx, q, errUserNotFound, "delete user", query, tenantID, id)
 }
 
 // UpdateUserRole sets a user's role unless that takes the owner role from

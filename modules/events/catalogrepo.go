@@ -2,9 +2,7 @@ package events
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -118,12 +116,8 @@ func (repo) UpdateType(ctx context.Context, q pg.Querier, t *EventType) error {
 		UPDATE event_types SET version = $3, updated_by = $4, updated_at = now(), deleted_at = NULL, deleted_by = NULL
 		WHERE tenant_id = $1 AND type = $2
 		RETURNING updated_at`
-	err := sqlx.GetContext(ctx, q, &t.UpdatedAt, query, t.TenantID, t.Type, t.Version, t.UpdatedBy)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errTypeNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("update event type: %w", err)
+	if err := pg.GetOne(ctx, q, &t.UpdatedAt, errTypeNotFound, "update event type", query, t.TenantID, t.Type, t.Version, t.UpdatedBy); err != nil {
+		return err
 	}
 	t.DeletedAt = nil
 	return nil
@@ -134,14 +128,7 @@ func (repo) RetireType(ctx context.Context, q pg.Querier, tenantID uuid.UUID, ty
 	const query = `
 		UPDATE event_types SET deleted_at = now(), deleted_by = $3, updated_at = now(), updated_by = $3
 		WHERE tenant_id = $1 AND type = $2 AND deleted_at IS NULL`
-	res, err := q.ExecContext(ctx, query, tenantID, typ, by)
-	if err != nil {
-		return fmt.Errorf("retire event type: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errTypeNotFound
-	}
-	return nil
+	return pg.ExecOne(ctx, q, errTypeNotFound, "retire event type", query, tenantID, typ, by)
 }
 
 // ListTypeVersions returns a type's versions, newest first.

@@ -161,14 +161,7 @@ func (repo) MarkProcessed(ctx context.Context, q pg.Querier, tenantID, id uuid.U
 	const query = `
 		UPDATE events SET status = $3, processed_at = now()
 		WHERE tenant_id = $1 AND id = $2`
-	res, err := q.ExecContext(ctx, query, tenantID, id, status)
-	if err != nil {
-		return fmt.Errorf("mark event processed: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errEventNotFound
-	}
-	return nil
+	return pg.ExecOne(ctx, q, errEventNotFound, "mark event processed", query, tenantID, id, status)
 }
 
 // Scan returns up to limit of the tenant's events received in [since, until)

@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -58,27 +57,13 @@ func (repo) UpdateChannel(ctx context.Context, q pg.Querier, c *Channel) error {
 		UPDATE channels SET name = $3, config = $4, secrets = $5, updated_at = now()
 		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
 		RETURNING updated_at`
-	err := sqlx.GetContext(ctx, q, &c.UpdatedAt, query, c.TenantID, c.ID, c.Name, []byte(c.Config), c.SealedSecrets)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errChannelNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("update channel: %w", err)
-	}
-	return nil
+	return pg.GetOne(ctx, q, &c.UpdatedAt, errChannelNotFound, "update channel", query, c.TenantID, c.ID, c.Name, []byte(c.Config), c.SealedSecrets)
 }
 
 // DeleteChannel soft-deletes: deliveries keep pointing at the row.
 func (repo) DeleteChannel(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID) error {
 	const query = `UPDATE channels SET deleted_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	res, err := q.ExecContext(ctx, query, tenantID, id)
-	if err != nil {
-		return fmt.Errorf("delete channel: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errChannelNotFound
-	}
-	return nil
+	return pg.ExecOne(ctx, q, errChannelNotFound, "delete channel", query, tenantID, id)
 }
 
 // LiveChannelIDs returns which of ids are live channels of the tenant.

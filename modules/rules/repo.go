@@ -84,28 +84,14 @@ func (repo) Update(ctx context.Context, q pg.Querier, r *Rule) error {
 		UPDATE rules SET name = $3, enabled = $4, version = $5, updated_by = $6, updated_at = now()
 		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
 		RETURNING updated_at`
-	err := sqlx.GetContext(ctx, q, &r.UpdatedAt, query, r.TenantID, r.ID, r.Name, r.Enabled, r.Version, r.UpdatedBy)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errRuleNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("update rule: %w", err)
-	}
-	return nil
+	return pg.GetOne(ctx, q, &r.UpdatedAt, errRuleNotFound, "update rule", query, r.TenantID, r.ID, r.Name, r.Enabled, r.Version, r.UpdatedBy)
 }
 
 func (repo) SoftDelete(ctx context.Context, q pg.Querier, tenantID, id uuid.UUID, by *uuid.UUID) error {
 	const query = `
 		UPDATE rules SET deleted_at = now(), deleted_by = $3, updated_at = now(), updated_by = $3
 		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	res, err := q.ExecContext(ctx, query, tenantID, id, by)
-	if err != nil {
-		return fmt.Errorf("delete rule: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errRuleNotFound
-	}
-	return nil
+	return pg.ExecOne(ctx, q, errRuleNotFound, "delete rule", query, tenantID, id, by)
 }
 
 func (repo) ListVersions(ctx context.Context, q pg.Querier, tenantID, ruleID uuid.UUID) ([]Version, error) {

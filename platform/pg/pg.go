@@ -177,6 +177,20 @@ func GetOne(ctx context.Context, q Querier, dest any, notFound error, what, quer
 	return nil
 }
 
+// ExecOne runs query, a statement meant to change one row (an UPDATE or
+// DELETE by id), answering notFound when it changed none; what names the
+// change in other errors ("delete rule: …").
+func ExecOne(ctx context.Context, q Querier, notFound error, what, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound
+	}
+	return nil
+}
+
 // NullUUID is id as a query argument, NULL for uuid.Nil (an absent cursor).
 func NullUUID(id uuid.UUID) any {
 	if id == uuid.Nil {
