@@ -158,6 +158,36 @@ func (p *Providers) Send(ctx context.Context, cfg ChannelConfig, sec Secrets, ms
 	return prov.Send(ctx, cfg, sec, msg)
 }
 
+// reply is what an HTTP provider keeps of a response: its status line,
+// header and body (read up to maxResponseRead bytes, then closed).
+type reply struct {
+	code   int
+	status string // "429 Too Many Requests"
+	header http.Header
+	body   []byte
+}
+
+// exchange sends req through client and reads the reply. It fills in the
+// attempt's Result as far as it got: Latency (to the end of the capped
+// body), StatusCode and Response (the body summarized, secrets scrubbed).
+// A failed request sets Latency only and returns http.Client.Do's error for
+// the provider to classify and redact.
+func exchange(client *http.Client, req *http.Request, secrets ...string) (Result, reply, error) {
+	var res Result
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		res.Latency = time.Since(start)
+		return res, reply{}, err
+	}
+	defer resp.Body.Close()
+	body, _ := readCapped(resp.Body) // the status decides; a cut-off body only shortens the summary
+	res.Latency = time.Since(start)
+	res.StatusCode = resp.StatusCode
+	res.Response = summarize(body, secrets...)
+	return res, reply{code: resp.StatusCode, status: resp.Status, header: resp.Header, body: body}, nil
+}
+
 // checkKind verifies that cfg and sec describe a channel of kind and that
 // both carry that kind's settings.
 func checkKind(kind string, cfg ChannelConfig, sec Secrets) error {

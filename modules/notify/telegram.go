@@ -72,44 +72,36 @@ func (p *telegramProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secr
 	}
 	req.Header.Set("Content-Type", "application/json")
 
-	var res Result
-	start := time.Now()
-	resp, err := p.client.Do(req)
+	res, rep, err := exchange(p.client, req, token)
 	if err != nil {
-		res.Latency = time.Since(start)
 		return res, Transient(redact("call telegram", netFailure(err), token), 0)
 	}
-	defer resp.Body.Close()
-	raw, _ := readCapped(resp.Body)
-	res.Latency = time.Since(start)
-	res.StatusCode = resp.StatusCode
-	res.Response = summarize(raw, token)
 
 	var tr telegramResponse
-	parseErr := json.Unmarshal(raw, &tr)
-	if resp.StatusCode == http.StatusOK && parseErr == nil && tr.OK {
+	parseErr := json.Unmarshal(rep.body, &tr)
+	if rep.code == http.StatusOK && parseErr == nil && tr.OK {
 		res.ProviderMessageID = strconv.FormatInt(tr.Result.MessageID, 10)
 		return res, nil
 	}
-	if resp.StatusCode == http.StatusOK {
+	if rep.code == http.StatusOK {
 		// 200 without ok:true is not the Bot API talking (a captive proxy,
 		// say): worth another try.
-		return res, &SendError{StatusCode: resp.StatusCode, Err: errors.New("telegram answered 200 without ok:true")}
+		return res, &SendError{StatusCode: rep.code, Err: errors.New("telegram answered 200 without ok:true")}
 	}
 
 	retryAfter := secondsRetryAfter(tr.Parameters.RetryAfter)
-	if retryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
-		retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if retryAfter == 0 && rep.code == http.StatusTooManyRequests {
+		retryAfter = parseRetryAfter(rep.header.Get("Retry-After"), time.Now())
 	}
 	desc := scrub(tr.Description, token)
 	if desc == "" {
-		desc = resp.Status
+		desc = rep.status
 	}
-	cause := fmt.Errorf("telegram error %d: %s", resp.StatusCode, truncateUTF8(desc, 200))
+	cause := fmt.Errorf("telegram error %d: %s", rep.code, truncateUTF8(desc, 200))
 	if tr.Parameters.MigrateToChatID != 0 {
 		cause = fmt.Errorf("%w (the group became a supergroup; set chatId to %d)", cause, tr.Parameters.MigrateToChatID)
 	}
-	return res, statusError(resp.StatusCode, retryAfter, cause)
+	return res, statusError(rep.code, retryAfter, cause)
 }
 
 // redact rebuilds err without the *url.Error layer (which quotes the URL)

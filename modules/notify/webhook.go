@@ -152,31 +152,24 @@ func (p *webhookProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secre
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("webhook-signature", sig)
 
-	res := Result{ProviderMessageID: id}
-	start := time.Now()
-	resp, err := p.client.Do(req)
+	res, rep, err := exchange(p.client, req, secrets...)
+	res.ProviderMessageID = id
 	if err != nil {
-		res.Latency = time.Since(start)
 		return res, classifyTransportError("post webhook", err)
 	}
-	defer resp.Body.Close()
-	body, _ := readCapped(resp.Body) // the status decides; a cut-off body only shortens the summary
-	res.Latency = time.Since(start)
-	res.StatusCode = resp.StatusCode
-	res.Response = summarize(body, secrets...)
 
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case rep.code >= 200 && rep.code < 300:
 		return res, nil
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return res, statusError(resp.StatusCode, 0,
-			fmt.Errorf("endpoint redirected (%s); redirects are not followed, update the channel url", resp.Status))
+	case rep.code >= 300 && rep.code < 400:
+		return res, statusError(rep.code, 0,
+			fmt.Errorf("endpoint redirected (%s); redirects are not followed, update the channel url", rep.status))
 	}
 	var retryAfter time.Duration
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), p.now())
+	if rep.code == http.StatusTooManyRequests || rep.code == http.StatusServiceUnavailable {
+		retryAfter = parseRetryAfter(rep.header.Get("Retry-After"), p.now())
 	}
-	return res, statusError(resp.StatusCode, retryAfter, fmt.Errorf("endpoint responded %s", resp.Status))
+	return res, statusError(rep.code, retryAfter, fmt.Errorf("endpoint responded %s", rep.status))
 }
 
 // classifyTransportError maps an error from http.Client.Do: refused

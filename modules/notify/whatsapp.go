@@ -131,22 +131,14 @@ func (p *whatsAppProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secr
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 
-	var res Result
-	start := time.Now()
-	resp, err := p.client.Do(req)
+	res, rep, err := exchange(p.client, req, token)
 	if err != nil {
-		res.Latency = time.Since(start)
 		return res, Transient(redact("call whatsapp", netFailure(err), token), 0)
 	}
-	defer resp.Body.Close()
-	raw, _ := readCapped(resp.Body)
-	res.Latency = time.Since(start)
-	res.StatusCode = resp.StatusCode
-	res.Response = summarize(raw, token)
 
 	var wr whatsAppResponse
-	parseErr := json.Unmarshal(raw, &wr)
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	parseErr := json.Unmarshal(rep.body, &wr)
+	if rep.code >= 200 && rep.code < 300 {
 		if parseErr != nil || len(wr.Messages) == 0 || wr.Messages[0].ID == "" {
 			// Accepted but unreadable: sending again could duplicate, and
 			// a 2xx is Meta's acceptance; report success without an id.
@@ -156,17 +148,17 @@ func (p *whatsAppProvider) Send(ctx context.Context, cfg ChannelConfig, sec Secr
 		return res, nil
 	}
 
-	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	cause := fmt.Errorf("whatsapp responded %s", resp.Status)
+	retryAfter := parseRetryAfter(rep.header.Get("Retry-After"), time.Now())
+	cause := fmt.Errorf("whatsapp responded %s", rep.status)
 	if e := wr.Error; e != nil {
 		detail := e.Message
 		if e.ErrorData.Details != "" {
 			detail += ": " + e.ErrorData.Details
 		}
-		cause = fmt.Errorf("whatsapp error %d (HTTP %d): %s", e.Code, resp.StatusCode, truncateUTF8(scrub(detail, token), 200))
+		cause = fmt.Errorf("whatsapp error %d (HTTP %d): %s", e.Code, rep.code, truncateUTF8(scrub(detail, token), 200))
 		if slices.Contains(whatsAppTransientCodes, e.Code) {
-			return res, &SendError{RetryAfter: retryAfter, StatusCode: resp.StatusCode, Err: cause}
+			return res, &SendError{RetryAfter: retryAfter, StatusCode: rep.code, Err: cause}
 		}
 	}
-	return res, statusError(resp.StatusCode, retryAfter, cause)
+	return res, statusError(rep.code, retryAfter, cause)
 }
