@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
@@ -166,23 +168,12 @@ func TestEventTypesAPI(t *testing.T) {
 		for _, typ := range []string{"c.one", "a.one", "b.one"} {
 			require.Equal(t, http.StatusCreated, b.call(t, "PUT", "/api/event-types/"+typ, `{}`).Code)
 		}
+		types := httpxtest.Pages[typeView](t, 3, "/api/event-types?limit=2", func(path string) *httptest.ResponseRecorder {
+			return b.call(t, "GET", path, "").ResponseRecorder
+		})
 		var names []string
-		path := "/api/event-types?limit=2"
-		for range 3 {
-			rec := b.call(t, "GET", path, "")
-			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-			var page struct {
-				Data       []typeView `json:"data"`
-				NextCursor *string    `json:"nextCursor"`
-			}
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
-			for _, d := range page.Data {
-				names = append(names, d.Type)
-			}
-			if page.NextCursor == nil {
-				break
-			}
-			path = "/api/event-types?limit=2&cursor=" + *page.NextCursor
+		for _, d := range types {
+			names = append(names, d.Type)
 		}
 		require.Equal(t, []string{"a.one", "b.one", "c.one"}, names)
 	})

@@ -378,28 +378,10 @@ func TestReadEvents(t *testing.T) {
 			ids = append(ids, idOf(t, post(t, b, fmt.Sprintf(`{"type":%q,"payload":{"i":%d}}`, typ, i))))
 		}
 
-		var seen []string
-		cursor := ""
-		for range 3 {
-			rec := do(t, b.router, http.MethodGet, "/api/events?limit=2"+cursor, "", "x-api-key", b.tenant.APIKey)
-			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-			var page struct {
-				Data []struct {
-					ID string `json:"id"`
-				} `json:"data"`
-				NextCursor *string `json:"nextCursor"`
-			}
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
-			for _, d := range page.Data {
-				seen = append(seen, d.ID)
-			}
-			if page.NextCursor == nil {
-				break
-			}
-			cursor = "&cursor=" + *page.NextCursor
-		}
-		want := []string{ids[4].String(), ids[3].String(), ids[2].String(), ids[1].String(), ids[0].String()}
-		require.Equal(t, want, seen)
+		seen := httpxtest.Pages[struct{ ID uuid.UUID }](t, 3, "/api/events?limit=2", func(path string) *httptest.ResponseRecorder {
+			return do(t, b.router, http.MethodGet, path, "", "x-api-key", b.tenant.APIKey).ResponseRecorder
+		})
+		require.Equal(t, []struct{ ID uuid.UUID }{{ids[4]}, {ids[3]}, {ids[2]}, {ids[1]}, {ids[0]}}, seen)
 
 		rec := do(t, b.router, http.MethodGet, "/api/events?type=user.signup", "", "x-api-key", b.tenant.APIKey)
 		require.Equal(t, 2, strings.Count(rec.Body.String(), `"type":"user.signup"`))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 )
 
@@ -275,23 +277,12 @@ func TestPartitions(t *testing.T) {
 		slices.Reverse(want)
 
 		for _, limit := range []int{1, 2, 5, 100} {
+			page := httpxtest.Pages[struct{ ID uuid.UUID }](t, 20, fmt.Sprintf("/api/events?limit=%d", limit), func(path string) *httptest.ResponseRecorder {
+				return do(t, b.router, http.MethodGet, path, "", "x-api-key", b.tenant.APIKey).ResponseRecorder
+			})
 			var got []uuid.UUID
-			cursor := ""
-			for range 20 {
-				rec := do(t, b.router, http.MethodGet, fmt.Sprintf("/api/events?limit=%d%s", limit, cursor), "", "x-api-key", b.tenant.APIKey)
-				require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-				var page struct {
-					Data       []struct{ ID uuid.UUID }
-					NextCursor *string
-				}
-				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
-				for _, e := range page.Data {
-					got = append(got, e.ID)
-				}
-				if page.NextCursor == nil {
-					break
-				}
-				cursor = "&cursor=" + *page.NextCursor
+			for _, e := range page {
+				got = append(got, e.ID)
 			}
 			require.Equal(t, want, got, "limit %d", limit)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -56,6 +57,31 @@ func Decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 	var v T
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v), rec.Body.String())
 	return v
+}
+
+// Pages reads a list from target, following nextCursor for at most max
+// pages, and returns the items of the pages read in order. get serves one
+// GET of a page (with the caller's router and credentials); every page
+// must answer 200.
+func Pages[T any](t testing.TB, max int, target string, get func(target string) *httptest.ResponseRecorder) []T {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+	}
+	var items []T
+	page := target
+	for range max {
+		rec := get(page)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		list := Decode[httpx.List[T]](t, rec)
+		items = append(items, list.Data...)
+		if list.NextCursor == nil {
+			break
+		}
+		page = target + sep + "cursor=" + url.QueryEscape(*list.NextCursor)
+	}
+	return items
 }
 
 // Problem decodes rec's problem+json body; the test fails when the
