@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/signalops/signalops/modules/auth"
-	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
 )
 
@@ -152,18 +151,12 @@ func (h typeHandler) versions(c echo.Context) error {
 }
 
 func (h typeHandler) rollback(c echo.Context) error {
-	var req struct {
-		Version int `json:"version"`
-	}
-	if err := httpx.DecodeJSON(c, &req); err != nil {
+	version, err := httpx.DecodeRollback(c)
+	if err != nil {
 		return err
 	}
-	if req.Version < 1 {
-		return apperr.Invalid("validation_failed", "Name the version to roll back to.",
-			apperr.FieldError{Field: "version", Message: "must be a version number ≥ 1"})
-	}
 	ctx := c.Request().Context()
-	t, err := h.svc.RollbackType(ctx, auth.MustPrincipal(ctx), pathType(c), req.Version)
+	t, err := h.svc.RollbackType(ctx, auth.MustPrincipal(ctx), pathType(c), version)
 	if err != nil {
 		return err
 	}

@@ -137,18 +137,12 @@ func (h handler) rollback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Version int `json:"version"`
-	}
-	if err := httpx.DecodeJSON(c, &req); err != nil {
+	version, err := httpx.DecodeRollback(c)
+	if err != nil {
 		return err
 	}
-	if req.Version < 1 {
-		return apperr.Invalid("validation_failed", "Name the version to roll back to.",
-			apperr.FieldError{Field: "version", Message: "must be a version number ≥ 1"})
-	}
 	ctx := c.Request().Context()
-	r, err := h.svc.Rollback(ctx, auth.MustPrincipal(ctx), id, req.Version)
+	r, err := h.svc.Rollback(ctx, auth.MustPrincipal(ctx), id, version)
 	if err != nil {
 		return err
 	}

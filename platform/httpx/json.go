@@ -32,6 +32,23 @@ func DecodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
+// DecodeRollback reads the body of a versioned resource's rollback
+// ({"version": N}, the same for rules and event types) and returns N: a
+// version number ≥ 1, or a 422 problem naming the field.
+func DecodeRollback(c echo.Context) (version int, err error) {
+	var req struct {
+		Version int `json:"version"`
+	}
+	if err := DecodeJSON(c, &req); err != nil {
+		return 0, err
+	}
+	if req.Version < 1 {
+		return 0, apperr.Invalid("validation_failed", "Name the version to roll back to.",
+			apperr.FieldError{Field: "version", Message: "must be a version number ≥ 1"})
+	}
+	return req.Version, nil
+}
+
 func jsonError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
