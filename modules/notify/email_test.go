@@ -543,14 +543,10 @@ func TestEmail(t *testing.T) {
 	t.Run("ConnectionRefusedIsTransient", func(t *testing.T) {
 		t.Parallel()
 
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		require.NoError(t, l.Close())
-		prov := NewProviders(Options{SMTPURL: "smtp://" + addr, SMTPFrom: "alerts@signalops.test", HTTPTimeout: 2 * time.Second}).email
+		prov := NewProviders(Options{SMTPURL: "smtp://" + refusedAddr(t), SMTPFrom: "alerts@signalops.test", HTTPTimeout: 2 * time.Second}).email
 		cfg, sec := emailChannel(t, `{"to":["ops@example.com"]}`, `{}`)
 
-		_, err = prov.Send(t.Context(), cfg, sec, msg)
+		_, err := prov.Send(t.Context(), cfg, sec, msg)
 		require.Error(t, err)
 		require.False(t, IsPermanent(err))
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,6 +23,17 @@ const (
 )
 
 var testSigningSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef01234567"))
+
+// refusedAddr is a local host:port nothing listens on: connecting to it is
+// refused, the providers' plainest transport failure.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
 
 func TestValidateConfig(t *testing.T) {
 	t.Parallel()

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -207,11 +206,7 @@ func TestTelegram(t *testing.T) {
 
 		// Connection refused: net/http's *url.Error would quote the URL,
 		// and with it the token.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		base := "http://" + l.Addr().String()
-		require.NoError(t, l.Close())
-		prov, err := NewProviders(Options{TelegramBase: base, HTTPTimeout: 2 * time.Second}).For(KindTelegram)
+		prov, err := NewProviders(Options{TelegramBase: "http://" + refusedAddr(t), HTTPTimeout: 2 * time.Second}).For(KindTelegram)
 		require.NoError(t, err)
 		cfg, sec := channel(t, `{"chatId":1}`, testBotToken)
 

@@ -329,14 +329,10 @@ func TestWebhook(t *testing.T) {
 	t.Run("ConnectionRefusedIsTransient", func(t *testing.T) {
 		t.Parallel()
 
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		require.NoError(t, l.Close())
 		prov := newWebhookProvider(Options{WebhookAllowPrivate: true, HTTPTimeout: 2 * time.Second})
-		cfg, sec := webhookChannel(t, "http://"+addr+"/", newSecret(t))
+		cfg, sec := webhookChannel(t, "http://"+refusedAddr(t)+"/", newSecret(t))
 
-		_, err = prov.Send(t.Context(), cfg, sec, webhookMessage())
+		_, err := prov.Send(t.Context(), cfg, sec, webhookMessage())
 		require.Error(t, err)
 		require.False(t, IsPermanent(err))
 	})
