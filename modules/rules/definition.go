@@ -293,6 +293,17 @@ func present(raw json.RawMessage) bool {
 	return raw != nil && jsonKind(raw) != 'n'
 }
 
+// required returns the member key of the object at path, or adds "is
+// required" at path.key when it is absent or null.
+func (d *decoder) required(m map[string]json.RawMessage, path, key string) (json.RawMessage, bool) {
+	v := m[key]
+	if !present(v) {
+		d.p.add(path+"."+key, "is required")
+		return nil, false
+	}
+	return v, true
+}
+
 func (d *decoder) array(path string, raw json.RawMessage) ([]json.RawMessage, bool) {
 	var items []json.RawMessage
 	if jsonKind(raw) != '[' || json.Unmarshal(raw, &items) != nil {
@@ -316,10 +327,8 @@ func (d *decoder) definition(raw json.RawMessage, def *Definition) {
 	if !ok {
 		return
 	}
-	if v := m["match"]; present(v) {
+	if v, ok := d.required(m, "definition", "match"); ok {
 		d.match("definition.match", v, &def.Match)
-	} else {
-		d.p.add("definition.match", "is required")
 	}
 	if v := m["threshold"]; present(v) {
 		def.Threshold = d.threshold("definition.threshold", v)
@@ -327,10 +336,8 @@ func (d *decoder) definition(raw json.RawMessage, def *Definition) {
 	if v := m["cooldown"]; present(v) {
 		def.Cooldown, _ = d.duration("definition.cooldown", v)
 	}
-	if v := m["actions"]; present(v) {
+	if v, ok := d.required(m, "definition", "actions"); ok {
 		d.actions("definition.actions", v, def)
-	} else {
-		d.p.add("definition.actions", "is required")
 	}
 }
 
@@ -407,19 +414,15 @@ func (d *decoder) threshold(path string, raw json.RawMessage) *Threshold {
 		return nil
 	}
 	t := &Threshold{}
-	if v := m["count"]; present(v) {
+	if v, ok := d.required(m, path, "count"); ok {
 		n, ok := jsonInt(v)
 		if !ok || n < MinThresholdCount || n > MaxThresholdCount {
 			d.p.add(path+".count", fmt.Sprintf("must be an integer from %d to %d", MinThresholdCount, MaxThresholdCount))
 		}
 		t.Count = int(n)
-	} else {
-		d.p.add(path+".count", "is required")
 	}
-	if v := m["within"]; present(v) {
+	if v, ok := d.required(m, path, "within"); ok {
 		t.Within, _ = d.duration(path+".within", v)
-	} else {
-		d.p.add(path+".within", "is required")
 	}
 	if v := m["groupBy"]; present(v) {
 		if s, ok := d.string(path+".groupBy", v); ok {
@@ -479,7 +482,7 @@ func (d *decoder) actions(path string, raw json.RawMessage, def *Definition) {
 			continue
 		}
 		var a Action
-		if v := m["channelId"]; present(v) {
+		if v, ok := d.required(m, at, "channelId"); ok {
 			if s, ok := d.string(at+".channelId", v); ok {
 				if id, err := uuid.Parse(s); err != nil || len(s) != 36 {
 					d.p.add(at+".channelId", "must be a UUID like \"0190a3c2-7b1e-7cc0-9f4a-2f6d1c0b9e8a\"")
@@ -487,13 +490,9 @@ func (d *decoder) actions(path string, raw json.RawMessage, def *Definition) {
 					a.ChannelID = id
 				}
 			}
-		} else {
-			d.p.add(at+".channelId", "is required")
 		}
-		if v := m["template"]; present(v) {
+		if v, ok := d.required(m, at, "template"); ok {
 			a.Template, _ = d.string(at+".template", v)
-		} else {
-			d.p.add(at+".template", "is required")
 		}
 		if v := m["fallback"]; present(v) {
 			a.Fallback = d.fallback(at+".fallback", v, a.ChannelID)

@@ -113,7 +113,7 @@ func (d *decoder) digest(path string, raw json.RawMessage) *Digest {
 		return nil
 	}
 	g := &Digest{Max: MaxDigestMax}
-	if v := m["window"]; present(v) {
+	if v, ok := d.required(m, path, "window"); ok {
 		if s, ok := d.string(path+".window", v); ok {
 			w, ok := parseDuration(s)
 			switch {
@@ -124,8 +124,6 @@ func (d *decoder) digest(path string, raw json.RawMessage) *Digest {
 			}
 			g.Window = w
 		}
-	} else {
-		d.p.add(path+".window", "is required")
 	}
 	if v := m["max"]; present(v) {
 		n, ok := jsonInt(v)
