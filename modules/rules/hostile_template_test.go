@@ -49,6 +49,19 @@ func TestHostileTemplates(t *testing.T) {
 	ev, err := NewSubject("attack", "", testTime, json.RawMessage(payload))
 	require.NoError(t, err)
 
+	// renderBounded compiles tmpl as a rule's one action and renders ev
+	// with it, allocating less than maxRenderAlloc.
+	renderBounded := func(t *testing.T, tmpl string) Rendered {
+		t.Helper()
+		c, err := Compile(Definition{Actions: []Action{{ChannelID: uuid.MustParse(testChannel), Template: tmpl}}})
+		require.NoError(t, err)
+		var out []Rendered
+		n := allocated(func() { out = c.Render(context.Background(), &ev) })
+		require.Less(t, n, uint64(maxRenderAlloc), "allocated %d bytes", n)
+		require.Len(t, out, 1)
+		return out[0]
+	}
+
 	refused := []struct{ name, tmpl, want string }{
 		{"WideVerbs", `{{printf "` + strings.Repeat("%9999999[1]d", 340) + `" 1}}`, "printf width 9999999 is over 100"},
 		{"WidthAfterIndex", `{{printf "%[1]9999d" 1}}`, "printf width 9999 is over 100"},
@@ -93,14 +106,9 @@ func TestHostileTemplates(t *testing.T) {
 		{"DateLoop", `{{range .payload.list}}{{if date "` + strings.Repeat("Monday ", 9) + `" $.occurredAt}}{{end}}{{end}}`},
 	} {
 		t.Run("Budget/"+tt.name, func(t *testing.T) {
-			c, err := Compile(Definition{Actions: []Action{{ChannelID: uuid.MustParse(testChannel), Template: tt.tmpl}}})
-			require.NoError(t, err)
-			var out []Rendered
-			n := allocated(func() { out = c.Render(context.Background(), &ev) })
-			require.Less(t, n, uint64(maxRenderAlloc), "allocated %d bytes", n)
-			require.Len(t, out, 1)
-			require.Equal(t, "the template exceeded its execution budget", out[0].Error, out[0].Message)
-			require.Empty(t, out[0].Message)
+			out := renderBounded(t, tt.tmpl)
+			require.Equal(t, "the template exceeded its execution budget", out.Error, out.Message)
+			require.Empty(t, out.Message)
 		})
 	}
 
@@ -114,13 +122,9 @@ func TestHostileTemplates(t *testing.T) {
 		{"FixedManyDecimals", `{{fixed 1000 1}}`, "<error: fixed: decimals must be an integer from 0 to 20>"},
 	} {
 		t.Run("Bounded/"+tt.name, func(t *testing.T) {
-			c, err := Compile(Definition{Actions: []Action{{ChannelID: uuid.MustParse(testChannel), Template: tt.tmpl}}})
-			require.NoError(t, err)
-			var out []Rendered
-			n := allocated(func() { out = c.Render(context.Background(), &ev) })
-			require.Less(t, n, uint64(maxRenderAlloc), "allocated %d bytes", n)
-			require.Empty(t, out[0].Error)
-			require.Equal(t, tt.want, out[0].Message)
+			out := renderBounded(t, tt.tmpl)
+			require.Empty(t, out.Error)
+			require.Equal(t, tt.want, out.Message)
 		})
 	}
 
