@@ -20,6 +20,22 @@ func newKey(t *testing.T) secretbox.KeyEntry {
 	return secretbox.KeyEntry{Key: k}
 }
 
+// newBox is secretbox.New(current, old...); the test fails if it refuses the keys.
+func newBox(t *testing.T, current secretbox.KeyEntry, old ...secretbox.KeyEntry) *secretbox.Box {
+	t.Helper()
+	box, err := secretbox.New(current, old...)
+	require.NoError(t, err)
+	return box
+}
+
+// seal is box.Seal; the test fails if it does.
+func seal(t *testing.T, box *secretbox.Box, plaintext, aad []byte) string {
+	t.Helper()
+	sealed, err := box.Seal(plaintext, aad)
+	require.NoError(t, err)
+	return sealed
+}
+
 func TestBox(t *testing.T) {
 	t.Parallel()
 
@@ -30,11 +46,9 @@ func TestBox(t *testing.T) {
 		t.Parallel()
 
 		key := newKey(t)
-		box, err := secretbox.New(key)
-		require.NoError(t, err)
+		box := newBox(t, key)
 
-		sealed, err := box.Seal(plaintext, aad)
-		require.NoError(t, err)
+		sealed := seal(t, box, plaintext, aad)
 		require.True(t, strings.HasPrefix(sealed, "v1:"+secretbox.KeyID(key.Key)+":"), sealed)
 		require.NotContains(t, sealed, "botToken")
 
@@ -42,18 +56,15 @@ func TestBox(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, plaintext, got)
 
-		again, err := box.Seal(plaintext, aad)
-		require.NoError(t, err)
+		again := seal(t, box, plaintext, aad)
 		require.NotEqual(t, sealed, again, "every seal uses a fresh nonce")
 	})
 
 	t.Run("EmptyPlaintext", func(t *testing.T) {
 		t.Parallel()
 
-		box, err := secretbox.New(newKey(t))
-		require.NoError(t, err)
-		sealed, err := box.Seal(nil, nil)
-		require.NoError(t, err)
+		box := newBox(t, newKey(t))
+		sealed := seal(t, box, nil, nil)
 		got, err := box.Open(sealed, nil)
 		require.NoError(t, err)
 		require.Empty(t, got)
@@ -62,12 +73,10 @@ func TestBox(t *testing.T) {
 	t.Run("WrongAADFails", func(t *testing.T) {
 		t.Parallel()
 
-		box, err := secretbox.New(newKey(t))
-		require.NoError(t, err)
-		sealed, err := box.Seal(plaintext, aad)
-		require.NoError(t, err)
+		box := newBox(t, newKey(t))
+		sealed := seal(t, box, plaintext, aad)
 
-		_, err = box.Open(sealed, []byte("channel:another"))
+		_, err := box.Open(sealed, []byte("channel:another"))
 		require.ErrorIs(t, err, secretbox.ErrOpen)
 		_, err = box.Open(sealed, nil)
 		require.ErrorIs(t, err, secretbox.ErrOpen)
@@ -76,10 +85,8 @@ func TestBox(t *testing.T) {
 	t.Run("TamperFails", func(t *testing.T) {
 		t.Parallel()
 
-		box, err := secretbox.New(newKey(t))
-		require.NoError(t, err)
-		sealed, err := box.Seal(plaintext, aad)
-		require.NoError(t, err)
+		box := newBox(t, newKey(t))
+		sealed := seal(t, box, plaintext, aad)
 
 		i := strings.LastIndexByte(sealed, ':')
 		raw, err := base64.RawURLEncoding.DecodeString(sealed[i+1:])
@@ -103,13 +110,11 @@ func TestBox(t *testing.T) {
 		t.Parallel()
 
 		k := newKey(t)
-		box, err := secretbox.New(secretbox.KeyEntry{ID: "a", Key: k.Key}, secretbox.KeyEntry{ID: "b", Key: k.Key})
-		require.NoError(t, err)
-		sealed, err := box.Seal(plaintext, aad)
-		require.NoError(t, err)
+		box := newBox(t, secretbox.KeyEntry{ID: "a", Key: k.Key}, secretbox.KeyEntry{ID: "b", Key: k.Key})
+		sealed := seal(t, box, plaintext, aad)
 		require.True(t, strings.HasPrefix(sealed, "v1:a:"))
 
-		_, err = box.Open("v1:b:"+strings.TrimPrefix(sealed, "v1:a:"), aad)
+		_, err := box.Open("v1:b:"+strings.TrimPrefix(sealed, "v1:a:"), aad)
 		require.ErrorIs(t, err, secretbox.ErrOpen, "the key id is authenticated")
 	})
 
@@ -117,13 +122,10 @@ func TestBox(t *testing.T) {
 		t.Parallel()
 
 		oldKey, newKeyEntry := newKey(t), newKey(t)
-		oldBox, err := secretbox.New(oldKey)
-		require.NoError(t, err)
-		sealedOld, err := oldBox.Seal(plaintext, aad)
-		require.NoError(t, err)
+		oldBox := newBox(t, oldKey)
+		sealedOld := seal(t, oldBox, plaintext, aad)
 
-		box, err := secretbox.New(newKeyEntry, oldKey)
-		require.NoError(t, err)
+		box := newBox(t, newKeyEntry, oldKey)
 		require.Equal(t, secretbox.KeyID(newKeyEntry.Key), box.CurrentKeyID())
 
 		got, err := box.Open(sealedOld, aad)
@@ -131,8 +133,7 @@ func TestBox(t *testing.T) {
 		require.Equal(t, plaintext, got)
 		require.True(t, box.NeedsRotation(sealedOld))
 
-		sealedNew, err := box.Seal(got, aad)
-		require.NoError(t, err)
+		sealedNew := seal(t, box, got, aad)
 		require.True(t, strings.HasPrefix(sealedNew, "v1:"+secretbox.KeyID(newKeyEntry.Key)+":"), "new values use the current key")
 		require.False(t, box.NeedsRotation(sealedNew))
 
@@ -140,8 +141,7 @@ func TestBox(t *testing.T) {
 		require.ErrorIs(t, err, secretbox.ErrUnknownKey)
 
 		// Once the old key is dropped its values no longer open.
-		onlyNew, err := secretbox.New(newKeyEntry)
-		require.NoError(t, err)
+		onlyNew := newBox(t, newKeyEntry)
 		_, err = onlyNew.Open(sealedOld, aad)
 		require.ErrorIs(t, err, secretbox.ErrUnknownKey)
 	})
