@@ -346,19 +346,8 @@ func TestParseField(t *testing.T) {
 func TestGroups(t *testing.T) {
 	t.Parallel()
 
-	c := mustCompile(t, `{
-		"match": {
-			"type": "order.*",
-			"all": [
-				{"field": "payload.amount", "op": "gte", "value": 1000},
-				{"any": [
-					{"field": "payload.country", "op": "in", "value": ["DE", "FR"]},
-					{"not": {"field": "source", "op": "eq", "value": "test"}}
-				]}
-			]
-		},
-		"actions": [{"channelId": "`+testChannel+`", "template": "x"}]
-	}`)
+	// The SPEC's example rule (definition_test.go): all, any and not nested.
+	c := mustCompile(t, specExample)
 	for _, tt := range []struct {
 		typ, source, payload string
 		want                 bool
