@@ -35,6 +35,26 @@ func refusedAddr(t *testing.T) string {
 	return addr
 }
 
+// requireRefused checks a send the receiving API refused, as the Provider
+// contract has it: a *SendError carrying the HTTP status, permanent or not
+// and with the Retry-After as wanted, and the channel's secret neither in
+// the error (as text or with %+v) nor in the recorded response.
+func requireRefused(t *testing.T, res Result, err error, status int, permanent bool, retry time.Duration, secret string) {
+	t.Helper()
+	require.Error(t, err)
+	require.Equal(t, permanent, IsPermanent(err), err.Error())
+	require.Equal(t, status, res.StatusCode)
+	var se *SendError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, status, se.StatusCode)
+	d, ok := RetryAfter(err)
+	require.Equal(t, retry > 0, ok)
+	require.Equal(t, retry, d)
+	require.NotContains(t, err.Error(), secret)
+	require.NotContains(t, fmt.Sprintf("%+v", err), secret)
+	require.NotContains(t, res.Response, secret)
+}
+
 func TestValidateConfig(t *testing.T) {
 	t.Parallel()
 

@@ -170,15 +170,7 @@ func TestTelegram(t *testing.T) {
 				cfg, sec := channel(t, `{"chatId":1}`, testBotToken)
 
 				res, err := bundle.prov.Send(t.Context(), cfg, sec, msg)
-				require.Error(t, err)
-				require.Equal(t, tt.wantPermanent, IsPermanent(err), err.Error())
-				require.Equal(t, tt.status, res.StatusCode)
-				d, ok := RetryAfter(err)
-				require.Equal(t, tt.wantRetry > 0, ok)
-				require.Equal(t, tt.wantRetry, d)
-				require.NotContains(t, err.Error(), testBotToken)
-				require.NotContains(t, fmt.Sprintf("%+v", err), testBotToken)
-				require.NotContains(t, res.Response, testBotToken)
+				requireRefused(t, res, err, tt.status, tt.wantPermanent, tt.wantRetry, testBotToken)
 				if tt.name == "MigratedGroup" {
 					require.Contains(t, err.Error(), "-1009876543210")
 				}

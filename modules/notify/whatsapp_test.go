@@ -201,14 +201,7 @@ func TestWhatsApp(t *testing.T) {
 				cfg, sec := channel(t, textConfig, testAccessToken)
 
 				res, err := bundle.prov.Send(t.Context(), cfg, sec, msg)
-				require.Error(t, err)
-				require.Equal(t, tt.wantPermanent, IsPermanent(err), err.Error())
-				require.Equal(t, tt.status, res.StatusCode)
-				d, ok := RetryAfter(err)
-				require.Equal(t, tt.wantRetry > 0, ok)
-				require.Equal(t, tt.wantRetry, d)
-				require.NotContains(t, err.Error(), testAccessToken)
-				require.NotContains(t, res.Response, testAccessToken)
+				requireRefused(t, res, err, tt.status, tt.wantPermanent, tt.wantRetry, testAccessToken)
 			})
 		}
 	})
