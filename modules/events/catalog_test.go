@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/httpx"
-	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
@@ -168,9 +166,7 @@ func TestEventTypesAPI(t *testing.T) {
 		for _, typ := range []string{"c.one", "a.one", "b.one"} {
 			require.Equal(t, http.StatusCreated, b.call(t, "PUT", "/api/event-types/"+typ, `{}`).Code)
 		}
-		types := httpxtest.Pages[typeView](t, 3, "/api/event-types?limit=2", func(path string) *httptest.ResponseRecorder {
-			return b.call(t, "GET", path, "").ResponseRecorder
-		})
+		types := pages[typeView](t, b.router, 3, "/api/event-types?limit=2", "Authorization", "Bearer "+b.token)
 		var names []string
 		for _, d := range types {
 			names = append(names, d.Type)

@@ -91,6 +91,15 @@ func do(t *testing.T, h http.Handler, method, path, body string, headers ...stri
 	return response{rec}
 }
 
+// pages reads a paged list (httpxtest.Pages) through do, so every page is
+// checked for a request id too.
+func pages[T any](t *testing.T, h http.Handler, max int, path string, headers ...string) []T {
+	t.Helper()
+	return httpxtest.Pages[T](t, max, path, func(page string) *httptest.ResponseRecorder {
+		return do(t, h, http.MethodGet, page, "", headers...).ResponseRecorder
+	})
+}
+
 func post(t *testing.T, b *testBundle, body string, headers ...string) response {
 	t.Helper()
 	return do(t, b.router, http.MethodPost, "/api/events", body, append([]string{"x-api-key", b.tenant.APIKey}, headers...)...)
@@ -378,9 +387,7 @@ func TestReadEvents(t *testing.T) {
 			ids = append(ids, idOf(t, post(t, b, fmt.Sprintf(`{"type":%q,"payload":{"i":%d}}`, typ, i))))
 		}
 
-		seen := httpxtest.Pages[struct{ ID uuid.UUID }](t, 3, "/api/events?limit=2", func(path string) *httptest.ResponseRecorder {
-			return do(t, b.router, http.MethodGet, path, "", "x-api-key", b.tenant.APIKey).ResponseRecorder
-		})
+		seen := pages[struct{ ID uuid.UUID }](t, b.router, 3, "/api/events?limit=2", "x-api-key", b.tenant.APIKey)
 		require.Equal(t, []struct{ ID uuid.UUID }{{ids[4]}, {ids[3]}, {ids[2]}, {ids[1]}, {ids[0]}}, seen)
 
 		rec := do(t, b.router, http.MethodGet, "/api/events?type=user.signup", "", "x-api-key", b.tenant.APIKey)

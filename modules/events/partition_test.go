@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/modules/events"
-	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 )
 
@@ -277,9 +275,7 @@ func TestPartitions(t *testing.T) {
 		slices.Reverse(want)
 
 		for _, limit := range []int{1, 2, 5, 100} {
-			page := httpxtest.Pages[struct{ ID uuid.UUID }](t, 20, fmt.Sprintf("/api/events?limit=%d", limit), func(path string) *httptest.ResponseRecorder {
-				return do(t, b.router, http.MethodGet, path, "", "x-api-key", b.tenant.APIKey).ResponseRecorder
-			})
+			page := pages[struct{ ID uuid.UUID }](t, b.router, 20, fmt.Sprintf("/api/events?limit=%d", limit), "x-api-key", b.tenant.APIKey)
 			var got []uuid.UUID
 			for _, e := range page {
 				got = append(got, e.ID)
