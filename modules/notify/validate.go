@@ -373,17 +373,25 @@ func (v *validator) previousSecrets(obj map[string]json.RawMessage) []string {
 		return nil
 	}
 	out := make([]string, 0, len(list))
-	for i, item := range list {
-		path := fmt.Sprintf("secrets.previousSigningSecrets[%d]", i)
-		var s string
-		if err := json.Unmarshal(item, &s); err != nil {
-			v.add(path, "must be a string")
-			continue
-		}
+	v.eachString("secrets.previousSigningSecrets", list, func(path, s string) {
 		v.signingSecret(s, path)
 		out = append(out, s)
-	}
+	})
 	return out
+}
+
+// eachString calls f with each item of the array at path that is a string,
+// and that item's path; the others are "must be a string".
+func (v *validator) eachString(path string, list []json.RawMessage, f func(path, s string)) {
+	for i, item := range list {
+		at := fmt.Sprintf("%s[%d]", path, i)
+		var s string
+		if err := json.Unmarshal(item, &s); err != nil {
+			v.add(at, "must be a string")
+			continue
+		}
+		f(at, s)
+	}
 }
 
 // chatID accepts a numeric id as a JSON number or string, or an
@@ -433,18 +441,12 @@ func (v *validator) emailTo(obj map[string]json.RawMessage) []string {
 		return nil
 	}
 	out := make([]string, 0, len(list))
-	for i, item := range list {
-		path := fmt.Sprintf("config.to[%d]", i)
-		var s string
-		if err := json.Unmarshal(item, &s); err != nil {
-			v.add(path, "must be a string")
-			continue
-		}
+	v.eachString("config.to", list, func(path, s string) {
 		if _, err := mail.ParseAddress(s); err != nil {
 			v.add(path, "must be an email address")
-			continue
+			return
 		}
 		out = append(out, s)
-	}
+	})
 	return out
 }
