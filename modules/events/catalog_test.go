@@ -1,10 +1,8 @@
 package events_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,12 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
-	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
-	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
 
@@ -44,21 +39,10 @@ func setupCatalog(t *testing.T) *catalogBundle {
 // bundles on one pool are two processes) with a tenant of its own.
 func newCatalogBundle(t *testing.T, pool *sqlx.DB) *catalogBundle {
 	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
-	jobs, err := queue.NewInsertOnly(pool.DB, queue.Config{FetchCooldown: 10 * time.Millisecond}, logger)
-	require.NoError(t, err)
-	router := httpx.NewRouter(logger, httpx.Options{Unbounded: []string{"/api" + events.StreamPath}})
-	authMod := auth.New(pool, logger, authtest.Options)
-	api := httpx.NewGroup(router, "/api")
-	ev := events.New(pool, jobs, nil, logger)
-	ev.Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
-	ev.TypeRoutes(api.With(authMod.TokenAuth()))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ev.Service.RunCommitters(ctx, pg.GroupOptions{Committers: 2, MaxBatch: 64}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	router, svc := newRouterWithService(t, pool)
+	startCommitters(t, svc, pg.GroupOptions{Committers: 2, MaxBatch: 64})
 	tenant := authtest.CreateTenant(t.Context(), t, pool, nil)
-	return &catalogBundle{db: pool, router: router, svc: ev.Service, tenant: tenant,
+	return &catalogBundle{db: pool, router: router, svc: svc, tenant: tenant,
 		token: authtest.Token(t.Context(), t, pool, tenant.OwnerEmail)}
 }
 

@@ -47,10 +47,16 @@ func setupCommitters(t *testing.T, opts pg.GroupOptions) (*testBundle, *events.S
 	t.Helper()
 	pool := testdb.New(t)
 	router, svc := newRouterWithService(t, pool)
-	// Group commit, as serve runs it.
+	startCommitters(t, svc, opts)
+	return &testBundle{db: pool, router: router, tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}, svc
+}
+
+// startCommitters runs svc's group commit, as serve runs it, until the
+// test ends.
+func startCommitters(t *testing.T, svc *events.Service, opts pg.GroupOptions) {
+	t.Helper()
 	committers := background.Start(t.Context(), "ingest-committers", func(ctx context.Context) { svc.RunCommitters(ctx, opts) })
 	t.Cleanup(committers.Stop)
-	return &testBundle{db: pool, router: router, tenant: authtest.CreateTenant(t.Context(), t, pool, nil)}, svc
 }
 
 // newRouter is the production router with the auth and events modules.
@@ -60,6 +66,8 @@ func newRouter(t *testing.T, pool *sqlx.DB) *echo.Echo {
 	return r
 }
 
+// newRouterWithService mounts the events module as cmd does: ingestion by
+// API key, reads by any credential, the catalog by bearer token.
 func newRouterWithService(t *testing.T, pool *sqlx.DB) (*echo.Echo, *events.Service) {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
@@ -70,6 +78,7 @@ func newRouterWithService(t *testing.T, pool *sqlx.DB) (*echo.Echo, *events.Serv
 	api := httpx.NewGroup(router, "/api")
 	ev := events.New(pool, jobs, nil, logger)
 	ev.Routes(api.With(authMod.APIKeyAuth()), api.With(authMod.AnyAuth()))
+	ev.TypeRoutes(api.With(authMod.TokenAuth()))
 	return router, ev.Service
 }
 
