@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
 )
 
@@ -238,20 +239,16 @@ func optString(raw json.RawMessage) (*string, error) {
 	return &s, nil
 }
 
+// jsonProblem is httpx.JSONProblem, except that any type error means the
+// body is not the object it must be: an event's members are all decoded
+// later, and a batch's "events" that is not an array is as malformed.
 func jsonProblem(err error) error {
-	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return apperr.BadRequest("invalid_json", "The request body is not valid JSON.",
-			apperr.FieldError{Field: "body", Message: fmt.Sprintf("%s (at byte %d)", syn.Error(), syn.Offset)})
-	case errors.As(err, &typ):
+	if errors.As(err, &typ) {
 		return apperr.BadRequest("invalid_json", "The request body must be a JSON object.",
 			apperr.FieldError{Field: "body", Message: "must be a JSON object"})
-	default:
-		return apperr.BadRequest("invalid_json", "The request body is not valid JSON.",
-			apperr.FieldError{Field: "body", Message: "unexpected end of JSON input"})
 	}
+	return httpx.JSONProblem(err)
 }
 
 // scan walks JSON text once without allocating: the deepest nesting of

@@ -23,7 +23,7 @@ func DecodeJSON(c echo.Context, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return JSONProblem(err)
 	}
 	if dec.More() {
 		return apperr.BadRequest("invalid_json", "The request body must be one JSON object.",
@@ -49,7 +49,10 @@ func DecodeRollback(c echo.Context) (version int, err error) {
 	return req.Version, nil
 }
 
-func jsonError(err error) error {
+// JSONProblem is the 400 problem for a request body encoding/json refused:
+// invalid JSON (with the byte offset), a field of the wrong type, an
+// unknown field, or no JSON at all.
+func JSONProblem(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
