@@ -50,15 +50,7 @@ type Config struct {
 // NewInsertOnly returns a client that can only insert jobs. FetchCooldown
 // also throttles the insert notifications it sends, so it is set here too.
 func NewInsertOnly(db *sql.DB, cfg Config, logger *slog.Logger) (*Client, error) {
-	c, err := river.NewClient(riverdatabasesql.New(db), &river.Config{
-		FetchCooldown: cfg.FetchCooldown,
-		Logger:        logger,
-		Middleware:    append(tracing.RiverMiddleware(), cfg.Middleware...),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create insert-only river client: %w", err)
-	}
-	return c, nil
+	return newClient("insert-only", riverdatabasesql.New(db), &river.Config{FetchCooldown: cfg.FetchCooldown}, cfg, logger)
 }
 
 // NewWorking returns a client that works the given queues with workers.
@@ -76,7 +68,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 	if retention == 0 {
 		retention = -1 // River: never delete
 	}
-	c, err := river.NewClient(driver, &river.Config{
+	return newClient("working", driver, &river.Config{
 		Queues:                      queues,
 		Workers:                     workers,
 		FetchCooldown:               cfg.FetchCooldown,
@@ -86,11 +78,17 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 		DiscardedJobRetentionPeriod: retention,
 		CancelledJobRetentionPeriod: retention, // cancelled = permanent failures: also in the DLQ
 		PeriodicJobs:                cfg.PeriodicJobs,
-		Logger:                      logger,
-		Middleware:                  append(tracing.RiverMiddleware(), cfg.Middleware...),
-	})
+	}, cfg, logger)
+}
+
+// newClient completes rc with what every client of this process carries
+// (the logger; tracing, then cfg's middleware) and builds the client.
+func newClient(what string, driver *riverdatabasesql.Driver, rc *river.Config, cfg Config, logger *slog.Logger) (*Client, error) {
+	rc.Logger = logger
+	rc.Middleware = append(tracing.RiverMiddleware(), cfg.Middleware...)
+	c, err := river.NewClient(driver, rc)
 	if err != nil {
-		return nil, fmt.Errorf("create working river client: %w", err)
+		return nil, fmt.Errorf("create %s river client: %w", what, err)
 	}
 	return c, nil
 }
