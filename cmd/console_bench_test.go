@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/platform/testdb"
 )
 
 // BenchmarkConsolePages times each console page, signed in, for a tenant
@@ -27,11 +25,8 @@ import (
 // Seeding takes about a minute. The bar is < 100 ms per page.
 func BenchmarkConsolePages(b *testing.B) {
 	ctx := b.Context()
-	pool, dbURL := testdb.NewWithURL(b)
-	cfg := testConfig(b, dbURL)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(b, err)
+	sys, dbURL := wireTest(b, nil, nil)
+	pool := sys.db
 	srv := httptest.NewServer(sys.router())
 	b.Cleanup(srv.Close)
 	hooks := &consoleHooks{}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,7 +25,6 @@ import (
 	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/platform/testdb"
 )
 
 // The browser tests drive the console in Debian's chromium, headless, and
@@ -264,14 +262,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	bin := chromium(t)
 	ctx := t.Context()
 
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret, cfg.AdminToken = string(authtest.Options.JWTSecret), authtest.Options.AdminToken
-	// Two transient failures in a row open a channel's circuit; the probe
-	// comes long after the test ends, so an open circuit stays open.
-	cfg.Notify.Breaker = config.Breaker{Failures: 2, Probe: time.Hour, ProbeMax: time.Hour}
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	sys, url := wireTest(t, nil, func(cfg *config.Config) {
+		cfg.AdminToken = authtest.Options.AdminToken
+		// Two transient failures in a row open a channel's circuit; the probe
+		// comes long after the test ends, so an open circuit stays open.
+		cfg.Notify.Breaker = config.Breaker{Failures: 2, Probe: time.Hour, ProbeMax: time.Hour}
+	})
+	pool := sys.db
 	startWorker(t, sys, url)
 	srv := httptest.NewServer(sys.router())
 	t.Cleanup(srv.Close)

@@ -25,13 +25,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/cmd/console"
+	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/notify"
 	"github.com/signalops/signalops/modules/rules"
 	"github.com/signalops/signalops/platform/pg"
-	"github.com/signalops/signalops/platform/testdb"
 )
 
 // browser is a cookie-keeping HTTP client of the console that does not
@@ -747,12 +747,8 @@ func TestConsole(t *testing.T) {
 // setting named, instead of creating a channel whose every delivery fails.
 func TestConsoleRefusesPrivateWebhookURLs(t *testing.T) {
 	t.Parallel()
-	pool, dbURL := testdb.NewWithURL(t)
-	cfg := testConfig(t, dbURL)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	cfg.Notify.WebhookAllowPrivate = false
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	sys, _ := wireTest(t, nil, func(cfg *config.Config) { cfg.Notify.WebhookAllowPrivate = false })
+	pool := sys.db
 	srv := httptest.NewServer(sys.router())
 	t.Cleanup(srv.Close)
 	tenant := authtest.CreateTenant(t.Context(), t, pool, nil)

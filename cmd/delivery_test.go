@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,9 +14,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/platform/testdb"
 )
 
 // receiver is a webhook endpoint that checks Standard Webhooks signatures
@@ -28,6 +23,7 @@ type receiver struct {
 	secret  []byte
 	failing atomic.Bool
 	mu      sync.Mutex
+	url     string         // its server's
 	got     map[string]int // webhook-id → valid deliveries accepted
 	bodies  []map[string]any
 	calls   atomic.Int32
@@ -72,57 +68,20 @@ func (rc *receiver) delivered() (total int, dup bool) {
 	return total, dup
 }
 
+// deliveryBundle is a tenant whose one rule sends order.* events to a
+// signature-checking receiver.
 type deliveryBundle struct {
-	sys    *system
-	router http.Handler
-	tenant authtest.Tenant
-	token  string
-	rx     *receiver
-	url    string
+	*tenantBundle
+	rx *receiver
 }
 
 func setupDelivery(t *testing.T) *deliveryBundle {
 	t.Helper()
-	ctx := t.Context()
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
-	rawSecret := []byte("0123456789abcdef0123456789abcdef")
-	rx := &receiver{t: t, secret: rawSecret, got: map[string]int{}}
-	srv := httptest.NewServer(rx)
-	t.Cleanup(srv.Close)
-
-	startWorker(t, sys, url)
-
-	b := &deliveryBundle{sys: sys, router: sys.router(), tenant: tenant, rx: rx,
-		token: authtest.Token(ctx, t, pool, tenant.OwnerEmail), url: srv.URL}
-	rec := b.api(t, "POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+srv.URL+`/hook"},
-		"secrets":{"signingSecret":"whsec_`+base64.StdEncoding.EncodeToString(rawSecret)+`"}}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	require.NotContains(t, rec.Body.String(), "whsec_", "secrets are never returned")
-	var ch struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ch))
-	rec = b.api(t, "POST", "/api/rules", `{"name":"orders","definition":{"match":{"type":"order.*"},
-		"actions":[{"channelId":"`+ch.ID+`","template":"Order {{.payload.orderId}}"}]}}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	b := &deliveryBundle{tenantBundle: setupTenant(t, nil)}
+	rx, channelID := b.receiverChannel(t)
+	b.rx = rx
+	b.rule(t, `{"match":{"type":"order.*"},"actions":[{"channelId":"`+channelID+`","template":"Order {{.payload.orderId}}"}]}`)
 	return b
-}
-
-func (b *deliveryBundle) api(t *testing.T, method, path, body string) *httptest.ResponseRecorder {
-	t.Helper()
-	return serveReq(b.router, method, path, body, "Authorization", "Bearer "+b.token)
-}
-
-func (b *deliveryBundle) ingest(t *testing.T, body string) string {
-	t.Helper()
-	rec := serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey)
-	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-	var out struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
-	return out.ID
 }
 
 type deliveryRow struct {
@@ -134,7 +93,7 @@ type deliveryRow struct {
 	}
 }
 
-func (b *deliveryBundle) deliveries(t *testing.T, eventID string) []deliveryRow {
+func (b *deliveryBundle) deliveryRows(t *testing.T, eventID string) []deliveryRow {
 	t.Helper()
 	rec := b.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -161,14 +120,14 @@ func TestWebhookDelivery(t *testing.T) {
 	require.NotEmpty(t, data["deliveryId"])
 
 	require.Eventually(t, func() bool {
-		ds := b.deliveries(t, eventID)
+		ds := b.deliveryRows(t, eventID)
 		return len(ds) == 1 && ds[0].Status == "succeeded"
 	}, 5*time.Second, 20*time.Millisecond)
 	rec := serveReq(b.router, "GET", "/api/events/"+eventID, "", "x-api-key", b.tenant.APIKey)
 	require.Contains(t, rec.Body.String(), `"status":"succeeded"`)
 	require.Contains(t, rec.Body.String(), `"ruleVersion":1`)
 
-	ds := b.deliveries(t, eventID)
+	ds := b.deliveryRows(t, eventID)
 	rec = b.api(t, "POST", "/api/deliveries/"+ds[0].ID+"/retry", "")
 	require.Equal(t, http.StatusConflict, rec.Code, "a succeeded delivery is never sent again")
 	require.Contains(t, rec.Body.String(), "delivery_succeeded")
@@ -187,7 +146,7 @@ func TestFailingReceiverToDLQAndBack(t *testing.T) {
 	eventID := b.ingest(t, `{"type":"order.created","payload":{"orderId":"B-2"}}`)
 	var d deliveryRow
 	require.Eventually(t, func() bool {
-		ds := b.deliveries(t, eventID)
+		ds := b.deliveryRows(t, eventID)
 		if len(ds) == 1 {
 			d = ds[0]
 		}
@@ -225,7 +184,7 @@ func TestFailingReceiverToDLQAndBack(t *testing.T) {
 	rec = b.api(t, "POST", "/api/deliveries/"+d.ID+"/retry", "")
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 	require.Eventually(t, func() bool { n, _ := b.rx.delivered(); return n == 1 }, 10*time.Second, 20*time.Millisecond)
-	require.Eventually(t, func() bool { return b.deliveries(t, eventID)[0].Status == "succeeded" }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return b.deliveryRows(t, eventID)[0].Status == "succeeded" }, 5*time.Second, 20*time.Millisecond)
 	time.Sleep(300 * time.Millisecond) // room for a wrong second send to show up
 	n, dup := b.rx.delivered()
 	require.Equal(t, 1, n)

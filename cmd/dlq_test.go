@@ -122,7 +122,7 @@ func TestBulkDLQRetry(t *testing.T) {
 	t.Parallel()
 
 	const n = 4
-	b := setupWorkflow(t, nil)
+	b := setupTenant(t, nil)
 	rxs := map[string]*flowReceiver{}
 	chs := map[string]string{}
 	var actions []string

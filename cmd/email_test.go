@@ -56,14 +56,9 @@ func TestEmailSetup(t *testing.T) {
 	}
 	setup := func(t *testing.T, smtpURL string) *testBundle {
 		t.Helper()
-		pool, url := testdb.NewWithURL(t)
-		cfg := testConfig(t, url)
-		cfg.JWTSecret = string(authtest.Options.JWTSecret)
-		cfg.Notify.SMTPURL = smtpURL
-		sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-		require.NoError(t, err)
-		tenant := authtest.CreateTenant(t.Context(), t, pool, nil)
-		return &testBundle{router: sys.router(), token: authtest.Token(t.Context(), t, pool, tenant.OwnerEmail)}
+		sys, _ := wireTest(t, nil, func(cfg *config.Config) { cfg.Notify.SMTPURL = smtpURL })
+		tenant := authtest.CreateTenant(t.Context(), t, sys.db, nil)
+		return &testBundle{router: sys.router(), token: authtest.Token(t.Context(), t, sys.db, tenant.OwnerEmail)}
 	}
 	// testChannel creates an e-mail channel and answers its test.
 	testChannel := func(t *testing.T, b *testBundle, config string) (ok bool, errText string) {

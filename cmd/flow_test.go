@@ -118,7 +118,7 @@ func (rx *flowReceiver) requestCount() int {
 
 // flowChannel creates a webhook channel to rx with extra config members
 // (`"rateLimit":{…}`, or "").
-func (b *workflowBundle) flowChannel(t *testing.T, name, url, extra string) string {
+func (b *tenantBundle) flowChannel(t *testing.T, name, url, extra string) string {
 	t.Helper()
 	if extra != "" {
 		extra = "," + extra
@@ -145,7 +145,7 @@ type channelHealth struct {
 	PausedUntil         *time.Time
 }
 
-func (b *workflowBundle) health(t *testing.T, channelID string) channelHealth {
+func (b *tenantBundle) health(t *testing.T, channelID string) channelHealth {
 	t.Helper()
 	rec := b.api(t, "GET", "/api/channels/"+channelID, "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -155,7 +155,7 @@ func (b *workflowBundle) health(t *testing.T, channelID string) channelHealth {
 }
 
 // eventsOfType lists the tenant's events of one type (the circuit events).
-func (b *workflowBundle) eventsOfType(t *testing.T, typ string) []map[string]any {
+func (b *tenantBundle) eventsOfType(t *testing.T, typ string) []map[string]any {
 	t.Helper()
 	rec := b.api(t, "GET", "/api/events?type="+typ, "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -164,7 +164,7 @@ func (b *workflowBundle) eventsOfType(t *testing.T, typ string) []map[string]any
 	return page.Data
 }
 
-func (b *workflowBundle) ingestN(t *testing.T, n int) []string {
+func (b *tenantBundle) ingestN(t *testing.T, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
@@ -202,7 +202,7 @@ func TestCircuitBreaker(t *testing.T) {
 		probeMax = time.Second
 		events   = 12
 	)
-	b := setupWorkflow(t, func(c *config.Config) {
+	b := setupTenant(t, func(c *config.Config) {
 		c.Notify.Breaker = config.Breaker{Failures: failures, Probe: probe, ProbeMax: probeMax}
 		// One send in flight per channel: the receiver's count is then exact
 		// (with more, sends already in flight when the circuit opens also
@@ -318,7 +318,7 @@ func TestSlowChannelDoesNotHoldUpOthers(t *testing.T) {
 	t.Parallel()
 
 	const n = 20
-	b := setupWorkflow(t, func(c *config.Config) {
+	b := setupTenant(t, func(c *config.Config) {
 		c.Notify.Workers = 8
 		c.Notify.ChannelConcurrency = 2
 		c.Notify.Timeout = time.Second
@@ -349,7 +349,7 @@ func TestSlowChannelDoesNotHoldUpOthers(t *testing.T) {
 
 // measureDeliveries ingests n events of typ and returns, for each, the time
 // from its ingestion to its arrival at rx.
-func measureDeliveries(t *testing.T, b *workflowBundle, rx *flowReceiver, typ string, n int) []time.Duration {
+func measureDeliveries(t *testing.T, b *tenantBundle, rx *flowReceiver, typ string, n int) []time.Duration {
 	t.Helper()
 	_, before, _, _ := rx.snapshot()
 	sent := make([]time.Time, n)
@@ -386,7 +386,7 @@ func TestRateCap(t *testing.T) {
 		n    = 8
 		rate = 2.0
 	)
-	b := setupWorkflow(t, nil)
+	b := setupTenant(t, nil)
 	rx := newFlowReceiver(t)
 	ch := b.flowChannel(t, "capped", rx.url(), `"rateLimit":{"perSecond":2}`)
 	rec := b.api(t, "GET", "/api/channels/"+ch, "")
@@ -425,7 +425,7 @@ func TestReceiverThrottles(t *testing.T) {
 	t.Parallel()
 
 	const n = 4
-	b := setupWorkflow(t, func(c *config.Config) {
+	b := setupTenant(t, func(c *config.Config) {
 		c.Notify.ChannelConcurrency = 1
 		c.Notify.RetrySchedule = []time.Duration{100 * time.Millisecond} // two attempts
 	})
@@ -468,7 +468,7 @@ func TestReceiverThrottles(t *testing.T) {
 func TestFallbackOnOpenCircuit(t *testing.T) {
 	t.Parallel()
 
-	b := setupWorkflow(t, func(c *config.Config) {
+	b := setupTenant(t, func(c *config.Config) {
 		c.Notify.Breaker = config.Breaker{Failures: 2, Probe: time.Hour, ProbeMax: time.Hour}
 		c.Notify.RetrySchedule = []time.Duration{time.Hour}
 	})

@@ -29,7 +29,7 @@ func TestHostileTemplateInWorker(t *testing.T) {
 		rec := serveReq(b.router, method, path, body, "Authorization", "Bearer "+token)
 		return &httpResponse{code: rec.Code, body: rec.Body.String()}
 	}
-	rec := api("POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+b.url+`/evil"},
+	rec := api("POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+b.rx.url+`/evil"},
 		"secrets":{"signingSecret":"whsec_`+base64.StdEncoding.EncodeToString(b.rx.secret)+`"}}`)
 	require.Equal(t, http.StatusCreated, rec.code, rec.body)
 	var ch struct{ ID string }
@@ -141,7 +141,7 @@ func TestHostileTemplateInWorker(t *testing.T) {
 	// Every other tenant's event was delivered.
 	require.Eventually(t, func() bool {
 		for _, id := range normal {
-			ds := b.deliveries(t, id)
+			ds := b.deliveryRows(t, id)
 			if len(ds) != 1 || ds[0].Status != "succeeded" {
 				return false
 			}

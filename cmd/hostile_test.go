@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,9 +21,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/httpx"
-	"github.com/signalops/signalops/platform/testdb"
 )
 
 // hostileServe serves h with the production http.Server settings
@@ -371,14 +370,12 @@ func hostileRowCounts(t *testing.T, db *sqlx.DB) map[string]int {
 func TestWebhookSSRFProductionPolicy(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool, dbURL := testdb.NewWithURL(t)
-	cfg := testConfig(t, dbURL)
-	cfg.JWTSecret, cfg.AdminToken = string(authtest.Options.JWTSecret), authtest.Options.AdminToken
-	cfg.Notify.WebhookAllowPrivate = false // the production policy
-	cfg.Notify.Timeout = 3 * time.Second
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	router := sys.router()
+	sys, dbURL := wireTest(t, nil, func(cfg *config.Config) {
+		cfg.AdminToken = authtest.Options.AdminToken
+		cfg.Notify.WebhookAllowPrivate = false // the production policy
+		cfg.Notify.Timeout = 3 * time.Second
+	})
+	pool, router := sys.db, sys.router()
 	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
 	token := authtest.Token(ctx, t, pool, tenant.OwnerEmail)
 	api := func(method, path, body string) *httptest.ResponseRecorder {

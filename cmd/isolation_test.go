@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/cmd/console"
+	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/docs"
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
@@ -27,7 +27,6 @@ import (
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
-	"github.com/signalops/signalops/platform/testdb"
 )
 
 // notTenantScoped lists every route that is deliberately outside a tenant,
@@ -57,11 +56,7 @@ func toolRoute(r *echo.Route) bool {
 
 func newTestSystem(t *testing.T) *system {
 	t.Helper()
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret, cfg.AdminToken = string(authtest.Options.JWTSecret), authtest.Options.AdminToken
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	sys, _ := wireTest(t, nil, func(cfg *config.Config) { cfg.AdminToken = authtest.Options.AdminToken })
 	return sys
 }
 
@@ -303,13 +298,8 @@ func TestRolePolicy(t *testing.T) {
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	cfg.RateLimit.IngestRate, cfg.RateLimit.IngestBurst = 0.01, 2
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	router := sys.router()
+	sys, _ := wireTest(t, nil, func(cfg *config.Config) { cfg.RateLimit.IngestRate, cfg.RateLimit.IngestBurst = 0.01, 2 })
+	pool, router := sys.db, sys.router()
 	tenant := authtest.CreateTenant(ctx, t, pool, nil)
 
 	for i := range 2 {

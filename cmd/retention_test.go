@@ -34,7 +34,7 @@ func TestRetention(t *testing.T) {
 	eventID := idFrom(t, rec)
 	require.Eventually(t, func() bool { n, _ := b.rx.delivered(); return n == 1 }, 10*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
-		ds := b.deliveries(t, eventID)
+		ds := b.deliveryRows(t, eventID)
 		return len(ds) == 1 && ds[0].Status == "succeeded"
 	}, 5*time.Second, 20*time.Millisecond)
 

@@ -1,108 +1,22 @@
 package cmd
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/config"
-	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/httpx"
-	"github.com/signalops/signalops/platform/testdb"
 )
 
 // Notification workflows (SPEC §9, §10) through the production router and
 // a real worker: fallback chains, digests, and the lineage that explains
 // them on GET /api/events/{id}.
-
-type workflowBundle struct {
-	sys    *system
-	router http.Handler
-	tenant authtest.Tenant
-	token  string
-}
-
-func setupWorkflow(t *testing.T, adjust func(*config.Config)) *workflowBundle {
-	t.Helper()
-	ctx := t.Context()
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url) // NOTIFY_RETRY_SCHEDULE=100ms,100ms: three attempts
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
-	startWorker(t, sys, url)
-	return &workflowBundle{sys: sys, router: sys.router(), tenant: tenant, token: authtest.Token(ctx, t, pool, tenant.OwnerEmail)}
-}
-
-func (b *workflowBundle) api(t *testing.T, method, path, body string) *httptest.ResponseRecorder {
-	t.Helper()
-	return serveReq(b.router, method, path, body, "Authorization", "Bearer "+b.token)
-}
-
-// channel creates a webhook channel to url; secret signs its deliveries.
-func (b *workflowBundle) channel(t *testing.T, url string, secret []byte) string {
-	t.Helper()
-	rec := b.api(t, "POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+url+`"},
-		"secrets":{"signingSecret":"whsec_`+base64.StdEncoding.EncodeToString(secret)+`"}}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var ch struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ch))
-	return ch.ID
-}
-
-// receiverChannel starts a signature-checking receiver and its channel.
-func (b *workflowBundle) receiverChannel(t *testing.T) (*receiver, string) {
-	t.Helper()
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	rx := &receiver{t: t, secret: secret, got: map[string]int{}}
-	srv := httptest.NewServer(rx)
-	t.Cleanup(srv.Close)
-	return rx, b.channel(t, srv.URL+"/hook", secret)
-}
-
-// brokenChannel is a channel whose endpoint answers every POST with
-// handle; calls counts them.
-func (b *workflowBundle) brokenChannel(t *testing.T, handle http.HandlerFunc) (calls *atomic.Int32, id string) {
-	t.Helper()
-	calls = new(atomic.Int32)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		handle(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return calls, b.channel(t, srv.URL+"/hook", []byte("fedcba9876543210fedcba9876543210"))
-}
-
-func (b *workflowBundle) rule(t *testing.T, definition string) string {
-	t.Helper()
-	rec := b.api(t, "POST", "/api/rules", `{"name":"workflow","definition":`+definition+`}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var r struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &r))
-	return r.ID
-}
-
-func (b *workflowBundle) ingest(t *testing.T, body string) string {
-	t.Helper()
-	rec := serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey)
-	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-	var out struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
-	return out.ID
-}
 
 // eventView is GET /api/events/{id} with its lineage.
 type eventView struct {
@@ -124,7 +38,7 @@ type eventView struct {
 	}
 }
 
-func (b *workflowBundle) event(t *testing.T, id string) eventView {
+func (b *tenantBundle) event(t *testing.T, id string) eventView {
 	t.Helper()
 	rec := serveReq(b.router, "GET", "/api/events/"+id, "", "x-api-key", b.tenant.APIKey)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -133,7 +47,7 @@ func (b *workflowBundle) event(t *testing.T, id string) eventView {
 	return v
 }
 
-func (b *workflowBundle) processed(t *testing.T, id string) eventView {
+func (b *tenantBundle) processed(t *testing.T, id string) eventView {
 	t.Helper()
 	var v eventView
 	require.Eventually(t, func() bool { v = b.event(t, id); return v.Status == "processed" }, 10*time.Second, 20*time.Millisecond)
@@ -156,7 +70,7 @@ type chainDelivery struct {
 	}
 }
 
-func (b *workflowBundle) deliveries(t *testing.T, eventID string) map[string]chainDelivery {
+func (b *tenantBundle) deliveries(t *testing.T, eventID string) map[string]chainDelivery {
 	t.Helper()
 	rec := b.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -170,7 +84,7 @@ func (b *workflowBundle) deliveries(t *testing.T, eventID string) map[string]cha
 }
 
 // deadDeliveries is the tenant's DLQ entries of notify.deliver.
-func (b *workflowBundle) deadDeliveries(t *testing.T) []struct {
+func (b *tenantBundle) deadDeliveries(t *testing.T) []struct {
 	State  string
 	Errors []struct{ Error string }
 } {
@@ -203,7 +117,7 @@ func TestFallbackChains(t *testing.T) {
 	// the deliveries API, and nothing reaches the DLQ.
 	t.Run("GoneThenSuccess", func(t *testing.T) {
 		t.Parallel()
-		b := setupWorkflow(t, nil)
+		b := setupTenant(t, nil)
 		goneCalls, gone := b.brokenChannel(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
 		rx, ok := b.receiverChannel(t)
 		ruleID := b.rule(t, `{"match":{"type":"order.*"},"actions":[{"channelId":"`+gone+`","template":"Order {{.payload.orderId}}","fallback":["`+ok+`"]}]}`)
@@ -258,7 +172,7 @@ func TestFallbackChains(t *testing.T) {
 	// (NOTIFY_RETRY_SCHEDULE) the second one is tried.
 	t.Run("TimeoutsThenSuccess", func(t *testing.T) {
 		t.Parallel()
-		b := setupWorkflow(t, func(cfg *config.Config) { cfg.Notify.Timeout = 300 * time.Millisecond })
+		b := setupTenant(t, func(cfg *config.Config) { cfg.Notify.Timeout = 300 * time.Millisecond })
 		hangCalls, hang := b.brokenChannel(t, func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done(): // the sender gave up
@@ -288,7 +202,7 @@ func TestFallbackChains(t *testing.T) {
 	// as its last delivery, whose error carries the chain's.
 	t.Run("ExhaustedChainToDLQOnce", func(t *testing.T) {
 		t.Parallel()
-		b := setupWorkflow(t, nil)
+		b := setupTenant(t, nil)
 		_, down := b.brokenChannel(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 		_, gone := b.brokenChannel(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
 		b.rule(t, `{"match":{"type":"order.*"},"actions":[{"channelId":"`+down+`","template":"x","fallback":["`+gone+`"]}]}`)
@@ -323,7 +237,7 @@ func TestDigests(t *testing.T) {
 	// oldest first; each event's match names the digest's delivery.
 	t.Run("FiveEventsOneMessage", func(t *testing.T) {
 		t.Parallel()
-		b := setupWorkflow(t, shortWindows)
+		b := setupTenant(t, shortWindows)
 		rx, ch := b.receiverChannel(t)
 		b.rule(t, `{"match":{"type":"order.*"},"actions":[{"channelId":"`+ch+`",
 			"template":"{{.count}} orders:{{range .events}} {{.payload.orderId}}{{end}}","digest":{"window":"2s","max":50}}]}`)
@@ -372,7 +286,7 @@ func TestDigests(t *testing.T) {
 	// firing opens another, and a digest falls back like any delivery.
 	t.Run("MaxFlushesEarlyAndFallsBack", func(t *testing.T) {
 		t.Parallel()
-		b := setupWorkflow(t, nil)
+		b := setupTenant(t, nil)
 		_, gone := b.brokenChannel(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
 		rx, ok := b.receiverChannel(t)
 		b.rule(t, `{"match":{"type":"order.*"},"actions":[{"channelId":"`+gone+`","template":"{{.count}} new",
@@ -410,7 +324,7 @@ func TestDigests(t *testing.T) {
 // GET /api/events/{id}, events processed by the worker one after another.
 func TestLineageReasons(t *testing.T) {
 	t.Parallel()
-	b := setupWorkflow(t, nil)
+	b := setupTenant(t, nil)
 	rx, ch := b.receiverChannel(t)
 	threshold := b.rule(t, `{"match":{"type":"login.failed"},"threshold":{"count":3,"within":"1m","groupBy":"payload.user"},
 		"actions":[{"channelId":"`+ch+`","template":"3 failed logins: {{.payload.user}}"}]}`)
@@ -453,7 +367,7 @@ func TestLineageReasons(t *testing.T) {
 // the member's path, and nothing is stored.
 func TestWorkflowValidation(t *testing.T) {
 	t.Parallel()
-	b := setupWorkflow(t, nil)
+	b := setupTenant(t, nil)
 	_, a := b.brokenChannel(t, func(http.ResponseWriter, *http.Request) {})
 	_, c := b.brokenChannel(t, func(http.ResponseWriter, *http.Request) {})
 	const unknown = "0190a3c2-7b1e-7cc0-9f4a-2f6d1c0b9e8a"

@@ -1,0 +1,123 @@
+package cmd
+
+import (
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/config"
+	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
+	"github.com/signalops/signalops/platform/testdb"
+)
+
+// The fixtures cmd's tests share: a wired system, and a tenant that calls
+// it through the production router while a real worker runs.
+
+// wireTest wires a system on a fresh test database: testConfig with
+// authtest's JWT secret (so authtest.Token works), then adjust when it is
+// not nil. Logs go to logger, or nowhere when it is nil. url is the
+// database's, for startWorker.
+func wireTest(t testing.TB, logger *slog.Logger, adjust func(*config.Config)) (sys *system, url string) {
+	t.Helper()
+	pool, url := testdb.NewWithURL(t)
+	cfg := testConfig(t, url) // NOTIFY_RETRY_SCHEDULE=100ms,100ms: three attempts
+	cfg.JWTSecret = string(authtest.Options.JWTSecret)
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	sys, err := wire(pool, cfg, logger)
+	require.NoError(t, err)
+	return sys, url
+}
+
+// tenantBundle is a wired system with a running worker and one enterprise
+// tenant (its management rate limit leaves room for a test's calls).
+type tenantBundle struct {
+	sys    *system
+	router http.Handler
+	tenant authtest.Tenant
+	token  string // the tenant owner's
+}
+
+func setupTenant(t *testing.T, adjust func(*config.Config)) *tenantBundle {
+	t.Helper()
+	sys, url := wireTest(t, nil, adjust)
+	return newTenantBundle(t, sys, url)
+}
+
+// newTenantBundle creates the tenant on sys and starts a worker.
+func newTenantBundle(t *testing.T, sys *system, url string) *tenantBundle {
+	t.Helper()
+	ctx := t.Context()
+	tenant := authtest.CreateTenant(ctx, t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
+	startWorker(t, sys, url)
+	return &tenantBundle{sys: sys, router: sys.router(), tenant: tenant, token: authtest.Token(ctx, t, sys.db, tenant.OwnerEmail)}
+}
+
+// api calls the router as the tenant's owner.
+func (b *tenantBundle) api(t *testing.T, method, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	return serveReq(b.router, method, path, body, "Authorization", "Bearer "+b.token)
+}
+
+// createdID requires rec to be a 201 and returns the created resource's id.
+func createdID(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	return httpxtest.Decode[struct{ ID string }](t, rec).ID
+}
+
+// channel creates a webhook channel to url; secret signs its deliveries.
+func (b *tenantBundle) channel(t *testing.T, url string, secret []byte) string {
+	t.Helper()
+	rec := b.api(t, "POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+url+`"},
+		"secrets":{"signingSecret":"whsec_`+base64.StdEncoding.EncodeToString(secret)+`"}}`)
+	require.NotContains(t, rec.Body.String(), "whsec_", "secrets are never returned")
+	return createdID(t, rec)
+}
+
+// receiverChannel starts a signature-checking receiver and its channel.
+func (b *tenantBundle) receiverChannel(t *testing.T) (*receiver, string) {
+	t.Helper()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	rx := &receiver{t: t, secret: secret, got: map[string]int{}}
+	srv := httptest.NewServer(rx)
+	t.Cleanup(srv.Close)
+	rx.url = srv.URL
+	return rx, b.channel(t, srv.URL+"/hook", secret)
+}
+
+// brokenChannel is a channel whose endpoint answers every POST with
+// handle; calls counts them.
+func (b *tenantBundle) brokenChannel(t *testing.T, handle http.HandlerFunc) (calls *atomic.Int32, id string) {
+	t.Helper()
+	calls = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		handle(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return calls, b.channel(t, srv.URL+"/hook", []byte("fedcba9876543210fedcba9876543210"))
+}
+
+func (b *tenantBundle) rule(t *testing.T, definition string) string {
+	t.Helper()
+	return createdID(t, b.api(t, "POST", "/api/rules", `{"name":"workflow","definition":`+definition+`}`))
+}
+
+// ingest sends one event with the tenant's API key and returns its id.
+func (b *tenantBundle) ingest(t *testing.T, body string) string {
+	t.Helper()
+	rec := serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	return httpxtest.Decode[struct{ ID string }](t, rec).ID
+}
