@@ -3,16 +3,30 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/cmd/bench"
+	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/platform/testdb"
 )
+
+// runBench runs the bench command with args (and --json) against sys
+// served over HTTP, and returns its report.
+func runBench(t *testing.T, sys *system, args ...string) []byte {
+	t.Helper()
+	srv := httptest.NewServer(sys.router())
+	t.Cleanup(srv.Close)
+	var out, errOut bytes.Buffer
+	c := bench.NewCommand()
+	c.SetOut(&out)
+	c.SetErr(&errOut)
+	c.SetArgs(append(args, "--url", srv.URL, "--json"))
+	require.NoError(t, c.ExecuteContext(t.Context()), errOut.String())
+	return out.Bytes()
+}
 
 // TestBenchDrain runs the bench drain command against a real system (router
 // over HTTP, River workers with their group commits): every event is
@@ -20,25 +34,11 @@ import (
 // are cleaned up.
 func TestBenchDrain(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
-	srv := httptest.NewServer(sys.router())
-	t.Cleanup(srv.Close)
-	startWorker(t, sys, url)
-
-	var out, errOut bytes.Buffer
-	c := bench.NewCommand()
-	c.SetOut(&out)
-	c.SetErr(&errOut)
-	c.SetArgs([]string{"drain", "--url", srv.URL, "--key", tenant.APIKey, "--concurrency", "2", "--timeout", "30s", "--json",
-		"--token", authtest.Token(ctx, t, pool, tenant.OwnerEmail), "--events", "1200", "--rules", "3", "--deliver",
-		"--listen", "127.0.0.1:0", "--wait", "1m", "--poll", "50ms"})
-	require.NoError(t, c.ExecuteContext(ctx), errOut.String())
+	tb := setupTenant(t, nil)
+	pool := tb.sys.db
+	out := runBench(t, tb.sys, "drain", "--key", tb.tenant.APIKey, "--concurrency", "2", "--timeout", "30s",
+		"--token", tb.token, "--events", "1200", "--rules", "3", "--deliver",
+		"--listen", "127.0.0.1:0", "--wait", "1m", "--poll", "50ms")
 
 	var rep struct {
 		Processed     int64   `json:"processed"`
@@ -47,7 +47,7 @@ func TestBenchDrain(t *testing.T) {
 		FinalBacklog  int64   `json:"final_backlog"`
 		ProcessedPerS float64 `json:"processed_per_s"`
 	}
-	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.NoError(t, json.Unmarshal(out, &rep), string(out))
 	require.EqualValues(t, 1200, rep.Processed)
 	require.EqualValues(t, 1200, rep.Delivered)
 	require.Zero(t, rep.InvalidSigs)
@@ -71,26 +71,13 @@ func TestBenchDrain(t *testing.T) {
 // from serve's /metrics, and the rules and channels are cleaned up.
 func TestBenchNoisy(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	cfg.AdminToken = authtest.Options.AdminToken
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	sys, url := wireTest(t, nil, func(cfg *config.Config) { cfg.AdminToken = authtest.Options.AdminToken })
+	pool := sys.db
 	sys.registerGauges() // as serve does: the queue depth on /metrics
-	srv := httptest.NewServer(sys.router())
-	t.Cleanup(srv.Close)
 	startWorker(t, sys, url)
-
-	var out, errOut bytes.Buffer
-	c := bench.NewCommand()
-	c.SetOut(&out)
-	c.SetErr(&errOut)
-	c.SetArgs([]string{"noisy", "--url", srv.URL, "--admin-token", authtest.Options.AdminToken, "--json",
+	out := runBench(t, sys, "noisy", "--admin-token", authtest.Options.AdminToken,
 		"--rate", "20", "--duration", "1s", "--backlog", "0", "--flood-fire", "--flood-batch", "50",
-		"--flood-concurrency", "1", "--sample", "100ms", "--wait", "1m"})
-	require.NoError(t, c.ExecuteContext(ctx), errOut.String())
+		"--flood-concurrency", "1", "--sample", "100ms", "--wait", "1m")
 
 	var rep struct {
 		Mode              string           `json:"mode"`
@@ -104,7 +91,7 @@ func TestBenchNoisy(t *testing.T) {
 		BacklogSamples    [][2]float64     `json:"backlog_samples"`
 		Errors            map[string]int64 `json:"errors"`
 	}
-	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.NoError(t, json.Unmarshal(out, &rep), string(out))
 	require.Equal(t, "noisy", rep.Mode)
 	require.EqualValues(t, 20, rep.Events, "B sent 20 events in its second")
 	require.Empty(t, rep.Errors)
@@ -134,31 +121,18 @@ func TestBenchNoisy(t *testing.T) {
 // queue is empty, never on a gauge sampled before the load.
 func TestBenchDrainNoRules(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	sys, url := wireTest(t, nil, nil)
 	sys.registerGauges()
-	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
-	srv := httptest.NewServer(sys.router())
-	t.Cleanup(srv.Close)
-	startWorker(t, sys, url)
-
-	var out, errOut bytes.Buffer
-	c := bench.NewCommand()
-	c.SetOut(&out)
-	c.SetErr(&errOut)
-	c.SetArgs([]string{"drain", "--url", srv.URL, "--key", tenant.APIKey, "--json", "--events", "1500", "--rules", "0",
-		"--token", authtest.Token(ctx, t, pool, tenant.OwnerEmail), "--wait", "1m", "--poll", "100ms"})
-	require.NoError(t, c.ExecuteContext(ctx), errOut.String())
+	tb := newTenantBundle(t, sys, url)
+	pool := sys.db
+	out := runBench(t, sys, "drain", "--key", tb.tenant.APIKey, "--events", "1500", "--rules", "0",
+		"--token", tb.token, "--wait", "1m", "--poll", "100ms")
 
 	var rep struct {
 		Processed    int64 `json:"processed"`
 		FinalBacklog int64 `json:"final_backlog"`
 	}
-	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.NoError(t, json.Unmarshal(out, &rep), string(out))
 	require.EqualValues(t, 1500, rep.Processed)
 	require.Zero(t, rep.FinalBacklog)
 	var left, rules int
