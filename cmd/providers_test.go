@@ -3,7 +3,6 @@ package cmd
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,8 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signalops/signalops/modules/auth/authtest"
-	"github.com/signalops/signalops/platform/testdb"
+	"github.com/signalops/signalops/config"
 )
 
 // A minimal SMTP peer (emersion/go-smtp) that keeps every message.
@@ -55,25 +53,64 @@ func (s *mailSession) Data(r io.Reader) error {
 func (s *mailSession) Reset()        { s.to = nil }
 func (s *mailSession) Logout() error { return nil }
 
+// startMailbox serves SMTP on a loopback port into a new mailbox and
+// returns it and the server's address.
+func startMailbox(t *testing.T) (*mailbox, string) {
+	t.Helper()
+	box := &mailbox{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := smtp.NewServer(box)
+	srv.Domain = "mx.test"
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return box, l.Addr().String()
+}
+
+// withProviders points Telegram, WhatsApp and e-mail at local servers.
+func withProviders(telegramURL, whatsAppURL, smtpAddr string) func(*config.Config) {
+	return func(cfg *config.Config) {
+		cfg.Notify.TelegramAPIBase, cfg.Notify.WhatsAppAPIBase = telegramURL, whatsAppURL
+		cfg.Notify.SMTPURL, cfg.Notify.SMTPFrom = "smtp://"+smtpAddr, "SignalOps <alerts@signalops.test>"
+	}
+}
+
+// providerChannels creates a Telegram, a WhatsApp and an e-mail channel;
+// no answer carries their secrets.
+func (b *tenantBundle) providerChannels(t *testing.T) (telegram, whatsApp, email string) {
+	t.Helper()
+	channel := func(body string) string {
+		rec := b.api(t, "POST", "/api/channels", body)
+		require.NotContains(t, rec.Body.String(), "SECRET")
+		require.NotContains(t, rec.Body.String(), "EAAG-token")
+		return createdID(t, rec)
+	}
+	return channel(`{"name":"tg","kind":"telegram","config":{"chatId":"-100200"},"secrets":{"botToken":"123456:SECRET-token_abcdefghijklmnop"}}`),
+		channel(`{"name":"wa","kind":"whatsapp","config":{"phoneNumberId":"1055","to":"4915112345678"},"secrets":{"accessToken":"EAAG-token"}}`),
+		channel(`{"name":"mail","kind":"email","config":{"to":["ops@acme.test"],"subject":"Order alert"},"secrets":{}}`)
+}
+
 // TestProvidersEndToEnd: one event, one rule with three actions, delivered
 // through the worker to servers shaped like Telegram's Bot API, the
 // WhatsApp Cloud API and an SMTP server.
 func TestProvidersEndToEnd(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 
 	var mu sync.Mutex
 	got := map[string]map[string]any{}
+	keep := func(provider string, r *http.Request) {
+		var m map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		got[provider] = m
+		mu.Unlock()
+	}
 	tg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/bot123456:SECRET-token_abcdefghijklmnop/sendMessage" {
 			http.Error(w, `{"ok":false,"error_code":404}`, http.StatusNotFound)
 			return
 		}
-		var m map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&m)
-		mu.Lock()
-		got["telegram"] = m
-		mu.Unlock()
+		keep("telegram", r)
 		_, _ = io.WriteString(w, `{"ok":true,"result":{"message_id":77}}`)
 	}))
 	t.Cleanup(tg.Close)
@@ -82,54 +119,20 @@ func TestProvidersEndToEnd(t *testing.T) {
 			http.Error(w, `{"error":{"message":"bad","code":190}}`, http.StatusUnauthorized)
 			return
 		}
-		var m map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&m)
-		mu.Lock()
-		got["whatsapp"] = m
-		mu.Unlock()
+		keep("whatsapp", r)
 		_, _ = io.WriteString(w, `{"messaging_product":"whatsapp","messages":[{"id":"wamid.X1"}]}`)
 	}))
 	t.Cleanup(wa.Close)
-	box := &mailbox{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := smtp.NewServer(box)
-	srv.Domain = "mx.test"
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	cfg.Notify.TelegramAPIBase, cfg.Notify.WhatsAppAPIBase = tg.URL, wa.URL
-	cfg.Notify.SMTPURL, cfg.Notify.SMTPFrom = "smtp://"+l.Addr().String(), "SignalOps <alerts@signalops.test>"
-	sys, err := wire(pool, cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	router := sys.router()
-	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
-	token := authtest.Token(ctx, t, pool, tenant.OwnerEmail)
-	startWorker(t, sys, url)
-
-	channel := func(body string) string {
-		rec := serveReq(router, "POST", "/api/channels", body, "Authorization", "Bearer "+token)
-		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-		require.NotContains(t, rec.Body.String(), "SECRET")
-		require.NotContains(t, rec.Body.String(), "EAAG-token")
-		var c struct{ ID string }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &c))
-		return c.ID
-	}
-	tgID := channel(`{"name":"tg","kind":"telegram","config":{"chatId":"-100200"},"secrets":{"botToken":"123456:SECRET-token_abcdefghijklmnop"}}`)
-	waID := channel(`{"name":"wa","kind":"whatsapp","config":{"phoneNumberId":"1055","to":"4915112345678"},"secrets":{"accessToken":"EAAG-token"}}`)
-	mailID := channel(`{"name":"mail","kind":"email","config":{"to":["ops@acme.test"],"subject":"Order alert"},"secrets":{}}`)
-	rec := serveReq(router, "POST", "/api/rules", `{"name":"all","definition":{"match":{"type":"order.*"},"actions":[
+	box, smtpAddr := startMailbox(t)
+	b := setupTenant(t, withProviders(tg.URL, wa.URL, smtpAddr))
+	pool := b.sys.db
+	tgID, waID, mailID := b.providerChannels(t)
+	b.rule(t, `{"match":{"type":"order.*"},"actions":[
 		{"channelId":"`+tgID+`","template":"TG {{.payload.orderId}}"},
 		{"channelId":"`+waID+`","template":"WA {{.payload.orderId}}"},
-		{"channelId":"`+mailID+`","template":"MAIL {{.payload.orderId}}"}]}}`, "Authorization", "Bearer "+token)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		{"channelId":"`+mailID+`","template":"MAIL {{.payload.orderId}}"}]}`)
 
-	rec = serveReq(router, "POST", "/api/events", `{"type":"order.created","payload":{"orderId":"Z-9"}}`, "x-api-key", tenant.APIKey)
-	require.Equal(t, http.StatusAccepted, rec.Code)
+	b.ingest(t, `{"type":"order.created","payload":{"orderId":"Z-9"}}`)
 
 	require.Eventually(t, func() bool {
 		mu.Lock()

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -27,9 +25,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/logx"
-	"github.com/signalops/signalops/platform/testdb"
 	"github.com/signalops/signalops/platform/tracing"
 )
 
@@ -160,50 +156,26 @@ func setupTraced(t *testing.T) *traceBundle {
 		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
 	})
 
-	b := &traceBundle{hook: &hookReceiver{}, logs: logs, box: &mailbox{},
+	b := &traceBundle{hook: &hookReceiver{}, logs: logs,
 		tg: &hookReceiver{answer: `{"ok":true,"result":{"message_id":77}}`},
 		wa: &hookReceiver{answer: `{"messaging_product":"whatsapp","messages":[{"id":"wamid.X1"}]}`}}
 	hook, tg, wa := httptest.NewServer(b.hook), httptest.NewServer(b.tg), httptest.NewServer(b.wa)
 	t.Cleanup(hook.Close)
 	t.Cleanup(tg.Close)
 	t.Cleanup(wa.Close)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	mx := smtp.NewServer(b.box)
-	mx.Domain = "mx.test"
-	go func() { _ = mx.Serve(l) }()
-	t.Cleanup(func() { _ = mx.Close() })
+	box, smtpAddr := startMailbox(t)
+	b.box = box
 
-	pool, url := testdb.NewWithURL(t)
-	cfg := testConfig(t, url)
-	cfg.JWTSecret = string(authtest.Options.JWTSecret)
-	cfg.Notify.TelegramAPIBase, cfg.Notify.WhatsAppAPIBase = tg.URL, wa.URL
-	cfg.Notify.SMTPURL, cfg.Notify.SMTPFrom = "smtp://"+l.Addr().String(), "SignalOps <alerts@signalops.test>"
-	sys, err := wire(pool, cfg, logger)
-	require.NoError(t, err)
-	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
-	startWorker(t, sys, url)
-
-	b.router, b.apiKey = sys.router(), tenant.APIKey
-	token := authtest.Token(ctx, t, pool, tenant.OwnerEmail)
-	channel := func(body string) string {
-		rec := serveReq(b.router, "POST", "/api/channels", body, "Authorization", "Bearer "+token)
-		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-		var c struct{ ID string }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &c))
-		return c.ID
-	}
-	hookID := channel(`{"name":"hook","kind":"webhook","config":{"url":"` + hook.URL + `/hook?token=receiver-secret"},
-		"secrets":{"signingSecret":"whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}`)
-	tgID := channel(`{"name":"tg","kind":"telegram","config":{"chatId":"-100200"},"secrets":{"botToken":"123456:SECRET-token_abcdefghijklmnop"}}`)
-	waID := channel(`{"name":"wa","kind":"whatsapp","config":{"phoneNumberId":"1055","to":"4915112345678"},"secrets":{"accessToken":"EAAG-token"}}`)
-	mailID := channel(`{"name":"mail","kind":"email","config":{"to":["ops@acme.test"],"subject":"Order alert"},"secrets":{}}`)
-	rec := serveReq(b.router, "POST", "/api/rules", `{"name":"orders","definition":{"match":{"type":"order.*"},"actions":[
+	sys, url := wireTest(t, logger, withProviders(tg.URL, wa.URL, smtpAddr))
+	tb := newTenantBundle(t, sys, url)
+	b.router, b.apiKey = tb.router, tb.tenant.APIKey
+	hookID := tb.channel(t, hook.URL+"/hook?token=receiver-secret", []byte("0123456789abcdef0123456789abcdef"))
+	tgID, waID, mailID := tb.providerChannels(t)
+	tb.rule(t, `{"match":{"type":"order.*"},"actions":[
 		{"channelId":"`+hookID+`","template":"Order {{.payload.orderId}}"},
 		{"channelId":"`+tgID+`","template":"TG {{.payload.orderId}}"},
 		{"channelId":"`+waID+`","template":"WA {{.payload.orderId}}"},
-		{"channelId":"`+mailID+`","template":"MAIL {{.payload.orderId}}"}]}}`, "Authorization", "Bearer "+token)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		{"channelId":"`+mailID+`","template":"MAIL {{.payload.orderId}}"}]}`)
 	return b
 }
 
