@@ -51,8 +51,8 @@ func (s *Console) keyCreate(r *request) error {
 	}
 	var created apiKey
 	err := r.api.do(r.ctx(), http.MethodPost, "/api/api-keys", body, &created)
-	var ae *apiError
-	if err != nil && !(errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity)) {
+	ae := refused(err)
+	if err != nil && ae == nil {
 		return r.fail(err)
 	}
 	d, lerr := r.keysData()
@@ -132,8 +132,7 @@ func (s *Console) userCreate(r *request) error {
 // userProblem shows a refused change (own role, last owner, owner role by
 // an admin) as a notice on the users page rather than an error page.
 func (r *request) userProblem(err error, ok string) error {
-	var ae *apiError
-	if errors.As(err, &ae) && (ae.Status == http.StatusConflict || ae.Status == http.StatusForbidden || ae.Status == http.StatusUnprocessableEntity) {
+	if ae := problemOf(err, http.StatusConflict, http.StatusForbidden, http.StatusUnprocessableEntity); ae != nil {
 		return r.done(Prefix+"/users", "Not changed: "+ae.Detail)
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package console
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -282,8 +281,7 @@ func (s *Console) channelCreate(r *request) error {
 	}
 	var created channel
 	err := r.api.do(r.ctx(), http.MethodPost, "/api/channels", body, &created)
-	var ae *apiError
-	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {
+	if ae := refused(err); ae != nil {
 		f.problems(ae)
 		return r.render(http.StatusUnprocessableEntity, "channel_form", "channels", "New "+label+" channel", f)
 	}
@@ -347,8 +345,7 @@ func (s *Console) channelUpdate(r *request) error {
 		return r.render(http.StatusUnprocessableEntity, "channel", "channels", "Channel "+p.Channel.Name, p)
 	}
 	err = r.api.do(r.ctx(), http.MethodPut, "/api/channels/"+pathID(p.Channel.ID), body, nil)
-	var ae *apiError
-	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {
+	if ae := refused(err); ae != nil {
 		p.problems(ae)
 		return r.render(http.StatusUnprocessableEntity, "channel", "channels", "Channel "+p.Channel.Name, p)
 	}

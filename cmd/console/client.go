@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +48,28 @@ type fieldError struct {
 
 func (e *apiError) Error() string {
 	return fmt.Sprintf("api: %d %s: %s", e.Status, e.Code, e.Detail)
+}
+
+// problemOf returns err's API problem when its status is one of statuses
+// (the page shows such a problem beside its form or filter), or nil.
+func problemOf(err error, statuses ...int) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) && slices.Contains(statuses, ae.Status) {
+		return ae
+	}
+	return nil
+}
+
+// refused is problemOf for the API's answers to input it refuses: 400
+// (malformed) and 422 (invalid).
+func refused(err error) *apiError {
+	return problemOf(err, http.StatusBadRequest, http.StatusUnprocessableEntity)
+}
+
+// badTime is the problem of a time filter that does not parse, as the
+// API's own 400 for a filter it refuses.
+func badTime() *apiError {
+	return &apiError{Status: http.StatusBadRequest, Errors: []fieldError{{Field: "since", Message: "must be a date and time"}}}
 }
 
 // recorder is the in-memory response of one in-process call.

@@ -26,26 +26,13 @@ func (s *Console) deliveries(r *request) error {
 	f := deliveryFilter{Status: r.QueryParam("status"), ChannelID: r.QueryParam("channelId"), EventID: strings.TrimSpace(r.QueryParam("eventId"))}
 	d := deliveriesData{Filter: f, Paged: r.QueryParam("cursor") != ""}
 	var p page[delivery]
-	ctx := r.ctx()
-	err := parallel(
-		func() error {
-			return r.api.get(ctx, query("/api/deliveries", "status", f.Status, "channelId", f.ChannelID, "eventId", f.EventID,
-				"cursor", r.QueryParam("cursor"), "limit", "50"), &p)
-		},
-		func() (err error) { d.Channels, err = r.channelList(); return err },
-	)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-		d.Problem = ae
-		return r.render(http.StatusBadRequest, "deliveries", "deliveries", "Deliveries", d)
-	}
+	var err error
+	d.Channels, err = r.pageAndChannels(query("/api/deliveries", "status", f.Status, "channelId", f.ChannelID, "eventId", f.EventID,
+		"cursor", r.QueryParam("cursor"), "limit", "50"), &p)
 	if err != nil {
-		return r.fail(err)
+		return r.listFailed(err, "deliveries", "Deliveries", &d, &d.Problem)
 	}
-	names := map[string]string{}
-	for _, c := range d.Channels {
-		names[c.ID] = c.Name
-	}
+	names := channelNames(d.Channels)
 	for _, x := range p.Data {
 		d.Rows = append(d.Rows, deliveryRow{delivery: x, ChannelName: names[x.ChannelID]})
 	}
@@ -203,30 +190,16 @@ func (s *Console) dlq(r *request) error {
 	d := dlqData{Filter: readDLQFilter(r.QueryParam), Paged: r.QueryParam("cursor") != ""}
 	f, ok := d.Filter.api()
 	if !ok {
-		d.Problem = &apiError{Status: http.StatusBadRequest, Errors: []fieldError{{Field: "since", Message: "must be a date and time"}}}
-		return r.render(http.StatusBadRequest, "dlq", "dlq", "Dead-letter queue", d)
+		return r.listFailed(badTime(), "dlq", "Dead-letter queue", &d, &d.Problem)
 	}
 	var p page[deadJob]
-	ctx := r.ctx()
-	err := parallel(
-		func() error {
-			return r.api.get(ctx, query("/api/dlq", "kind", f["kind"], "channelId", f["channelId"], "since", f["since"], "until", f["until"],
-				"cursor", r.QueryParam("cursor"), "limit", "50"), &p)
-		},
-		func() (err error) { d.Channels, err = r.channelList(); return err },
-	)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-		d.Problem = ae
-		return r.render(http.StatusBadRequest, "dlq", "dlq", "Dead-letter queue", d)
-	}
+	var err error
+	d.Channels, err = r.pageAndChannels(query("/api/dlq", "kind", f["kind"], "channelId", f["channelId"], "since", f["since"], "until", f["until"],
+		"cursor", r.QueryParam("cursor"), "limit", "50"), &p)
 	if err != nil {
-		return r.fail(err)
+		return r.listFailed(err, "dlq", "Dead-letter queue", &d, &d.Problem)
 	}
-	names := map[string]string{}
-	for _, c := range d.Channels {
-		names[c.ID] = c.Name
-	}
+	names := channelNames(d.Channels)
 	for _, j := range p.Data {
 		d.Entries = append(d.Entries, toDLQEntry(j, names))
 	}

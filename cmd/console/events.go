@@ -41,19 +41,13 @@ func (s *Console) events(r *request) error {
 	since, okSince := localToRFC3339(f.Since)
 	until, okUntil := localToRFC3339(f.Until)
 	if !okSince || !okUntil {
-		d.Problem = &apiError{Status: http.StatusBadRequest, Errors: []fieldError{{Field: "since", Message: "must be a date and time"}}}
-		return r.render(http.StatusBadRequest, "events", "events", "Events", d)
+		return r.listFailed(badTime(), "events", "Events", &d, &d.Problem)
 	}
 	var p page[event]
 	err := r.api.get(r.ctx(), query("/api/events", "type", f.Type, "source", f.Source, "since", since, "until", until,
 		"cursor", r.QueryParam("cursor"), "limit", "50"), &p)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-		d.Problem = ae
-		return r.render(http.StatusBadRequest, "events", "events", "Events", d)
-	}
 	if err != nil {
-		return r.fail(err)
+		return r.listFailed(err, "events", "Events", &d, &d.Problem)
 	}
 	d.Events = p.Data
 	if p.NextCursor != nil {
@@ -127,10 +121,7 @@ func (r *request) eventDetailData(id string) (eventDetailData, error) {
 	for _, x := range rules.Data {
 		ruleNames[x.ID] = x.Name
 	}
-	chNames := map[string]string{}
-	for _, x := range chs.Data {
-		chNames[x.ID] = x.Name
-	}
+	chNames := channelNames(chs.Data)
 	d.Event, d.Rules, d.Channels = ev.event, rules.Data, chNames
 	for _, m := range ev.Matches {
 		d.Matches = append(d.Matches, matchRow{RuleID: m.RuleID, RuleName: ruleNames[m.RuleID], Version: m.RuleVersion,

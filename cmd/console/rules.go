@@ -2,7 +2,6 @@ package console
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,6 +38,25 @@ func (r *request) channelList() ([]channel, error) {
 	var p page[channel]
 	err := r.api.get(r.ctx(), query("/api/channels", "limit", "200"), &p)
 	return p.Data, err
+}
+
+// channelNames maps each channel's id to its name.
+func channelNames(chs []channel) map[string]string {
+	names := make(map[string]string, len(chs))
+	for _, c := range chs {
+		names[c.ID] = c.Name
+	}
+	return names
+}
+
+// pageAndChannels gets a page of path into p and the channel list at once
+// (the list pages name each row's channel and filter by channel).
+func (r *request) pageAndChannels(path string, p any) (chs []channel, err error) {
+	err = parallel(
+		func() error { return r.api.get(r.ctx(), path, p) },
+		func() (err error) { chs, err = r.channelList(); return err },
+	)
+	return chs, err
 }
 
 func (s *Console) ruleNew(r *request) error {
@@ -85,8 +103,7 @@ func (s *Console) ruleCreate(r *request) error {
 	var created rule
 	err := r.api.do(r.ctx(), http.MethodPost, "/api/rules",
 		map[string]any{"name": d.Name, "enabled": d.Enabled, "definition": def}, &created)
-	var ae *apiError
-	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {
+	if ae := refused(err); ae != nil {
 		return r.ruleFormProblem(d, advanced, ae)
 	}
 	if err != nil {
@@ -226,8 +243,7 @@ func (s *Console) ruleUpdate(r *request) error {
 	var updated rule
 	err = r.api.do(r.ctx(), http.MethodPut, "/api/rules/"+pathID(d.Rule.ID),
 		map[string]any{"name": d.Name, "definition": json.RawMessage(text)}, &updated)
-	var ae *apiError
-	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {
+	if ae := refused(err); ae != nil {
 		d.Editor, d.EditProblem = editorFor(text, "definition", ae), ae
 		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
 	}
@@ -266,8 +282,7 @@ func (s *Console) ruleTest(r *request) error {
 	}
 	var res testResult
 	err = r.api.do(r.ctx(), http.MethodPost, "/api/rules/test", map[string]any{"ruleId": d.Rule.ID, "event": json.RawMessage(text)}, &res)
-	var ae *apiError
-	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {
+	if ae := refused(err); ae != nil {
 		d.Sample, d.TestProblem = editorFor(text, "event", ae), ae
 		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
 	}
@@ -298,8 +313,7 @@ func (s *Console) ruleBacktest(r *request) error {
 	var res backtestResult
 	err = r.api.do(r.ctx(), http.MethodPost, "/api/rules/backtest",
 		map[string]any{"ruleId": d.Rule.ID, "since": since, "until": until, "limit": backtestLimit}, &res)
-	var ae *apiError
-	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) {
+	if ae := refused(err); ae != nil {
 		d.BacktestProblem = ae
 		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
 	}

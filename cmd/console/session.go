@@ -254,6 +254,17 @@ func (r *request) fail(err error) error {
 	return r.s.errorPage(r.Context, r.view(""), err)
 }
 
+// listFailed answers a list page whose API call failed: the page again
+// with the API's problem beside the filter when the API refused the filter
+// (400), the error page otherwise. d points to the page's data, problem to
+// its Problem.
+func (r *request) listFailed(err error, page, title string, d any, problem **apiError) error {
+	if *problem = problemOf(err, http.StatusBadRequest); *problem != nil {
+		return r.render(http.StatusBadRequest, page, page, title, d)
+	}
+	return r.fail(err)
+}
+
 func (r *request) notFound() error {
 	return r.fail(&apiError{Status: http.StatusNotFound, RequestID: r.Response().Header().Get(echo.HeaderXRequestID)})
 }
