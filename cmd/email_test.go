@@ -1,12 +1,10 @@
 package cmd
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,35 +15,17 @@ import (
 	"github.com/signalops/signalops/platform/testdb"
 )
 
-// lockedBuffer collects a mail sink's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestEmailSetup follows docs/channels.md's e-mail section through the
 // production router: a channel test is sent by the serving process with its
 // own SMTP_URL, or with the channel's smtpUrl, to `signalops mailsink`.
 func TestEmailSetup(t *testing.T) {
 	t.Parallel()
 
-	startSink := func(t *testing.T) (addr string, out *lockedBuffer) {
+	startSink := func(t *testing.T) (addr string, out *syncBuffer) {
 		t.Helper()
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
-		out = &lockedBuffer{}
+		out = &syncBuffer{}
 		go func() { _ = mailsink.Serve(t.Context(), ln, out) }()
 		return ln.Addr().String(), out
 	}
