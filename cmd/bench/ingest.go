@@ -26,22 +26,12 @@ compare one tenant with many at the same total load.
 			if err := o.validate(); err != nil {
 				return err
 			}
-			meter, err := o.meter()
+			rep, err := o.keyedLoad(cmd, "ingest", func(ctx context.Context, client *benchClient, key string, seq int64, sentAt time.Time) benchOutcome {
+				return client.postEvent(ctx, key, appendBenchEvent(nil, "bench.event", seq, sentAt))
+			})
 			if err != nil {
 				return err
 			}
-			client := newBenchClient(o.url, o.concurrency, o.timeout)
-			keys := o.allKeys()
-			send := func(ctx context.Context, seq int64, sentAt time.Time) benchOutcome {
-				body := appendBenchEvent(nil, "bench.event", seq, sentAt)
-				return client.postEvent(ctx, keys[int(seq%int64(len(keys)))], body)
-			}
-			res, cost, err := meteredLoad(cmd.Context(), o.loadConfig(), meter, send)
-			if err != nil {
-				return err
-			}
-			rep := newBenchReport("ingest", &o, len(keys), res)
-			rep.cpuCost = cost
 			return outputOf(cmd).printBench(rep, o.json)
 		},
 	}
@@ -71,13 +61,7 @@ response has no per-item results). Reports requests/s and events/s.
 			if n < 1 || n > 500 {
 				return errors.New("--n must be 1 to 500 (the API's batch limit)")
 			}
-			meter, err := o.meter()
-			if err != nil {
-				return err
-			}
-			client := newBenchClient(o.url, o.concurrency, o.timeout)
-			keys := o.allKeys()
-			send := func(ctx context.Context, seq int64, sentAt time.Time) benchOutcome {
+			rep, err := o.keyedLoad(cmd, "batch", func(ctx context.Context, client *benchClient, key string, seq int64, sentAt time.Time) benchOutcome {
 				body := make([]byte, 0, 16+n*96)
 				body = append(body, `{"events":[`...)
 				for j := range n {
@@ -87,15 +71,12 @@ response has no per-item results). Reports requests/s and events/s.
 					body = appendBenchEvent(body, "bench.event", seq*int64(n)+int64(j), sentAt)
 				}
 				body = append(body, "]}"...)
-				return client.postBatch(ctx, keys[int(seq%int64(len(keys)))], body, n)
-			}
-			res, cost, err := meteredLoad(cmd.Context(), o.loadConfig(), meter, send)
+				return client.postBatch(ctx, key, body, n)
+			})
 			if err != nil {
 				return err
 			}
-			rep := newBenchReport("batch", &o, len(keys), res)
 			rep.BatchSize = n
-			rep.cpuCost = cost
 			return outputOf(cmd).printBench(rep, o.json)
 		},
 	}
@@ -103,6 +84,29 @@ response has no per-item results). Reports requests/s and events/s.
 	o.registerKeys(c)
 	c.Flags().IntVar(&n, "n", 100, "events per batch (1–500)")
 	return c
+}
+
+// keyedLoad is ingest's and batch's run: send builds and posts one request
+// with the key it is given (--keys round-robin), and the report of mode
+// carries the CPU cost when --cgroup meters it.
+func (o *benchOptions) keyedLoad(cmd *cobra.Command, mode string,
+	send func(ctx context.Context, client *benchClient, key string, seq int64, sentAt time.Time) benchOutcome,
+) (benchReport, error) {
+	meter, err := o.meter()
+	if err != nil {
+		return benchReport{}, err
+	}
+	client := newBenchClient(o.url, o.concurrency, o.timeout)
+	keys := o.allKeys()
+	res, cost, err := meteredLoad(cmd.Context(), o.loadConfig(), meter, func(ctx context.Context, seq int64, sentAt time.Time) benchOutcome {
+		return send(ctx, client, keys[int(seq%int64(len(keys)))], seq, sentAt)
+	})
+	if err != nil {
+		return benchReport{}, err
+	}
+	rep := newBenchReport(mode, o, len(keys), res)
+	rep.cpuCost = cost
+	return rep, nil
 }
 
 // meteredLoad is runLoad with the CPU of the meter's groups charged to the
