@@ -212,9 +212,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	}
 
 	// Setup: a channel and the rules; cleanup even after Ctrl-C.
-	var channel struct {
-		ID string `json:"id"`
-	}
+	var channelID string
 	var ruleIDs []string
 	defer func() {
 		cctx, cancel := mgmt()
@@ -224,8 +222,8 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 				fmt.Fprintf(a.stderr, "bench drain: cleanup: %v\n", err)
 			}
 		}
-		if channel.ID != "" {
-			if err := client.api(cctx, http.MethodDelete, "/api/channels/"+channel.ID, d.token, nil, nil); err != nil {
+		if channelID != "" {
+			if err := client.api(cctx, http.MethodDelete, "/api/channels/"+channelID, d.token, nil, nil); err != nil {
 				fmt.Fprintf(a.stderr, "bench drain: cleanup: %v\n", err)
 			}
 		}
@@ -233,13 +231,8 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	sctx, cancel := mgmt()
 	defer cancel()
 	if d.rules > 0 {
-		err = client.api(sctx, http.MethodPost, "/api/channels", d.token, map[string]any{
-			"name": "bench drain", "kind": "webhook",
-			"config":  map[string]any{"url": hookURL},
-			"secrets": map[string]any{"signingSecret": secret},
-		}, &channel)
-		if err != nil {
-			return fmt.Errorf("create webhook channel: %w", err)
+		if channelID, err = createWebhookChannel(sctx, client, d.token, "bench drain", hookURL, secret); err != nil {
+			return err
 		}
 	}
 	for k := range d.rules {
@@ -255,7 +248,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 			"name": fmt.Sprintf("bench drain %d", k+1), "enabled": true,
 			"definition": map[string]any{
 				"match":   map[string]any{"type": "bench.drain", "all": []any{cond}},
-				"actions": []any{map[string]any{"channelId": channel.ID, "template": "event {{.payload.i}}"}},
+				"actions": []any{map[string]any{"channelId": channelID, "template": "event {{.payload.i}}"}},
 			},
 		}, &rule)
 		if err != nil {

@@ -285,6 +285,79 @@ func startReceiver(h http.Handler, listen, hookURL string) (string, func(), erro
 	return hookURL, stop, nil
 }
 
+// benchTenant is a tenant a run sends as: its credentials, and the webhook
+// channel and rule setupHook made for it.
+type benchTenant struct {
+	key, token        string
+	channelID, ruleID string
+}
+
+// createWebhookChannel makes a webhook channel to hookURL, signed with
+// secret, and returns its id.
+func createWebhookChannel(ctx context.Context, client *benchClient, token, name, hookURL, secret string) (string, error) {
+	var channel struct {
+		ID string `json:"id"`
+	}
+	err := client.api(ctx, http.MethodPost, "/api/channels", token, map[string]any{
+		"name": name, "kind": "webhook",
+		"config":  map[string]any{"url": hookURL},
+		"secrets": map[string]any{"signingSecret": secret},
+	}, &channel)
+	if err != nil {
+		return "", fmt.Errorf("create webhook channel: %w", err)
+	}
+	return channel.ID, nil
+}
+
+// setupHook makes a webhook channel to hookURL with the signing secret and
+// a rule on events of type typ that fires for each with template.
+func (t *benchTenant) setupHook(ctx context.Context, client *benchClient, name, hookURL, secret, typ, template string) error {
+	var err error
+	if t.channelID, err = createWebhookChannel(ctx, client, t.token, name, hookURL, secret); err != nil {
+		return err
+	}
+	var rule struct {
+		ID string `json:"id"`
+	}
+	err = client.api(ctx, http.MethodPost, "/api/rules", t.token, map[string]any{
+		"name": name, "enabled": true,
+		"definition": map[string]any{
+			"match":   map[string]any{"type": typ},
+			"actions": []any{map[string]any{"channelId": t.channelID, "template": template}},
+		},
+	}, &rule)
+	if err != nil {
+		return fmt.Errorf("create rule: %w", err)
+	}
+	t.ruleID = rule.ID
+	return nil
+}
+
+// cleanup deletes the rule and channel setupHook made.
+func (t *benchTenant) cleanup(ctx context.Context, client *benchClient) error {
+	var errs []error
+	if t.ruleID != "" {
+		errs = append(errs, client.api(ctx, http.MethodDelete, "/api/rules/"+t.ruleID, t.token, nil, nil))
+	}
+	if t.channelID != "" {
+		errs = append(errs, client.api(ctx, http.MethodDelete, "/api/channels/"+t.channelID, t.token, nil, nil))
+	}
+	return errors.Join(errs...)
+}
+
+// awaitProbe waits for the probe delivery; hint says what to check when
+// none arrives within wait.
+func (r *hookReceiver) awaitProbe(ctx context.Context, wait time.Duration, hint string) error {
+	select {
+	case <-r.probe:
+		return nil
+	case <-ctx.Done():
+		return errors.New("interrupted while waiting for the probe delivery")
+	case <-time.After(wait):
+		return fmt.Errorf("no webhook delivery arrived within %s: %s", wait, hint)
+	}
+}
+
 func (a *streams) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions) (err error) {
 	client := newBenchClient(o.url, o.concurrency, o.timeout)
 	key := o.allKeys()[0]
@@ -304,62 +377,34 @@ func (a *streams) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions
 	mgmt := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	}
-	var channel, rule struct {
-		ID string `json:"id"`
-	}
+	tenant := benchTenant{key: key, token: e.token}
 	defer func() {
 		cctx, cancel := mgmt()
 		defer cancel()
-		if rule.ID != "" {
-			if derr := client.api(cctx, http.MethodDelete, "/api/rules/"+rule.ID, e.token, nil, nil); derr != nil {
-				fmt.Fprintf(a.stderr, "bench e2e: cleanup: %v\n", derr)
-			}
+		if derr := tenant.cleanup(cctx, client); derr != nil {
+			fmt.Fprintf(a.stderr, "bench e2e: cleanup: %v\n", derr)
 		}
-		if channel.ID != "" {
-			if derr := client.api(cctx, http.MethodDelete, "/api/channels/"+channel.ID, e.token, nil, nil); derr != nil {
-				fmt.Fprintf(a.stderr, "bench e2e: cleanup: %v\n", derr)
-			}
-		}
-		if rule.ID != "" || channel.ID != "" {
-			fmt.Fprintf(a.stderr, "bench e2e: deleted rule %s and channel %s\n", rule.ID, channel.ID)
+		if tenant.ruleID != "" || tenant.channelID != "" {
+			fmt.Fprintf(a.stderr, "bench e2e: deleted rule %s and channel %s\n", tenant.ruleID, tenant.channelID)
 		}
 	}()
 
 	sctx, cancel := mgmt()
 	defer cancel()
-	err = client.api(sctx, http.MethodPost, "/api/channels", e.token, map[string]any{
-		"name": "bench", "kind": "webhook",
-		"config":  map[string]any{"url": hookURL},
-		"secrets": map[string]any{"signingSecret": secret},
-	}, &channel)
-	if err != nil {
-		return fmt.Errorf("create webhook channel: %w", err)
+	if err := tenant.setupHook(sctx, client, "bench", hookURL, secret, "bench.e2e", "{{.payload.sentAt}}"); err != nil {
+		return err
 	}
-	err = client.api(sctx, http.MethodPost, "/api/rules", e.token, map[string]any{
-		"name": "bench", "enabled": true,
-		"definition": map[string]any{
-			"match":   map[string]any{"type": "bench.e2e"},
-			"actions": []any{map[string]any{"channelId": channel.ID, "template": "{{.payload.sentAt}}"}},
-		},
-	}, &rule)
-	if err != nil {
-		return fmt.Errorf("create rule: %w", err)
-	}
-	recv.setRule(rule.ID)
-	fmt.Fprintf(a.stderr, "bench e2e: created channel %s and rule %s; waiting for a probe delivery\n", channel.ID, rule.ID)
+	recv.setRule(tenant.ruleID)
+	fmt.Fprintf(a.stderr, "bench e2e: created channel %s and rule %s; waiting for a probe delivery\n", tenant.channelID, tenant.ruleID)
 
 	// A probe proves the pipeline works before the clock starts.
 	probe := appendBenchEvent(nil, "bench.e2e", -1, time.Now())
 	if po := client.postEvent(sctx, key, probe); !po.ok() {
 		return fmt.Errorf("send probe event: %s", errorKey(po))
 	}
-	select {
-	case <-recv.probe:
-	case <-ctx.Done():
-		return errors.New("interrupted while waiting for the probe delivery")
-	case <-time.After(e.wait):
-		return fmt.Errorf("no webhook delivery arrived within %s: is `signalops work` running on the same database, "+
-			"do --key and --token belong to the same tenant, and does the server run with WEBHOOK_ALLOW_PRIVATE=true?", e.wait)
+	if err := recv.awaitProbe(ctx, e.wait, "is `signalops work` running on the same database, "+
+		"do --key and --token belong to the same tenant, and does the server run with WEBHOOK_ALLOW_PRIVATE=true?"); err != nil {
+		return err
 	}
 
 	var mu sync.Mutex

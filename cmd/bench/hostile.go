@@ -46,7 +46,7 @@ func hostileEvent(typ string, seq int64) []byte {
 // type typ.
 // With templates false the rule has the harmless action only: the control
 // run, where A's events cost what their size costs and no more.
-func (t *noisyTenant) setupHostile(ctx context.Context, client *benchClient, hookURL, secret, typ string, templates bool) error {
+func (t *benchTenant) setupHostile(ctx context.Context, client *benchClient, hookURL, secret, typ string, templates bool) error {
 	tmpls := hostileTemplates
 	if !templates {
 		tmpls = hostileTemplates[len(hostileTemplates)-1:]

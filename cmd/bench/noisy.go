@@ -165,12 +165,6 @@ WEBHOOK_ALLOW_PRIVATE=true (the receivers are on loopback).`,
 	return c
 }
 
-// noisyTenant is one side of the run: its credentials and what it made.
-type noisyTenant struct {
-	key, token        string
-	channelID, ruleID string
-}
-
 // randomSuffix is 8 hex characters, to make slugs and e-mail addresses unique.
 func randomSuffix() (string, error) {
 	b := make([]byte, 4)
@@ -182,14 +176,14 @@ func randomSuffix() (string, error) {
 
 // createTenant makes an enterprise tenant (no quota, high rate limits)
 // through the operator API and signs in as its owner.
-func createTenant(ctx context.Context, client *benchClient, adminToken, name string) (noisyTenant, error) {
+func createTenant(ctx context.Context, client *benchClient, adminToken, name string) (benchTenant, error) {
 	suffix, err := randomSuffix()
 	if err != nil {
-		return noisyTenant{}, err
+		return benchTenant{}, err
 	}
 	password, err := randomSuffix()
 	if err != nil {
-		return noisyTenant{}, err
+		return benchTenant{}, err
 	}
 	password += password // 16 characters
 	email := fmt.Sprintf("bench-%s-%s@bench.test", name, suffix)
@@ -201,57 +195,16 @@ func createTenant(ctx context.Context, client *benchClient, adminToken, name str
 		"owner": map[string]any{"email": email, "password": password},
 	}, &created)
 	if err != nil {
-		return noisyTenant{}, fmt.Errorf("create tenant %s: %w", name, err)
+		return benchTenant{}, fmt.Errorf("create tenant %s: %w", name, err)
 	}
 	var login struct {
 		AccessToken string `json:"accessToken"`
 	}
 	err = client.api(ctx, http.MethodPost, "/api/auth/login", "", map[string]any{"email": email, "password": password}, &login)
 	if err != nil {
-		return noisyTenant{}, fmt.Errorf("sign in to tenant %s: %w", name, err)
+		return benchTenant{}, fmt.Errorf("sign in to tenant %s: %w", name, err)
 	}
-	return noisyTenant{key: created.APIKey, token: login.AccessToken}, nil
-}
-
-// setupHook makes a webhook channel to hookURL with the signing secret and
-// a rule on events of type typ that fires for each with template.
-func (t *noisyTenant) setupHook(ctx context.Context, client *benchClient, name, hookURL, secret, typ, template string) error {
-	var channel, rule struct {
-		ID string `json:"id"`
-	}
-	err := client.api(ctx, http.MethodPost, "/api/channels", t.token, map[string]any{
-		"name": name, "kind": "webhook",
-		"config":  map[string]any{"url": hookURL},
-		"secrets": map[string]any{"signingSecret": secret},
-	}, &channel)
-	if err != nil {
-		return fmt.Errorf("create webhook channel: %w", err)
-	}
-	t.channelID = channel.ID
-	err = client.api(ctx, http.MethodPost, "/api/rules", t.token, map[string]any{
-		"name": name, "enabled": true,
-		"definition": map[string]any{
-			"match":   map[string]any{"type": typ},
-			"actions": []any{map[string]any{"channelId": channel.ID, "template": template}},
-		},
-	}, &rule)
-	if err != nil {
-		return fmt.Errorf("create rule: %w", err)
-	}
-	t.ruleID = rule.ID
-	return nil
-}
-
-// cleanup deletes the rule and channel setupHook made.
-func (t *noisyTenant) cleanup(ctx context.Context, client *benchClient) error {
-	var errs []error
-	if t.ruleID != "" {
-		errs = append(errs, client.api(ctx, http.MethodDelete, "/api/rules/"+t.ruleID, t.token, nil, nil))
-	}
-	if t.channelID != "" {
-		errs = append(errs, client.api(ctx, http.MethodDelete, "/api/channels/"+t.channelID, t.token, nil, nil))
-	}
-	return errors.Join(errs...)
+	return benchTenant{key: created.APIKey, token: login.AccessToken}, nil
 }
 
 // backlogSample is the queue depth read at one moment.
@@ -395,8 +348,8 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 	sctx, cancel := mgmt()
 	defer cancel()
 
-	measured := noisyTenant{key: o.key, token: n.token}
-	flooder := noisyTenant{key: n.floodKey, token: n.floodToken}
+	measured := benchTenant{key: o.key, token: n.token}
+	flooder := benchTenant{key: n.floodKey, token: n.floodToken}
 	if n.adminToken != "" {
 		if flooder, err = createTenant(sctx, client, n.adminToken, "a"); err != nil {
 			return err
@@ -456,12 +409,8 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 	if po := client.postEvent(sctx, measured.key, appendBenchEvent(nil, "bench.noisy", -1, time.Now())); !po.ok() {
 		return fmt.Errorf("send B's probe event: %s", errorKey(po))
 	}
-	select {
-	case <-recv.probe:
-	case <-ctx.Done():
-		return errors.New("interrupted while waiting for the probe delivery")
-	case <-time.After(n.wait):
-		return fmt.Errorf("no webhook delivery arrived within %s: is `signalops work` running, and does the server run with WEBHOOK_ALLOW_PRIVATE=true?", n.wait)
+	if err := recv.awaitProbe(ctx, n.wait, "is `signalops work` running, and does the server run with WEBHOOK_ALLOW_PRIVATE=true?"); err != nil {
+		return err
 	}
 
 	sampleCtx, stopSampling := context.WithCancel(ctx)
