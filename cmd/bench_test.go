@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/cmd/bench"
@@ -54,15 +55,54 @@ func TestBenchDrain(t *testing.T) {
 	require.Zero(t, rep.FinalBacklog)
 	require.Greater(t, rep.ProcessedPerS, 0.0)
 
-	var stored, deliveries, rules, channels int
+	var stored, deliveries int
 	require.NoError(t, pool.Get(&stored, `SELECT count(*) FROM events WHERE type = 'bench.drain' AND status = 'processed'`))
 	require.NoError(t, pool.Get(&deliveries, `SELECT count(*) FROM deliveries WHERE status = 'succeeded'`))
-	require.NoError(t, pool.Get(&rules, `SELECT count(*) FROM rules WHERE deleted_at IS NULL`))
-	require.NoError(t, pool.Get(&channels, `SELECT count(*) FROM channels WHERE deleted_at IS NULL`))
 	require.Equal(t, 1200, stored)
 	require.Equal(t, 1200, deliveries, "one delivery per event: the firing rule, and only it")
+	requireCleanedUp(t, pool)
+}
+
+// TestBenchE2E runs bench e2e against a real system: after its probe, every
+// event it sends arrives once as a signed webhook, and the rule and channel
+// it made are deleted.
+func TestBenchE2E(t *testing.T) {
+	t.Parallel()
+	tb := setupTenant(t, nil)
+	out := runBench(t, tb.sys, "e2e", "--key", tb.tenant.APIKey, "--token", tb.token,
+		"--rate", "20", "--duration", "1s", "--wait", "1m")
+
+	var rep struct {
+		Mode              string           `json:"mode"`
+		Events            int64            `json:"events"`
+		Delivered         int64            `json:"delivered"`
+		Missing           int64            `json:"missing"`
+		Duplicates        int64            `json:"duplicates"`
+		InvalidSignatures int64            `json:"invalid_signatures"`
+		P99MS             float64          `json:"p99_ms"`
+		Errors            map[string]int64 `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(out, &rep), string(out))
+	require.Equal(t, "e2e", rep.Mode)
+	require.EqualValues(t, 20, rep.Events, "20 events in its second")
+	require.Empty(t, rep.Errors)
+	require.Equal(t, rep.Events, rep.Delivered)
+	require.Zero(t, rep.Missing)
+	require.Zero(t, rep.Duplicates)
+	require.Zero(t, rep.InvalidSignatures)
+	require.Greater(t, rep.P99MS, 0.0)
+	requireCleanedUp(t, tb.sys.db)
+}
+
+// requireCleanedUp checks that a bench run deleted the rules and channels
+// it made.
+func requireCleanedUp(t *testing.T, db *sqlx.DB) {
+	t.Helper()
+	var rules, channels int
+	require.NoError(t, db.Get(&rules, `SELECT count(*) FROM rules WHERE deleted_at IS NULL`))
+	require.NoError(t, db.Get(&channels, `SELECT count(*) FROM channels WHERE deleted_at IS NULL`))
 	require.Zero(t, rules, "the rules were deleted")
-	require.Zero(t, channels, "the channel was deleted")
+	require.Zero(t, channels, "the channels were deleted")
 }
 
 // TestBenchNoisy runs bench noisy against a real system: it creates two
@@ -103,17 +143,14 @@ func TestBenchNoisy(t *testing.T) {
 	require.Positive(t, rep.FloodEvents)
 	require.NotEmpty(t, rep.BacklogSamples, "the backlog was read while B was measured")
 
-	var tenants, flooded, measured, rules, channels int
+	var tenants, flooded, measured int
 	require.NoError(t, pool.Get(&tenants, `SELECT count(*) FROM tenants WHERE slug LIKE 'bench-%'`))
 	require.NoError(t, pool.Get(&flooded, `SELECT count(*) FROM events WHERE type = 'bench.flood'`))
 	require.NoError(t, pool.Get(&measured, `SELECT count(*) FROM events WHERE type = 'bench.noisy'`))
-	require.NoError(t, pool.Get(&rules, `SELECT count(*) FROM rules WHERE deleted_at IS NULL`))
-	require.NoError(t, pool.Get(&channels, `SELECT count(*) FROM channels WHERE deleted_at IS NULL`))
 	require.Equal(t, 2, tenants, "tenants A and B were created")
 	require.EqualValues(t, rep.FloodEvents, flooded, "every event A's flood counted is stored")
 	require.Equal(t, 21, measured, "B's events and its probe")
-	require.Zero(t, rules, "the rules were deleted")
-	require.Zero(t, channels, "the channels were deleted")
+	requireCleanedUp(t, pool)
 }
 
 // TestBenchDrainNoRules drains events that match no rule: progress comes
