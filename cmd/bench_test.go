@@ -14,9 +14,28 @@ import (
 	"github.com/signalops/signalops/modules/auth/authtest"
 )
 
+// benchReport is what the tests read of bench's --json report (each mode
+// writes some of these).
+type benchReport struct {
+	Mode              string           `json:"mode"`
+	Events            int64            `json:"events"`
+	Errors            map[string]int64 `json:"errors"`
+	P99MS             float64          `json:"p99_ms"`
+	Processed         int64            `json:"processed"`
+	ProcessedPerS     float64          `json:"processed_per_s"`
+	FinalBacklog      int64            `json:"final_backlog"`
+	Delivered         int64            `json:"delivered"`
+	Missing           int64            `json:"missing"`
+	Duplicates        int64            `json:"duplicates"`
+	InvalidSignatures int64            `json:"invalid_signatures"`
+	FloodEvents       int64            `json:"flood_events"`
+	FloodFire         bool             `json:"flood_fire"`
+	BacklogSamples    [][2]float64     `json:"backlog_samples"`
+}
+
 // runBench runs the bench command with args (and --json) against sys
 // served over HTTP, and returns its report.
-func runBench(t *testing.T, sys *system, args ...string) []byte {
+func runBench(t *testing.T, sys *system, args ...string) benchReport {
 	t.Helper()
 	srv := httptest.NewServer(sys.router())
 	t.Cleanup(srv.Close)
@@ -26,7 +45,9 @@ func runBench(t *testing.T, sys *system, args ...string) []byte {
 	c.SetErr(&errOut)
 	c.SetArgs(append(args, "--url", srv.URL, "--json"))
 	require.NoError(t, c.ExecuteContext(t.Context()), errOut.String())
-	return out.Bytes()
+	var rep benchReport
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	return rep
 }
 
 // TestBenchDrain runs the bench drain command against a real system (router
@@ -37,21 +58,13 @@ func TestBenchDrain(t *testing.T) {
 	t.Parallel()
 	tb := setupTenant(t, nil)
 	pool := tb.sys.db
-	out := runBench(t, tb.sys, "drain", "--key", tb.tenant.APIKey, "--concurrency", "2", "--timeout", "30s",
+	rep := runBench(t, tb.sys, "drain", "--key", tb.tenant.APIKey, "--concurrency", "2", "--timeout", "30s",
 		"--token", tb.token, "--events", "1200", "--rules", "3", "--deliver",
 		"--listen", "127.0.0.1:0", "--wait", "1m", "--poll", "50ms")
 
-	var rep struct {
-		Processed     int64   `json:"processed"`
-		Delivered     int64   `json:"delivered"`
-		InvalidSigs   int64   `json:"invalid_signatures"`
-		FinalBacklog  int64   `json:"final_backlog"`
-		ProcessedPerS float64 `json:"processed_per_s"`
-	}
-	require.NoError(t, json.Unmarshal(out, &rep), string(out))
 	require.EqualValues(t, 1200, rep.Processed)
 	require.EqualValues(t, 1200, rep.Delivered)
-	require.Zero(t, rep.InvalidSigs)
+	require.Zero(t, rep.InvalidSignatures)
 	require.Zero(t, rep.FinalBacklog)
 	require.Greater(t, rep.ProcessedPerS, 0.0)
 
@@ -69,20 +82,9 @@ func TestBenchDrain(t *testing.T) {
 func TestBenchE2E(t *testing.T) {
 	t.Parallel()
 	tb := setupTenant(t, nil)
-	out := runBench(t, tb.sys, "e2e", "--key", tb.tenant.APIKey, "--token", tb.token,
+	rep := runBench(t, tb.sys, "e2e", "--key", tb.tenant.APIKey, "--token", tb.token,
 		"--rate", "20", "--duration", "1s", "--wait", "1m")
 
-	var rep struct {
-		Mode              string           `json:"mode"`
-		Events            int64            `json:"events"`
-		Delivered         int64            `json:"delivered"`
-		Missing           int64            `json:"missing"`
-		Duplicates        int64            `json:"duplicates"`
-		InvalidSignatures int64            `json:"invalid_signatures"`
-		P99MS             float64          `json:"p99_ms"`
-		Errors            map[string]int64 `json:"errors"`
-	}
-	require.NoError(t, json.Unmarshal(out, &rep), string(out))
 	require.Equal(t, "e2e", rep.Mode)
 	require.EqualValues(t, 20, rep.Events, "20 events in its second")
 	require.Empty(t, rep.Errors)
@@ -115,23 +117,10 @@ func TestBenchNoisy(t *testing.T) {
 	pool := sys.db
 	sys.registerGauges() // as serve does: the queue depth on /metrics
 	startWorker(t, sys, url)
-	out := runBench(t, sys, "noisy", "--admin-token", authtest.Options.AdminToken,
+	rep := runBench(t, sys, "noisy", "--admin-token", authtest.Options.AdminToken,
 		"--rate", "20", "--duration", "1s", "--backlog", "0", "--flood-fire", "--flood-batch", "50",
 		"--flood-concurrency", "1", "--sample", "100ms", "--wait", "1m")
 
-	var rep struct {
-		Mode              string           `json:"mode"`
-		Events            int64            `json:"events"`
-		Delivered         int64            `json:"delivered"`
-		Missing           int64            `json:"missing"`
-		InvalidSignatures int64            `json:"invalid_signatures"`
-		P99MS             float64          `json:"p99_ms"`
-		FloodEvents       int64            `json:"flood_events"`
-		FloodFire         bool             `json:"flood_fire"`
-		BacklogSamples    [][2]float64     `json:"backlog_samples"`
-		Errors            map[string]int64 `json:"errors"`
-	}
-	require.NoError(t, json.Unmarshal(out, &rep), string(out))
 	require.Equal(t, "noisy", rep.Mode)
 	require.EqualValues(t, 20, rep.Events, "B sent 20 events in its second")
 	require.Empty(t, rep.Errors)
@@ -162,14 +151,9 @@ func TestBenchDrainNoRules(t *testing.T) {
 	sys.registerGauges()
 	tb := newTenantBundle(t, sys, url)
 	pool := sys.db
-	out := runBench(t, sys, "drain", "--key", tb.tenant.APIKey, "--events", "1500", "--rules", "0",
+	rep := runBench(t, sys, "drain", "--key", tb.tenant.APIKey, "--events", "1500", "--rules", "0",
 		"--token", tb.token, "--wait", "1m", "--poll", "100ms")
 
-	var rep struct {
-		Processed    int64 `json:"processed"`
-		FinalBacklog int64 `json:"final_backlog"`
-	}
-	require.NoError(t, json.Unmarshal(out, &rep), string(out))
 	require.EqualValues(t, 1500, rep.Processed)
 	require.Zero(t, rep.FinalBacklog)
 	var left, rules int
