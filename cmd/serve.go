@@ -20,21 +20,12 @@ func newServeCmd(a *app) *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the HTTP API (default :3000)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.requireRuntime(); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			sys, err := newSystem(ctx, a.cfg, a.logger)
-			if err != nil {
-				return err
-			}
-			defer sys.close()
+		RunE: a.runSystem(func(ctx context.Context, sys *system) error {
 			if err := sys.openReplica(); err != nil {
 				return err
 			}
 			return runServe(ctx, sys)
-		},
+		}),
 	}
 }
 
@@ -43,6 +34,24 @@ func (a *app) requireRuntime() error {
 		return err
 	}
 	return a.cfg.RequireSecrets()
+}
+
+// runSystem is the RunE of serve and work: it checks the settings they
+// need, wires the system, runs it with run until the command's context
+// ends, and closes it.
+func (a *app) runSystem(run func(ctx context.Context, sys *system) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := a.requireRuntime(); err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		sys, err := newSystem(ctx, a.cfg, a.logger)
+		if err != nil {
+			return err
+		}
+		defer sys.close()
+		return run(ctx, sys)
+	}
 }
 
 // runServe serves until ctx is canceled, then drains in-flight requests for

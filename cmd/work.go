@@ -19,18 +19,7 @@ func newWorkCmd(a *app) *cobra.Command {
 		Use:   "work",
 		Short: "Run the River workers (event processing, delivery, maintenance)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.requireRuntime(); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			sys, err := newSystem(ctx, a.cfg, a.logger)
-			if err != nil {
-				return err
-			}
-			defer sys.close()
-			return runWork(ctx, sys)
-		},
+		RunE:  a.runSystem(runWork),
 	}
 }
 
