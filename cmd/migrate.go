@@ -26,12 +26,7 @@ func newMigrateCmd(a *app) *cobra.Command {
 				if err := db.Up(ctx, p.DB, a.logger); err != nil {
 					return err
 				}
-				st, err := db.Version(ctx, p.DB, a.logger)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, "migrated:", st)
-				return nil
+				return a.printVersion(ctx, p, "migrated:")
 			})
 		},
 	}
@@ -56,12 +51,7 @@ func newMigrateCmd(a *app) *cobra.Command {
 				if err := db.Down(ctx, p.DB, a.logger, steps, all); err != nil {
 					return err
 				}
-				st, err := db.Version(ctx, p.DB, a.logger)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, "rolled back:", st)
-				return nil
+				return a.printVersion(ctx, p, "rolled back:")
 			})
 		},
 	}
@@ -72,17 +62,23 @@ func newMigrateCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withDB(cmd.Context(), func(ctx context.Context, p *pgPool) error {
-				st, err := db.Version(ctx, p.DB, a.logger)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, st)
-				return nil
+				return a.printVersion(ctx, p)
 			})
 		},
 	}
 	cmd.AddCommand(up, down, version)
 	return cmd
+}
+
+// printVersion prints the applied and the latest schema versions after
+// what (a word such as "migrated:", or nothing).
+func (a *app) printVersion(ctx context.Context, p *pgPool, what ...any) error {
+	st, err := db.Version(ctx, p.DB, a.logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, append(what, st)...)
+	return nil
 }
 
 type pgPool = sqlx.DB
