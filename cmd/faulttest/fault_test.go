@@ -41,10 +41,8 @@ var notifyWorkers = func() int {
 // with their idempotency key and get the original id when they had committed.
 func TestKillServeUnderLoad(t *testing.T) {
 	c := newCluster(t, 1)
-	c.startWorks(1)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(1)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 	time.Sleep(c.k.load)
 
 	serve := c.serves[0]
@@ -110,10 +108,8 @@ func TestKillWorkMidBatch(t *testing.T) {
 func TestKillWorkWhileDigesting(t *testing.T) {
 	c := newCluster(t, 1, "DIGEST_MIN_WINDOW=1s")
 	c.addDigestRule("2s", 25)
-	c.startWorks(1)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(1)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 	time.Sleep(c.k.load)
 
 	waitUntil(t, 20*time.Second, "a digest collecting", func() bool {
@@ -145,10 +141,8 @@ func TestKillWorkWhileCircuitOpen(t *testing.T) {
 	c := newCluster(t, 1, fmt.Sprintf("CHANNEL_BREAKER_FAILURES=%d", failures),
 		"CHANNEL_BREAKER_PROBE="+probe.String(), "CHANNEL_BREAKER_PROBE_MAX="+probeMax.String())
 	c.rx.failing.Store(true)
-	c.startWorks(1)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(1)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 
 	openQ := `SELECT count(*) FROM channel_flow WHERE state <> 'closed'`
 	waitUntil(t, 30*time.Second, "the channel's circuit to open", func() bool { return c.count(openQ) > 0 })
@@ -214,10 +208,8 @@ func probesWithin(elapsed, probe, most time.Duration) int {
 // processes carry on.
 func TestDatabaseConnectionsTerminated(t *testing.T) {
 	c := newCluster(t, 1)
-	c.startWorks(1)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(1)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 	time.Sleep(c.k.load)
 
 	first := c.terminateBackends()
@@ -239,10 +231,8 @@ func TestDatabaseConnectionsTerminated(t *testing.T) {
 // at a time: nothing is processed or delivered twice.
 func TestTwoServeTwoWork(t *testing.T) {
 	c := newCluster(t, 2)
-	c.startWorks(2)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(2)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 	time.Sleep(2 * c.k.load)
 	lg.stop()
 	lg.mu.Lock()
@@ -264,10 +254,8 @@ func TestTwoServeTwoWork(t *testing.T) {
 // are restarted and the load carries on.
 func TestSIGTERMUnderLoad(t *testing.T) {
 	c := newCluster(t, 1)
-	c.startWorks(1)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(1)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 	time.Sleep(c.k.load)
 
 	const limit = 30 * time.Second
@@ -304,10 +292,8 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 // and the retries (same idempotency keys) get those ids back as replays.
 func TestOverloadRequestTimeout(t *testing.T) {
 	c := newCluster(t, 1, "REQUEST_TIMEOUT=1s")
-	c.startWorks(1)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(1)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 	time.Sleep(c.k.load)
 
 	const hold = 3 * time.Second
@@ -348,10 +334,8 @@ func TestPostgresRestart(t *testing.T) {
 	version, name := pgCluster()
 
 	c := newCluster(t, 1)
-	c.startWorks(1)
-	lg := c.newLoad(c.bases()...)
+	lg := c.startLoad(1)
 	defer lg.abort()
-	lg.start(c.k.workers, c.k.rate, 0)
 	time.Sleep(c.k.load)
 
 	start := time.Now()

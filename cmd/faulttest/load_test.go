@@ -66,6 +66,16 @@ func (c *cluster) newLoad(bases ...string) *loadGen {
 	}
 }
 
+// startLoad starts works work processes and load at the run's rate on
+// every serve, until stopped: the load most faults are injected into.
+func (c *cluster) startLoad(works int) *loadGen {
+	c.t.Helper()
+	c.startWorks(works)
+	lg := c.newLoad(c.bases()...)
+	lg.start(c.k.workers, c.k.rate, 0)
+	return lg
+}
+
 // start runs workers goroutines offering rate events per second in all
 // (0: back to back), until stop, or until limit events were taken (0: no limit).
 func (lg *loadGen) start(workers int, rate float64, limit int64) {
