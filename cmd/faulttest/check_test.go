@@ -71,38 +71,30 @@ func (c *cluster) verify(lg *loadGen, ex expect) outcome {
 		clear(events)
 		clear(byKey)
 		clear(perEvent)
-		rows, err := db.QueryContext(ctx, `SELECT id::text, coalesce(idempotency_key, ''), type, status, coalesce(source, '') FROM events`)
+		err := eachRow(ctx, db, `SELECT id::text, coalesce(idempotency_key, ''), type, status, coalesce(source, '') FROM events`,
+			func(scan func(...any) error) error {
+				var id string
+				var r row
+				if err := scan(&id, &r.key, &r.typ, &r.status, &r.source); err != nil {
+					return err
+				}
+				events[id] = r
+				byKey[r.key] = id
+				return nil
+			})
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var r row
-			if err := rows.Scan(&id, &r.key, &r.typ, &r.status, &r.source); err != nil {
-				return err
-			}
-			events[id] = r
-			byKey[r.key] = id
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		drows, err := db.QueryContext(ctx, `SELECT event_id::text, count(*), count(*) FILTER (WHERE status = 'succeeded')
-			FROM deliveries WHERE rule_id = $1 GROUP BY event_id`, c.rule)
-		if err != nil {
-			return err
-		}
-		defer drows.Close()
-		for drows.Next() {
+		return eachRow(ctx, db, `SELECT event_id::text, count(*), count(*) FILTER (WHERE status = 'succeeded')
+			FROM deliveries WHERE rule_id = $1 GROUP BY event_id`, func(scan func(...any) error) error {
 			var id string
 			var n [2]int
-			if err := drows.Scan(&id, &n[0], &n[1]); err != nil {
+			if err := scan(&id, &n[0], &n[1]); err != nil {
 				return err
 			}
 			perEvent[id] = n
-		}
-		return drows.Err()
+			return nil
+		}, c.rule)
 	}))
 	rx := c.rx.stats()
 
@@ -225,7 +217,7 @@ func (c *cluster) queueReport() string {
 			`SELECT 'last job error: ' || kind || ' ' || left((errors[array_length(errors, 1)]) ->> 'error', 300), count(*)
 			   FROM river_job WHERE errors IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 5`,
 		} {
-			if err := reportRows(ctx, db, q, &b); err != nil {
+			if err := eachCount(ctx, db, q, func(label string, n int) { fmt.Fprintf(&b, "  %s: %d\n", label, n) }); err != nil {
 				return err
 			}
 		}
@@ -237,22 +229,33 @@ func (c *cluster) queueReport() string {
 	return b.String()
 }
 
-// reportRows appends the (label, count) rows of q to b, one per line.
-func reportRows(ctx context.Context, db *sql.DB, q string, b *strings.Builder) error {
-	rows, err := db.QueryContext(ctx, q)
+// eachRow calls fn with each row of q (args bound to its placeholders);
+// fn scans the row with scan.
+func eachRow(ctx context.Context, db *sql.DB, q string, fn func(scan func(dest ...any) error) error, args ...any) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
+		if err := fn(rows.Scan); err != nil {
 			return err
 		}
-		fmt.Fprintf(b, "  %s: %d\n", k, n)
 	}
 	return rows.Err()
+}
+
+// eachCount calls fn with each (label, count) row of q.
+func eachCount(ctx context.Context, db *sql.DB, q string, fn func(label string, n int)) error {
+	return eachRow(ctx, db, q, func(scan func(...any) error) error {
+		var label string
+		var n int
+		if err := scan(&label, &n); err != nil {
+			return err
+		}
+		fn(label, n)
+		return nil
+	})
 }
 
 // runningJobs counts River jobs in state running, by kind: right after a
@@ -261,20 +264,8 @@ func (c *cluster) runningJobs() map[string]int {
 	out := map[string]int{}
 	require.NoError(c.t, c.query(func(ctx context.Context, db *sql.DB) error {
 		clear(out)
-		rows, err := db.QueryContext(ctx, `SELECT kind, count(*) FROM river_job WHERE state = 'running' GROUP BY kind`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k string
-			var n int
-			if err := rows.Scan(&k, &n); err != nil {
-				return err
-			}
-			out[k] = n
-		}
-		return rows.Err()
+		return eachCount(ctx, db, `SELECT kind, count(*) FROM river_job WHERE state = 'running' GROUP BY kind`,
+			func(kind string, n int) { out[kind] = n })
 	}))
 	return out
 }
@@ -356,14 +347,9 @@ func (c *cluster) verifyDigests() {
 	var missing, twice int
 	require.NoError(t, c.query(func(ctx context.Context, db *sql.DB) error {
 		missing, twice = 0, 0
-		rows, err := db.QueryContext(ctx, `SELECT id::text FROM events WHERE type = 'fault.event'`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return eachRow(ctx, db, `SELECT id::text FROM events WHERE type = 'fault.event'`, func(scan func(...any) error) error {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			if err := scan(&id); err != nil {
 				return err
 			}
 			switch n := seen[id]; {
@@ -372,8 +358,8 @@ func (c *cluster) verifyDigests() {
 			case n > 1:
 				twice++
 			}
-		}
-		return rows.Err()
+			return nil
+		})
 	}))
 	t.Logf("DIGESTS %s: %d fault.events in %d items of %d digests; receiver: %d events in no digest, %d in two or more",
 		t.Name(), faults, items, digests, missing, twice)
