@@ -208,28 +208,28 @@ seed=$("$bin" seed tenant --slug bench --name Bench --plan enterprise --owner-em
 KEY=$(jfield "$seed" apiKey)
 TENANT_ID=$(jfield "$seed" tenantId)
 
-start_serve() {
-  (cg_exec serve "$bin" serve) >>"$out/serve.log" 2>&1 &
-  serve_pid=$!
+# start_proc NAME READYZ: run `signalops NAME` in its control group, logging
+# to $out/NAME.log, with its pid in NAME_pid, and wait until READYZ answers.
+start_proc() {
+  (cg_exec "$1" "$bin" "$1") >>"$out/$1.log" 2>&1 &
+  printf -v "$1_pid" %s $!
+  local pid=$!
   for _ in $(seq 1 100); do
-    kill -0 "$serve_pid" 2>/dev/null || break
-    curl -fs "$url/readyz" >/dev/null && return
+    kill -0 "$pid" 2>/dev/null || break
+    curl -fs "$2" >/dev/null && return
     sleep 0.1
   done
-  echo "serve did not start:" >&2; tail -n 3 "$out/serve.log" >&2; exit 1
+  echo "$1 did not start:" >&2; tail -n 3 "$out/$1.log" >&2; exit 1
 }
-stop_serve() { kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; serve_pid=""; }
-start_work() {
-  (cg_exec work "$bin" work) >>"$out/work.log" 2>&1 &
-  work_pid=$!
-  for _ in $(seq 1 100); do
-    kill -0 "$work_pid" 2>/dev/null || break
-    curl -fs "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null && return
-    sleep 0.1
-  done
-  echo "work did not start:" >&2; tail -n 3 "$out/work.log" >&2; exit 1
+# stop_proc NAME: stop what start_proc NAME started.
+stop_proc() {
+  local var="$1_pid"
+  kill "${!var}" 2>/dev/null || true; wait "${!var}" 2>/dev/null || true; printf -v "$var" %s ""
 }
-stop_work() { kill "$work_pid" 2>/dev/null || true; wait "$work_pid" 2>/dev/null || true; work_pid=""; }
+start_serve() { start_proc serve "$url/readyz"; }
+stop_serve() { stop_proc serve; }
+start_work() { start_proc work "http://127.0.0.1:$METRICS_PORT/readyz"; }
+stop_work() { stop_proc work; }
 # idle: no client backends left in the database (their statistics are
 # flushed when they exit).
 idle() {
