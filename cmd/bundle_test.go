@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -120,4 +121,25 @@ func (b *tenantBundle) ingest(t *testing.T, body string) string {
 	rec := serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey)
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 	return httpxtest.Decode[struct{ ID string }](t, rec).ID
+}
+
+// concurrentCodes runs clients goroutines at once, each serving each
+// requests one after another (serve(c, i) is client c's i-th), and counts
+// the answers by status code.
+func concurrentCodes(clients, each int, serve func(c, i int) *httptest.ResponseRecorder) map[int]int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				rec := serve(c, i)
+				mu.Lock()
+				codes[rec.Code]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return codes
 }

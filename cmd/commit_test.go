@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -28,23 +28,10 @@ func TestGroupCommitManyTenants(t *testing.T) {
 		keys = append(keys, authtest.CreateTenant(t.Context(), t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")}).APIKey)
 	}
 	const clients, each = 48, 20
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[int]int{}
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				rec := serveReq(router, "POST", "/api/events", fmt.Sprintf(`{"type":"a","payload":{"c":%d,"i":%d}}`, c, i),
-					"x-api-key", keys[(c+i)%len(keys)])
-				mu.Lock()
-				codes[rec.Code]++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	codes := concurrentCodes(clients, each, func(c, i int) *httptest.ResponseRecorder {
+		return serveReq(router, "POST", "/api/events", fmt.Sprintf(`{"type":"a","payload":{"c":%d,"i":%d}}`, c, i),
+			"x-api-key", keys[(c+i)%len(keys)])
+	})
 	require.Equal(t, map[int]int{http.StatusAccepted: clients * each}, codes)
 	var counted int
 	require.NoError(t, sys.db.Get(&counted, `SELECT coalesce(sum(count), 0) FROM usage_counters WHERE metric = 'events'`))
@@ -64,18 +51,9 @@ func TestHardLimitPerGroup(t *testing.T) {
 	setLimits(t, sys, tenant, 20, 30)
 
 	const inFlight = 120
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[int]int{}
-	for i := range inFlight {
-		wg.Go(func() {
-			rec := serveReq(router, "POST", "/api/events", fmt.Sprintf(`{"type":"a","payload":{"i":%d}}`, i), "x-api-key", tenant.APIKey)
-			mu.Lock()
-			codes[rec.Code]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	codes := concurrentCodes(inFlight, 1, func(i, _ int) *httptest.ResponseRecorder {
+		return serveReq(router, "POST", "/api/events", fmt.Sprintf(`{"type":"a","payload":{"i":%d}}`, i), "x-api-key", tenant.APIKey)
+	})
 	var stored int
 	require.NoError(t, sys.db.Get(&stored, `SELECT count(*) FROM events WHERE tenant_id = $1 AND type = 'a'`, tenant.ID))
 	require.Equal(t, 30, stored, "codes %v", codes)

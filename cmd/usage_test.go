@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -117,22 +117,9 @@ func TestSoftLimitNoticeOnceUnderConcurrency(t *testing.T) {
 	setLimits(t, sys, tenant, 10, 40)
 
 	const clients, perClient = 16, 4
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[int]int{}
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perClient {
-				rec := serveReq(routers[c%2], "POST", "/api/events", fmt.Sprintf(`{"type":"a","payload":{"c":%d,"i":%d}}`, c, i), "x-api-key", tenant.APIKey)
-				mu.Lock()
-				codes[rec.Code]++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	codes := concurrentCodes(clients, perClient, func(c, i int) *httptest.ResponseRecorder {
+		return serveReq(routers[c%2], "POST", "/api/events", fmt.Sprintf(`{"type":"a","payload":{"c":%d,"i":%d}}`, c, i), "x-api-key", tenant.APIKey)
+	})
 	var events, notices int
 	require.NoError(t, sys.db.Get(&events, `SELECT count(*) FROM events WHERE type = 'a'`))
 	require.NoError(t, sys.db.Get(&notices, `SELECT count(*) FROM usage_notices`))
