@@ -118,7 +118,12 @@ func (b *tenantBundle) rule(t *testing.T, definition string) string {
 // ingest sends one event with the tenant's API key and returns its id.
 func (b *tenantBundle) ingest(t *testing.T, body string) string {
 	t.Helper()
-	rec := serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey)
+	return acceptedID(t, serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey))
+}
+
+// acceptedID requires rec to be a 202 and returns the accepted event's id.
+func acceptedID(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 	return httpxtest.Decode[struct{ ID string }](t, rec).ID
 }

@@ -1,9 +1,7 @@
 package cmd
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -30,8 +28,7 @@ func TestRetention(t *testing.T) {
 
 	rec := serveReq(b.router, "POST", "/api/events", `{"type":"order.created","payload":{"orderId":"A-1"}}`,
 		"x-api-key", b.tenant.APIKey, "idempotency-key", "order-A-1")
-	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-	eventID := idFrom(t, rec)
+	eventID := acceptedID(t, rec)
 	require.Eventually(t, func() bool { n, _ := b.rx.delivered(); return n == 1 }, 10*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
 		ds := b.deliveryRows(t, eventID)
@@ -59,10 +56,9 @@ func TestRetention(t *testing.T) {
 	// Plans set the retention of new events.
 	for plan, days := range map[string]int{"free": 30, "pro": 90} {
 		other := authtest.CreateTenant(ctx, t, db, &authtest.TenantOpts{Plan: new(plan)})
-		rec := serveReq(b.router, "POST", "/api/events", `{"type":"x","payload":{}}`, "x-api-key", other.APIKey)
-		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+		id := acceptedID(t, serveReq(b.router, "POST", "/api/events", `{"type":"x","payload":{}}`, "x-api-key", other.APIKey))
 		var got int
-		require.NoError(t, db.Get(&got, `SELECT retention_days FROM events WHERE id = $1`, idFrom(t, rec)))
+		require.NoError(t, db.Get(&got, `SELECT retention_days FROM events WHERE id = $1`, id))
 		require.Equal(t, days, got, plan)
 	}
 
@@ -76,11 +72,4 @@ func TestRetention(t *testing.T) {
 	rec = serveReq(b.router, "POST", "/api/events", `{"type":"order.created","payload":{"orderId":"A-1"}}`,
 		"x-api-key", b.tenant.APIKey, "idempotency-key", "order-A-1")
 	require.Equal(t, http.StatusAccepted, rec.Code, "the key went with its event")
-}
-
-func idFrom(t *testing.T, rec *httptest.ResponseRecorder) string {
-	t.Helper()
-	var out struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
-	return out.ID
 }
