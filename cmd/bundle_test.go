@@ -3,14 +3,17 @@ package cmd
 import (
 	"encoding/base64"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/cmd/mailsink"
 	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/httpx/httpxtest"
@@ -147,4 +150,41 @@ func concurrentCodes(clients, each int, serve func(c, i int) *httptest.ResponseR
 	}
 	wg.Wait()
 	return codes
+}
+
+// startMailSink runs `signalops mailsink` on a loopback port until the test
+// ends and returns what it prints (every mail it got) and its address.
+func startMailSink(t *testing.T) (out *syncBuffer, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	out = &syncBuffer{}
+	go func() { _ = mailsink.Serve(t.Context(), ln, out) }()
+	return out, ln.Addr().String()
+}
+
+// mailsReceived counts the mails a mail sink printed.
+func mailsReceived(sink *syncBuffer) int { return strings.Count(sink.String(), "--- mail from ") }
+
+// withProviders points Telegram, WhatsApp and e-mail at local servers.
+func withProviders(telegramURL, whatsAppURL, smtpAddr string) func(*config.Config) {
+	return func(cfg *config.Config) {
+		cfg.Notify.TelegramAPIBase, cfg.Notify.WhatsAppAPIBase = telegramURL, whatsAppURL
+		cfg.Notify.SMTPURL, cfg.Notify.SMTPFrom = "smtp://"+smtpAddr, "SignalOps <alerts@signalops.test>"
+	}
+}
+
+// providerChannels creates a Telegram, a WhatsApp and an e-mail channel;
+// no answer carries their secrets.
+func (b *tenantBundle) providerChannels(t *testing.T) (telegram, whatsApp, email string) {
+	t.Helper()
+	channel := func(body string) string {
+		rec := b.api(t, "POST", "/api/channels", body)
+		require.NotContains(t, rec.Body.String(), "SECRET")
+		require.NotContains(t, rec.Body.String(), "EAAG-token")
+		return createdID(t, rec)
+	}
+	return channel(`{"name":"tg","kind":"telegram","config":{"chatId":"-100200"},"secrets":{"botToken":"123456:SECRET-token_abcdefghijklmnop"}}`),
+		channel(`{"name":"wa","kind":"whatsapp","config":{"phoneNumberId":"1055","to":"4915112345678"},"secrets":{"accessToken":"EAAG-token"}}`),
+		channel(`{"name":"mail","kind":"email","config":{"to":["ops@acme.test"],"subject":"Order alert"},"secrets":{}}`)
 }

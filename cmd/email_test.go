@@ -3,13 +3,11 @@ package cmd
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/signalops/signalops/cmd/mailsink"
 	"github.com/signalops/signalops/config"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/testdb"
@@ -20,15 +18,6 @@ import (
 // own SMTP_URL, or with the channel's smtpUrl, to `signalops mailsink`.
 func TestEmailSetup(t *testing.T) {
 	t.Parallel()
-
-	startSink := func(t *testing.T) (addr string, out *syncBuffer) {
-		t.Helper()
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		out = &syncBuffer{}
-		go func() { _ = mailsink.Serve(t.Context(), ln, out) }()
-		return ln.Addr().String(), out
-	}
 
 	type testBundle struct {
 		router http.Handler
@@ -60,7 +49,7 @@ func TestEmailSetup(t *testing.T) {
 
 	t.Run("OperatorSMTPURL", func(t *testing.T) {
 		t.Parallel()
-		addr, out := startSink(t)
+		out, addr := startMailSink(t)
 		b := setup(t, "smtp://"+addr)
 
 		ok, errText := testChannel(t, b, `{"to":["ops@example.com"]}`)
@@ -71,7 +60,7 @@ func TestEmailSetup(t *testing.T) {
 
 	t.Run("ChannelSMTPURLWithoutOperatorOne", func(t *testing.T) {
 		t.Parallel()
-		addr, out := startSink(t)
+		out, addr := startMailSink(t)
 		b := setup(t, "")
 
 		ok, errText := testChannel(t, b, `{"to":["ops@example.com"]}`)

@@ -135,7 +135,7 @@ type traceBundle struct {
 	apiKey string
 	hook   *hookReceiver // the webhook receiver
 	tg, wa *hookReceiver // servers shaped like Telegram's and WhatsApp's APIs
-	box    *mailbox      // the SMTP server's
+	mails  *syncBuffer   // the mail sink's
 	logs   *syncBuffer
 }
 
@@ -163,8 +163,8 @@ func setupTraced(t *testing.T) *traceBundle {
 	t.Cleanup(hook.Close)
 	t.Cleanup(tg.Close)
 	t.Cleanup(wa.Close)
-	box, smtpAddr := startMailbox(t)
-	b.box = box
+	mails, smtpAddr := startMailSink(t)
+	b.mails = mails
 
 	sys, url := wireTest(t, logger, withProviders(tg.URL, wa.URL, smtpAddr))
 	tb := newTenantBundle(t, sys, url)
@@ -183,10 +183,7 @@ func setupTraced(t *testing.T) *traceBundle {
 func (b *traceBundle) delivered(t *testing.T, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		b.box.mu.Lock()
-		mails := len(b.box.msgs)
-		b.box.mu.Unlock()
-		return len(b.hook.got()) == n && len(b.tg.got()) == n && len(b.wa.got()) == n && mails == n
+		return len(b.hook.got()) == n && len(b.tg.got()) == n && len(b.wa.got()) == n && mailsReceived(b.mails) == n
 	}, 15*time.Second, 20*time.Millisecond)
 }
 
