@@ -1,29 +1,27 @@
 package cmd
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/signalops/signalops/cmd/bench"
 )
 
 // receiver is a webhook endpoint that checks Standard Webhooks signatures
-// with its own implementation of the spec (not the code under test).
+// as bench's receivers do (not with the code under test).
 type receiver struct {
 	t       *testing.T
 	secret  []byte
+	url     string // its server's
 	failing atomic.Bool
 	mu      sync.Mutex
-	url     string         // its server's
 	got     map[string]int // webhook-id → valid deliveries accepted
 	bodies  []map[string]any
 	calls   atomic.Int32
@@ -33,15 +31,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.calls.Add(1)
 	body, _ := io.ReadAll(r.Body)
 	id, ts, sigs := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
-	mac := hmac.New(sha256.New, rc.secret)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	valid := false
-	for _, s := range strings.Fields(sigs) {
-		valid = valid || hmac.Equal([]byte(s), []byte(want))
-	}
-	if !valid || id == "" {
+	if !bench.VerifyWebhookSignature(rc.secret, id, ts, body, sigs, time.Now(), 5*time.Minute) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}

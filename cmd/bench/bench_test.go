@@ -234,13 +234,13 @@ func TestBenchWebhookSignature(t *testing.T) {
 	require.NoError(t, err)
 	sig, err := notify.SignWebhook("msg_1", now.Unix(), body, old, secret)
 	require.NoError(t, err)
-	require.True(t, verifyWebhookSignature(key, "msg_1", ts, body, sig, now, 5*time.Minute))
+	require.True(t, VerifyWebhookSignature(key, "msg_1", ts, body, sig, now, 5*time.Minute))
 
-	require.False(t, verifyWebhookSignature(key, "msg_2", ts, body, sig, now, 5*time.Minute), "other id")
-	require.False(t, verifyWebhookSignature(key, "msg_1", ts, append(body, ' '), sig, now, 5*time.Minute), "other body")
-	require.False(t, verifyWebhookSignature(key, "msg_1", ts, body, sig, now.Add(10*time.Minute), 5*time.Minute), "stale")
-	require.False(t, verifyWebhookSignature(key, "msg_1", ts, body, "", now, 5*time.Minute), "unsigned")
-	require.False(t, verifyWebhookSignature(key, "msg_1", "soon", body, sig, now, 5*time.Minute), "bad timestamp")
+	require.False(t, VerifyWebhookSignature(key, "msg_2", ts, body, sig, now, 5*time.Minute), "other id")
+	require.False(t, VerifyWebhookSignature(key, "msg_1", ts, append(body, ' '), sig, now, 5*time.Minute), "other body")
+	require.False(t, VerifyWebhookSignature(key, "msg_1", ts, body, sig, now.Add(10*time.Minute), 5*time.Minute), "stale")
+	require.False(t, VerifyWebhookSignature(key, "msg_1", ts, body, "", now, 5*time.Minute), "unsigned")
+	require.False(t, VerifyWebhookSignature(key, "msg_1", "soon", body, sig, now, 5*time.Minute), "bad timestamp")
 }
 
 func TestBenchHookReceiver(t *testing.T) {

@@ -175,7 +175,7 @@ func (h *countingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	if verifyWebhookSignature(h.key, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), body,
+	if VerifyWebhookSignature(h.key, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), body,
 		r.Header.Get("webhook-signature"), time.Now(), 5*time.Minute) {
 		h.ok.Add(1)
 		w.WriteHeader(http.StatusNoContent)
