@@ -234,6 +234,23 @@ func (p *tab) signIn(email string) {
 	p.see("heading", "Overview")
 }
 
+// newWebhookChannel fills in and sends the webhook channel form.
+func (p *tab) newWebhookChannel(name, url string) {
+	p.click("link", "Channels")
+	p.click("link", "New channel")
+	p.click("link", "Webhook")
+	p.fill("textbox", "Name", name)
+	p.fill("textbox", "URL", url)
+	p.click("button", "Create channel")
+}
+
+// newRule opens the rule form and names the rule.
+func (p *tab) newRule(name string) {
+	p.click("link", "Rules")
+	p.click("link", "New rule")
+	p.fill("textbox", "Name", name)
+}
+
 func (p *tab) signOut() {
 	p.t.Helper()
 	p.click("button", "Sign out")
@@ -285,6 +302,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	b := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("pro")})
 	_, viewer := authtest.CreateUser(ctx, t, pool, a, auth.RoleViewer)
 
+	channelNamed := func(name string) (id string) {
+		require.NoError(t, pool.Get(&id, `SELECT id FROM channels WHERE tenant_id = $1 AND name = $2`, a.ID, name))
+		return id
+	}
 	ingest := func(key, body string) (int, string) {
 		req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/events", strings.NewReader(body))
 		require.NoError(t, err)
@@ -324,12 +345,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}, 5*time.Second, 50*time.Millisecond, "the skip link does not reach the content")
 
 	// A webhook channel, with its generated secret shown once.
-	p.click("link", "Channels")
-	p.click("link", "New channel")
-	p.click("link", "Webhook")
-	p.fill("textbox", "Name", "local receiver")
-	p.fill("textbox", "URL", hookSrv.URL+"/hook")
-	p.click("button", "Create channel")
+	p.newWebhookChannel("local receiver", hookSrv.URL+"/hook")
 	p.see("heading", "Channel local receiver created")
 	require.True(t, strings.HasPrefix(p.value("textbox", "Signing secret"), "whsec_"))
 	p.click("button", "Copy signing secret")
@@ -338,9 +354,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.see("heading", "Channel local receiver")
 
 	// A rule through the quick form.
-	p.click("link", "Rules")
-	p.click("link", "New rule")
-	p.fill("textbox", "Name", "big orders")
+	p.newRule("big orders")
 	p.fill("textbox", "Event type", "order.*")
 	p.fill("textbox", "Message", "Order {{.payload.orderId}}: {{.payload.amount}}")
 	p.click("button", "Create rule")
@@ -357,11 +371,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// A rule written as JSON, with a threshold: an order matches it but
 	// does not fire it alone (the event's lineage says why).
-	var localID string
-	require.NoError(t, pool.Get(&localID, `SELECT id FROM channels WHERE tenant_id = $1 AND name = 'local receiver'`, a.ID))
-	p.click("link", "Rules")
-	p.click("link", "New rule")
-	p.fill("textbox", "Name", "big spender")
+	localID := channelNamed("local receiver")
+	p.newRule("big spender")
 	p.click("DisclosureTriangle", "Or write the whole definition as JSON (conditions, thresholds, cooldown, several actions)")
 	p.fill("textbox", "Definition (JSON)", `{"match":{"type":"order.*","all":[{"field":"payload.amount","op":"gte","value":1000}]},`+
 		`"threshold":{"count":3,"within":"1h","groupBy":"payload.customer"},`+
@@ -452,18 +463,10 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// A receiver that keeps failing opens its channel's circuit; the
 	// channels page, the channel's page and the overview show it.
-	p.click("link", "Channels")
-	p.click("link", "New channel")
-	p.click("link", "Webhook")
-	p.fill("textbox", "Name", "flaky receiver")
-	p.fill("textbox", "URL", flaky.URL+"/hook")
-	p.click("button", "Create channel")
+	p.newWebhookChannel("flaky receiver", flaky.URL+"/hook")
 	p.click("link", "Continue to the channel")
-	var flakyID string
-	require.NoError(t, pool.Get(&flakyID, `SELECT id FROM channels WHERE tenant_id = $1 AND name = 'flaky receiver'`, a.ID))
-	p.click("link", "Rules")
-	p.click("link", "New rule")
-	p.fill("textbox", "Name", "stock alerts")
+	flakyID := channelNamed("flaky receiver")
+	p.newRule("stock alerts")
 	p.fill("textbox", "Event type", "stock.low")
 	p.do("pick channel", chromedp.SetValue("", flakyID, byRole("combobox", "Channel")))
 	p.fill("textbox", "Message", "Low stock: {{.payload.sku}}")
