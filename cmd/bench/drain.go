@@ -197,16 +197,12 @@ type usageCounts struct {
 
 func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOptions) error {
 	client := newBenchClient(o.url, o.concurrency, o.timeout)
-	secret, secretKey, err := newSigningSecret()
+	var recv *countingReceiver
+	hook, err := startSignedHook(d.listen, d.hookURL, func(key []byte) http.Handler { recv = &countingReceiver{key: key}; return recv })
 	if err != nil {
 		return err
 	}
-	recv := &countingReceiver{key: secretKey}
-	hookURL, stop, err := startReceiver(recv, d.listen, d.hookURL)
-	if err != nil {
-		return err
-	}
-	defer stop()
+	defer hook.stop()
 	mgmt := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	}
@@ -231,7 +227,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 	sctx, cancel := mgmt()
 	defer cancel()
 	if d.rules > 0 {
-		if channelID, err = createWebhookChannel(sctx, client, d.token, "bench drain", hookURL, secret); err != nil {
+		if channelID, err = createWebhookChannel(sctx, client, d.token, "bench drain", hook); err != nil {
 			return err
 		}
 	}

@@ -267,14 +267,26 @@ func (h *hookReceiver) collect(r *e2eReport, accepted map[int64]struct{}) []time
 	return lat
 }
 
-// startReceiver serves h on listen and returns the URL the server should
-// deliver to (hookURL, or http://<address>/hook) and how to stop it.
-func startReceiver(h http.Handler, listen, hookURL string) (string, func(), error) {
+// signedHook is a local webhook receiver, and the fresh signing secret
+// the channel that delivers to it signs with.
+type signedHook struct {
+	secret string // "whsec_…", for the channel
+	url    string // where the channel delivers: hookURL, or the receiver's /hook
+	stop   func()
+}
+
+// startSignedHook makes a signing secret and serves the receiver newHandler
+// builds for its key on listen.
+func startSignedHook(listen, hookURL string, newHandler func(key []byte) http.Handler) (signedHook, error) {
+	secret, key, err := newSigningSecret()
+	if err != nil {
+		return signedHook{}, err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return "", nil, fmt.Errorf("webhook receiver: %w", err)
+		return signedHook{}, fmt.Errorf("webhook receiver: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: newHandler(key), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) //nolint:forbidigo // runs after the run's context is done
@@ -284,7 +296,7 @@ func startReceiver(h http.Handler, listen, hookURL string) (string, func(), erro
 	if hookURL == "" {
 		hookURL = "http://" + ln.Addr().String() + "/hook"
 	}
-	return hookURL, stop, nil
+	return signedHook{secret: secret, url: hookURL, stop: stop}, nil
 }
 
 // benchTenant is a tenant a run sends as: its credentials, and the webhook
@@ -294,16 +306,16 @@ type benchTenant struct {
 	channelID, ruleID string
 }
 
-// createWebhookChannel makes a webhook channel to hookURL, signed with
+// createWebhookChannel makes a webhook channel to hook, signed with its
 // secret, and returns its id.
-func createWebhookChannel(ctx context.Context, client *benchClient, token, name, hookURL, secret string) (string, error) {
+func createWebhookChannel(ctx context.Context, client *benchClient, token, name string, hook signedHook) (string, error) {
 	var channel struct {
 		ID string `json:"id"`
 	}
 	err := client.api(ctx, http.MethodPost, "/api/channels", token, map[string]any{
 		"name": name, "kind": "webhook",
-		"config":  map[string]any{"url": hookURL},
-		"secrets": map[string]any{"signingSecret": secret},
+		"config":  map[string]any{"url": hook.url},
+		"secrets": map[string]any{"signingSecret": hook.secret},
 	}, &channel)
 	if err != nil {
 		return "", fmt.Errorf("create webhook channel: %w", err)
@@ -311,11 +323,11 @@ func createWebhookChannel(ctx context.Context, client *benchClient, token, name,
 	return channel.ID, nil
 }
 
-// setupHook makes a webhook channel to hookURL with the signing secret and
+// setupHook makes a webhook channel to hook and
 // a rule on events of type typ that fires for each with template.
-func (t *benchTenant) setupHook(ctx context.Context, client *benchClient, name, hookURL, secret, typ, template string) error {
+func (t *benchTenant) setupHook(ctx context.Context, client *benchClient, name string, hook signedHook, typ, template string) error {
 	var err error
-	if t.channelID, err = createWebhookChannel(ctx, client, t.token, name, hookURL, secret); err != nil {
+	if t.channelID, err = createWebhookChannel(ctx, client, t.token, name, hook); err != nil {
 		return err
 	}
 	var rule struct {
@@ -363,17 +375,13 @@ func (r *hookReceiver) awaitProbe(ctx context.Context, wait time.Duration, hint 
 func (a *streams) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions) (err error) {
 	client := newBenchClient(o.url, o.concurrency, o.timeout)
 	key := o.allKeys()[0]
-	secret, secretKey, err := newSigningSecret()
+	var recv *hookReceiver
+	hook, err := startSignedHook(e.listen, e.hookURL, func(key []byte) http.Handler { recv = newHookReceiver(key); return recv })
 	if err != nil {
 		return err
 	}
-	recv := newHookReceiver(secretKey)
-	hookURL, stop, err := startReceiver(recv, e.listen, e.hookURL)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	fmt.Fprintf(a.stderr, "bench e2e: receiver listening on %s\n", hookURL)
+	defer hook.stop()
+	fmt.Fprintf(a.stderr, "bench e2e: receiver listening on %s\n", hook.url)
 
 	// Setup and cleanup use their own deadline: Ctrl-C still cleans up.
 	mgmt := func() (context.Context, context.CancelFunc) {
@@ -393,7 +401,7 @@ func (a *streams) runBenchE2E(ctx context.Context, o *benchOptions, e e2eOptions
 
 	sctx, cancel := mgmt()
 	defer cancel()
-	if err := tenant.setupHook(sctx, client, "bench", hookURL, secret, "bench.e2e", "{{.payload.sentAt}}"); err != nil {
+	if err := tenant.setupHook(sctx, client, "bench", hook, "bench.e2e", "{{.payload.sentAt}}"); err != nil {
 		return err
 	}
 	recv.setRule(tenant.ruleID)

@@ -46,12 +46,12 @@ func hostileEvent(typ string, seq int64) []byte {
 // type typ.
 // With templates false the rule has the harmless action only: the control
 // run, where A's events cost what their size costs and no more.
-func (t *benchTenant) setupHostile(ctx context.Context, client *benchClient, hookURL, secret, typ string, templates bool) error {
+func (t *benchTenant) setupHostile(ctx context.Context, client *benchClient, hook signedHook, typ string, templates bool) error {
 	tmpls := hostileTemplates
 	if !templates {
 		tmpls = hostileTemplates[len(hostileTemplates)-1:]
 	}
-	if err := t.setupHook(ctx, client, "bench hostile A", hookURL, secret, typ, tmpls[0]); err != nil {
+	if err := t.setupHook(ctx, client, "bench hostile A", hook, typ, tmpls[0]); err != nil {
 		return err
 	}
 	actions := make([]any, len(tmpls))

@@ -367,45 +367,36 @@ func (a *streams) runBenchNoisy(ctx context.Context, o *benchOptions, n noisyOpt
 		}
 	}()
 
-	secret, secretKey, err := newSigningSecret()
+	var recv *hookReceiver
+	hook, err := startSignedHook(n.listen, "", func(key []byte) http.Handler { recv = newHookReceiver(key); return recv })
 	if err != nil {
 		return err
 	}
-	recv := newHookReceiver(secretKey)
-	hookURL, stop, err := startReceiver(recv, n.listen, "")
-	if err != nil {
-		return err
-	}
-	defer stop()
-	if err := measured.setupHook(sctx, client, "bench noisy B", hookURL, secret, "bench.noisy", "{{.payload.sentAt}}"); err != nil {
+	defer hook.stop()
+	if err := measured.setupHook(sctx, client, "bench noisy B", hook, "bench.noisy", "{{.payload.sentAt}}"); err != nil {
 		return fmt.Errorf("tenant B: %w", err)
 	}
 	recv.setRule(measured.ruleID)
 	var floodRecv *countingReceiver
 	var static map[string]int
 	if n.floodFire {
-		floodSecret, floodKey, err := newSigningSecret()
+		floodHook, err := startSignedHook(n.listen, "", func(key []byte) http.Handler { floodRecv = &countingReceiver{key: key}; return floodRecv })
 		if err != nil {
 			return err
 		}
-		floodRecv = &countingReceiver{key: floodKey}
-		floodURL, stopFlood, err := startReceiver(floodRecv, n.listen, "")
-		if err != nil {
-			return err
-		}
-		defer stopFlood()
+		defer floodHook.stop()
 		if n.floodHostile {
-			if err := flooder.setupHostile(sctx, client, floodURL, floodSecret, "bench.flood", n.hostileTemplates); err != nil {
+			if err := flooder.setupHostile(sctx, client, floodHook, "bench.flood", n.hostileTemplates); err != nil {
 				return fmt.Errorf("tenant A: %w", err)
 			}
 			if static, err = staticAttacks(sctx, client, flooder.token, flooder.channelID); err != nil {
 				return fmt.Errorf("tenant A's static attacks: %w", err)
 			}
-		} else if err := flooder.setupHook(sctx, client, "bench noisy A", floodURL, floodSecret, "bench.flood", "flood {{.payload.i}}"); err != nil {
+		} else if err := flooder.setupHook(sctx, client, "bench noisy A", floodHook, "bench.flood", "flood {{.payload.i}}"); err != nil {
 			return fmt.Errorf("tenant A: %w", err)
 		}
 	}
-	fmt.Fprintf(a.stderr, "bench noisy: B's rule %s delivers to %s; waiting for a probe delivery\n", measured.ruleID, hookURL)
+	fmt.Fprintf(a.stderr, "bench noisy: B's rule %s delivers to %s; waiting for a probe delivery\n", measured.ruleID, hook.url)
 	if po := client.postEvent(sctx, measured.key, appendBenchEvent(nil, "bench.noisy", -1, time.Now())); !po.ok() {
 		return fmt.Errorf("send B's probe event: %s", errorKey(po))
 	}
