@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -129,27 +128,6 @@ func acceptedID(t *testing.T, rec *httptest.ResponseRecorder) string {
 	t.Helper()
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 	return httpxtest.Decode[struct{ ID string }](t, rec).ID
-}
-
-// concurrentCodes runs clients goroutines at once, each serving each
-// requests one after another (serve(c, i) is client c's i-th), and counts
-// the answers by status code.
-func concurrentCodes(clients, each int, serve func(c, i int) *httptest.ResponseRecorder) map[int]int {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[int]int{}
-	for c := range clients {
-		wg.Go(func() {
-			for i := range each {
-				rec := serve(c, i)
-				mu.Lock()
-				codes[rec.Code]++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return codes
 }
 
 // startMailSink runs `signalops mailsink` on a loopback port until the test

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,4 +71,25 @@ func runCommitters(t *testing.T, sys *system, opts pg.GroupOptions) {
 	t.Cleanup(committers.Stop)
 	require.Eventually(t, sys.events.Service.Grouping, 5*time.Second, time.Millisecond,
 		"requests sent before the committers run would each commit alone")
+}
+
+// concurrentCodes runs clients goroutines at once, each serving each
+// requests one after another (serve(c, i) is client c's i-th), and counts
+// the answers by status code.
+func concurrentCodes(clients, each int, serve func(c, i int) *httptest.ResponseRecorder) map[int]int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				rec := serve(c, i)
+				mu.Lock()
+				codes[rec.Code]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return codes
 }
