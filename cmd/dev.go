@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -274,24 +273,10 @@ func (p *privatePostgres) stop(logger *slog.Logger) {
 	}
 }
 
-// findPostgresBin finds initdb and pg_ctl on PATH, else in Debian's
-// /usr/lib/postgresql/<version>/bin (newest first).
+// findPostgresBin finds initdb and pg_ctl (pg.ServerBin).
 func findPostgresBin() (string, error) {
-	if p, err := exec.LookPath("initdb"); err == nil {
-		if _, err := exec.LookPath("pg_ctl"); err == nil {
-			return filepath.Dir(p), nil
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi > vj
-	})
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
+	if dir, ok := pg.ServerBin("initdb", "pg_ctl"); ok {
+		return dir, nil
 	}
 	return "", errors.New("DATABASE_URL is unset and no PostgreSQL server binaries (initdb, pg_ctl) were found: " +
 		"install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL")

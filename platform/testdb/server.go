@@ -10,12 +10,13 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/signalops/signalops/platform/pg"
 )
 
 // Server is a private PostgreSQL cluster a test starts itself, with the
@@ -263,28 +264,8 @@ func childrenOf(pid int) []int {
 
 // serverBin finds the directory of initdb, pg_ctl and pg_basebackup.
 func serverBin() (string, error) {
-	need := []string{"initdb", "pg_ctl", "pg_basebackup"}
-	has := func(dir string) bool {
-		for _, n := range need {
-			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-				return false
-			}
-		}
-		return true
-	}
-	if p, err := exec.LookPath("initdb"); err == nil && has(filepath.Dir(p)) {
-		return filepath.Dir(p), nil
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi > vj
-	})
-	for _, d := range dirs {
-		if has(d) {
-			return d, nil
-		}
+	if dir, ok := pg.ServerBin("initdb", "pg_ctl", "pg_basebackup"); ok {
+		return dir, nil
 	}
 	return "", errors.New("no PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) on PATH or in /usr/lib/postgresql/*/bin")
 }
