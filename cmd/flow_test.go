@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/config"
+	"github.com/signalops/signalops/modules/notify"
 )
 
 // Flow control per channel (SPEC §8) through the production router and a
@@ -173,20 +174,6 @@ func (b *tenantBundle) ingestN(t *testing.T, n int) []string {
 	return ids
 }
 
-// probesWithin is the most probes a circuit opened at 0 can send in
-// elapsed: one at each of probe, then intervals doubling up to most.
-func probesWithin(elapsed, probe, most time.Duration) int {
-	n, at, interval := 0, time.Duration(0), probe
-	for {
-		at += interval
-		if at > elapsed {
-			return n
-		}
-		n++
-		interval = min(2*interval, most)
-	}
-}
-
 // TestCircuitBreaker: a receiver that fails every request opens its
 // channel's circuit after CHANNEL_BREAKER_FAILURES; while open it sees
 // only probes, at most one per probe interval, and the waiting deliveries
@@ -234,7 +221,7 @@ func TestCircuitBreaker(t *testing.T) {
 	time.Sleep(probeMax)
 	down := time.Since(opened)
 	whileOpen := rx.requestCount() - atOpen
-	bound := probesWithin(down+100*time.Millisecond, probe, probeMax) + 1
+	bound := notify.FlowOptions{BreakerProbe: probe, BreakerProbeMax: probeMax}.MostProbes(down+100*time.Millisecond) + 1
 	t.Logf("receiver down: %d requests in all, %d of them probes over %s open (at most %d allowed)",
 		rx.requestCount(), whileOpen, down.Round(time.Millisecond), bound)
 	require.LessOrEqual(t, whileOpen, bound, "at most one probe per probe interval while open")

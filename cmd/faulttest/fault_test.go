@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/config"
+	"github.com/signalops/signalops/modules/notify"
 )
 
 // The scenarios run one after another (the machine's CPUs are shared by the
@@ -165,7 +166,7 @@ func TestKillWorkWhileCircuitOpen(t *testing.T) {
 	// Before it opened: the failures, plus the sends in flight then (at most
 	// NOTIFY_CHANNEL_CONCURRENCY, 20, per process). While open: one probe per
 	// interval, plus the probe of the killed worker sent again by its rescue.
-	bound := int64(failures + 20 + probesWithin(down, probe, probeMax) + 2)
+	bound := int64(failures + 20 + notify.FlowOptions{BreakerProbe: probe, BreakerProbeMax: probeMax}.MostProbes(down) + 2)
 	t.Logf("receiver down %s with the circuit open: %d requests in all (at most %d allowed); %d deliveries waiting, max attempt of a waiting job %d",
 		down.Round(time.Millisecond), whileDown, bound, waiting, spent)
 	require.LessOrEqual(t, whileDown, bound)
@@ -186,20 +187,6 @@ func TestKillWorkWhileCircuitOpen(t *testing.T) {
 	t.Logf("circuit events: %d opened, %d closed", opens, closes)
 	require.Equal(t, opens, closes, "every opening was followed by a closing")
 	require.Positive(t, opens)
-}
-
-// probesWithin is the most probes a circuit opened at 0 can send in
-// elapsed: one at each of probe, then intervals doubling up to most.
-func probesWithin(elapsed, probe, most time.Duration) int {
-	n, at, interval := 0, time.Duration(0), probe
-	for {
-		at += interval
-		if at > elapsed {
-			return n
-		}
-		n++
-		interval = min(2*interval, most)
-	}
 }
 
 // TestDatabaseConnectionsTerminated: under load, every connection to the

@@ -54,6 +54,23 @@ const (
 	DefaultChannelConcurrency = 20
 )
 
+// MostProbes is the most probes a channel whose circuit opened at 0 sends
+// within elapsed, one work process's schedule: the first after
+// BreakerProbe, then at intervals doubling up to BreakerProbeMax. It bounds
+// what a dead receiver sees (the breaker tests assert it).
+func (o FlowOptions) MostProbes(elapsed time.Duration) int {
+	o = o.withDefaults()
+	n, at, interval := 0, time.Duration(0), o.BreakerProbe
+	for {
+		at += interval
+		if at > elapsed {
+			return n
+		}
+		n++
+		interval = min(2*interval, o.BreakerProbeMax)
+	}
+}
+
 func (o FlowOptions) withDefaults() FlowOptions {
 	if o.BreakerFailures <= 0 {
 		o.BreakerFailures = DefaultBreakerFailures

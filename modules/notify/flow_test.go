@@ -259,3 +259,13 @@ func TestRateLimitMarshal(t *testing.T) {
 }
 
 var errTest = errors.New("test failure")
+
+func TestMostProbes(t *testing.T) {
+	o := FlowOptions{BreakerProbe: time.Second, BreakerProbeMax: 4 * time.Second}
+	for elapsed, want := range map[time.Duration]int{ // probes at 1, 3 (1+2), 7 (3+4), 11, 15 s
+		0: 0, 999 * time.Millisecond: 0, time.Second: 1, 2900 * time.Millisecond: 1, 3 * time.Second: 2,
+		7 * time.Second: 3, 10 * time.Second: 3, 11 * time.Second: 4, 15 * time.Second: 5,
+	} {
+		require.Equal(t, want, o.MostProbes(elapsed), "within %s", elapsed)
+	}
+}
