@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/spf13/cobra"
 
 	"github.com/signalops/signalops/platform/background"
@@ -49,7 +50,10 @@ func runWork(ctx context.Context, sys *system) error {
 	}
 	defer stopMetrics()
 	// Closing the subscription (here, or River when the client stops) ends ObserveJobs.
-	jobEvents, unsubscribe := client.Subscribe(metrics.JobEventKinds...)
+	// Room for a few seconds of completions at full speed (10,000 jobs/s
+	// drained a 1,000-event buffer faster than the observer got a core, and
+	// River dropped events, logging each: hundreds of lines per drain).
+	jobEvents, unsubscribe := client.SubscribeConfig(&river.SubscribeConfig{Kinds: metrics.JobEventKinds, ChanSize: 50_000})
 	defer unsubscribe()
 	go sys.metrics.ObserveJobs(jobEvents)
 	// Start with a context that outlives ctx: canceling Start's context is
