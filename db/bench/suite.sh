@@ -56,7 +56,8 @@
 #   PROFILE=1  profile instead of measuring: pg_stat_statements and
 #              auto_explain (plans of statements over AUTO_EXPLAIN_MS, 50)
 #              in the cluster, top statements per step, and CPU profiles
-#              of serve (ingest, e2e) and work (e2e, drain, deliver) into OUT. The
+#              of serve (ingest: serve-ingest, serve-batch; e2e) and work
+#              (e2e, drain, deliver) into OUT. The
 #              extensions cost CPU: compare figures of profiled runs only
 #              with each other.
 #   OUT        directory for results.json, the logs and profiles; default a
@@ -296,7 +297,9 @@ measure_signalops() {
   pgss_reset
   start_serve
   s0=$(pgstats)
-  [ "$round" = 1 ] && [ "$kind" = single ] && pprof_during serve-ingest "$url" "$DURATION"
+  if [ "$round" = 1 ]; then
+    if [ "$kind" = single ]; then pprof_during serve-ingest "$url" "$DURATION"; else pprof_during serve-batch "$url" "$DURATION"; fi
+  fi
   if [ "$kind" = single ]; then
     rep=$(b ingest --key "$KEY" --concurrency 32 --warmup 0 --duration "${DURATION}s" "${cg_ingest[@]}")
   else
