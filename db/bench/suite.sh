@@ -56,8 +56,9 @@
 #   PROFILE=1  profile instead of measuring: pg_stat_statements and
 #              auto_explain (plans of statements over AUTO_EXPLAIN_MS, 50)
 #              in the cluster, top statements per step, and CPU profiles
-#              of serve (ingest: serve-ingest, serve-batch; e2e) and work
-#              (e2e, drain, deliver) into OUT. The
+#              and allocations of serve (ingest: serve-ingest,
+#              serve-batch, …-allocs; e2e) and CPU profiles of work (e2e,
+#              drain, deliver) into OUT. The
 #              extensions cost CPU: compare figures of profiled runs only
 #              with each other.
 #   OUT        directory for results.json, the logs and profiles; default a
@@ -254,11 +255,12 @@ pgss_dump() { # top statements by total time since the last reset
       shared_blks_hit AS hits, wal_records, left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
     FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 30" >"$out/pgss-$1.txt"
 }
-# pprof_during NAME URL SECONDS: a CPU profile, in the background.
+# pprof_during NAME URL SECONDS [KIND]: a CPU profile (or KIND, a delta
+# profile such as allocs), in the background.
 pprof_pids=()
 pprof_during() {
   [ "${PROFILE:-}" = 1 ] || return 0
-  curl -fs -H "Authorization: Bearer $ADMIN_TOKEN" "$2/debug/pprof/profile?seconds=$3" -o "$out/$1.pprof" &
+  curl -fs -H "Authorization: Bearer $ADMIN_TOKEN" "$2/debug/pprof/${4:-profile}?seconds=$3" -o "$out/$1.pprof" &
   pprof_pids+=($!)
 }
 b() { "$bin" bench "$@" --url "$url" --json 2>>"$out/bench.err" | tail -1; }
@@ -298,7 +300,10 @@ measure_signalops() {
   start_serve
   s0=$(pgstats)
   if [ "$round" = 1 ]; then
-    if [ "$kind" = single ]; then pprof_during serve-ingest "$url" "$DURATION"; else pprof_during serve-batch "$url" "$DURATION"; fi
+    local name=serve-ingest
+    [ "$kind" = single ] || name=serve-batch
+    pprof_during "$name" "$url" "$DURATION"
+    pprof_during "$name-allocs" "$url" "$DURATION" allocs
   fi
   if [ "$kind" = single ]; then
     rep=$(b ingest --key "$KEY" --concurrency 32 --warmup 0 --duration "${DURATION}s" "${cg_ingest[@]}")
