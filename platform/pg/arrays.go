@@ -2,7 +2,7 @@ package pg
 
 import (
 	"database/sql/driver"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,7 +49,7 @@ func (a Strings) Value() (driver.Value, error) {
 			n += 5
 		}
 	}
-	b := make([]byte, 0, n)
+	b := make([]byte, 0, n+n/4) // room for some escapes (a JSON document has many quotes)
 	b = append(b, '{')
 	for i, s := range a {
 		if i > 0 {
@@ -86,22 +86,63 @@ func (a Times) Value() (driver.Value, error) {
 	return string(append(b, '}')), nil
 }
 
+// Texts is a text[] (or, cast in SQL, jsonb[]) parameter without NULLs,
+// from strings or byte slices (JSON documents as encoded).
+type Texts[T ~string | ~[]byte] []T
+
+// Value implements driver.Valuer.
+func (a Texts[T]) Value() (driver.Value, error) {
+	if a == nil {
+		return nil, nil
+	}
+	n := 2
+	for _, s := range a {
+		n += len(s) + 3
+	}
+	b := make([]byte, 0, n+n/4) // room for some escapes
+	b = append(b, '{')
+	for i, s := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendQuoted(b, s)
+	}
+	return string(append(b, '}')), nil
+}
+
+// Ints is an integer array parameter (smallint[], integer[] or bigint[], as
+// the statement casts it).
+type Ints []int
+
+// Value implements driver.Valuer.
+func (a Ints) Value() (driver.Value, error) {
+	if a == nil {
+		return nil, nil
+	}
+	b := make([]byte, 0, 2+len(a)*4)
+	b = append(b, '{')
+	for i, n := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return string(append(b, '}')), nil
+}
+
 // appendQuoted appends s as a double-quoted array element: backslash and
 // double quote escaped, everything else verbatim (the connection is UTF-8;
 // a NUL byte is refused by PostgreSQL either way).
-func appendQuoted(b []byte, s string) []byte {
+func appendQuoted[T ~string | ~[]byte](b []byte, s T) []byte {
 	b = append(b, '"')
-	if !strings.ContainsAny(s, `"\`) {
-		b = append(b, s...)
-		return append(b, '"')
-	}
+	from := 0
 	for i := 0; i < len(s); i++ { // '"' and '\\' never occur inside a UTF-8 sequence
 		if s[i] == '"' || s[i] == '\\' {
-			b = append(b, '\\')
+			b = append(append(b, s[from:i]...), '\\')
+			from = i
 		}
-		b = append(b, s[i])
 	}
-	return append(b, '"')
+	return append(append(b, s[from:]...), '"')
 }
 
 // hexUUID writes id's canonical 36-character form into dst.

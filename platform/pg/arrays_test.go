@@ -42,6 +42,20 @@ func TestArrays(t *testing.T) {
 		times, pq.GenericArray{A: []time.Time(times)}).Scan(&n))
 	require.Equal(t, 2, n, "the same instants as pq's own encoding")
 
+	texts := []string{"", "NULL", `a "quoted" \ back\\slash`, `{"json":"doc","n":[1,2]}`, "ünïcødé ✓"}
+	var gotTexts pq.StringArray
+	require.NoError(t, db.QueryRow(`SELECT $1::text[]`, pg.Texts[string](texts)).Scan(&gotTexts))
+	require.Equal(t, texts, []string(gotTexts))
+	docs := pg.Texts[[]byte]{[]byte(`{"a":"b \" c","d":"\\"}`), []byte(`{}`)}
+	var gotDocs pq.StringArray
+	require.NoError(t, db.QueryRow(`SELECT $1::jsonb[]::text[]`, docs).Scan(&gotDocs))
+	require.Equal(t, []string{`{"a": "b \" c", "d": "\\"}`, `{}`}, []string(gotDocs))
+
+	ints := pg.Ints{0, -1, 32767, 1 << 40}
+	var gotInts pq.Int64Array
+	require.NoError(t, db.QueryRow(`SELECT $1::bigint[]`, ints).Scan(&gotInts))
+	require.Equal(t, pq.Int64Array{0, -1, 32767, 1 << 40}, gotInts)
+
 	var empty, null *string
 	require.NoError(t, db.QueryRow(`SELECT $1::text[]::text, $2::text[]::text`, pg.Strings{}, pg.Strings(nil)).Scan(&empty, &null))
 	require.Equal(t, "{}", *empty)

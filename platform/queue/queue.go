@@ -4,9 +4,10 @@
 // module has registered its workers.
 //
 // Both run on riverdatabasesql over the same lib/pq pool the repositories
-// use, so river's InsertTx joins an sqlx transaction. The working client adds
-// a small pgx pool used only for LISTEN, so jobs are picked up within
-// milliseconds instead of on the next poll.
+// use, so river's InsertTx joins an sqlx transaction; their bulk insert in
+// a transaction (InsertManyFastTx) runs as a prepared statement (insert.go).
+// The working client adds a small pgx pool used only for LISTEN, so jobs
+// are picked up within milliseconds instead of on the next poll.
 //
 // Both install tracing.RiverMiddleware: a job carries the trace context it
 // was inserted in (in its metadata), and its work continues that trace.
@@ -22,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
 
@@ -50,7 +52,7 @@ type Config struct {
 // NewInsertOnly returns a client that can only insert jobs. FetchCooldown
 // also throttles the insert notifications it sends, so it is set here too.
 func NewInsertOnly(db *sql.DB, cfg Config, logger *slog.Logger) (*Client, error) {
-	return newClient("insert-only", riverdatabasesql.New(db), &river.Config{FetchCooldown: cfg.FetchCooldown}, cfg, logger)
+	return newClient("insert-only", newDriver(riverdatabasesql.New(db), db), &river.Config{FetchCooldown: cfg.FetchCooldown}, cfg, logger)
 }
 
 // NewWorking returns a client that works the given queues with workers.
@@ -68,7 +70,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 	if retention == 0 {
 		retention = -1 // River: never delete
 	}
-	return newClient("working", driver, &river.Config{
+	return newClient("working", newDriver(driver, db), &river.Config{
 		Queues:                      queues,
 		Workers:                     workers,
 		FetchCooldown:               cfg.FetchCooldown,
@@ -83,7 +85,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 
 // newClient completes rc with what every client of this process carries
 // (the logger; tracing, then cfg's middleware) and builds the client.
-func newClient(what string, driver *riverdatabasesql.Driver, rc *river.Config, cfg Config, logger *slog.Logger) (*Client, error) {
+func newClient(what string, driver riverdriver.Driver[*sql.Tx], rc *river.Config, cfg Config, logger *slog.Logger) (*Client, error) {
 	rc.Logger = logger
 	rc.Middleware = append(tracing.RiverMiddleware(), cfg.Middleware...)
 	c, err := river.NewClient(driver, rc)
