@@ -72,18 +72,18 @@ func BenchmarkIngest(b *testing.B) {
 						}
 						continue
 					}
-					items := `{"events":[`
+					items := []byte(`{"events":[`)
 					for i := range bc.batch {
 						raw, key := body()
 						if i > 0 {
-							items += ","
+							items = append(items, ',')
 						}
 						if key != "" {
-							raw = append(raw[:len(raw)-1], fmt.Sprintf(`,"idempotencyKey":%q}`, key)...)
+							raw = fmt.Appendf(raw[:len(raw)-1], `,"idempotencyKey":%q}`, key)
 						}
-						items += string(raw)
+						items = append(items, raw...)
 					}
-					parsed, err := events.ParseBatch([]byte(items + "]}"))
+					parsed, err := events.ParseBatch(append(items, "]}"...))
 					if err != nil {
 						b.Error(err)
 						return
