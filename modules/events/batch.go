@@ -127,7 +127,7 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 	}
 	now := time.Now().UTC()
 	firstByKey := map[string]int{}
-	var rows []Event
+	rows := make([]Event, 0, valid) // never grown: items point into it
 	for i := range items {
 		in := items[i].input
 		if in == nil {
@@ -139,9 +139,8 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 			}
 			firstByKey[in.IdempotencyKey] = i
 		}
-		e := newEvent(tenantID, *in, now, retentionOf(q))
-		items[i].event = &e
-		rows = append(rows, e)
+		rows = append(rows, newEvent(tenantID, *in, now, retentionOf(q)))
+		items[i].event = &rows[len(rows)-1]
 	}
 	var noted bool
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -154,7 +153,7 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 		}
 		var keys []string
 		for _, e := range rows {
-			if !inserted[e.ID] {
+			if !inserted.has(e.ID) {
 				keys = append(keys, *e.IdempotencyKey)
 			}
 		}
@@ -168,7 +167,7 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 				prior[k.Key] = k.event()
 			}
 		}
-		params := make([]river.InsertManyParams, 0, len(inserted))
+		params := make([]river.InsertManyParams, 0, len(rows))
 		for i := range items {
 			it := &items[i]
 			if it.input == nil {
@@ -179,7 +178,7 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 				continue // an in-batch repeat: settled below, against its first occurrence
 			}
 			e := it.event
-			if inserted[e.ID] {
+			if inserted.has(e.ID) {
 				it.Status, it.ID = ItemAccepted, &e.ID
 				params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: tenantID, EventID: e.ID}})
 				continue

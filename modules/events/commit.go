@@ -103,10 +103,10 @@ func (s *Service) ingestTx(ctx context.Context, tx *sqlx.Tx, group []*pending) e
 	if err != nil {
 		return err
 	}
-	params := make([]river.InsertManyParams, 0, len(inserted))
+	params := make([]river.InsertManyParams, 0, len(live))
 	perTenant := map[uuid.UUID][]int{}
 	for i, p := range live {
-		if inserted[p.e.ID] {
+		if inserted.has(p.e.ID) {
 			p.res = IngestResult{Event: p.e}
 			var opts *river.InsertOpts
 			if md := tracing.JobMetadata(ctx, p.trace); md != nil {
@@ -218,10 +218,10 @@ var errKeyReused = apperr.Invalid("idempotency_key_reused",
 
 // priorsOf loads the stored idempotency keys behind the requests that did
 // not insert (stored earlier, or by an earlier request of this same group).
-func (s *Service) priorsOf(ctx context.Context, tx *sqlx.Tx, live []*pending, inserted map[uuid.UUID]bool) (map[priorKey]storedKey, error) {
+func (s *Service) priorsOf(ctx context.Context, tx *sqlx.Tx, live []*pending, inserted storedEvents) (map[priorKey]storedKey, error) {
 	keys := map[uuid.UUID][]string{}
 	for _, p := range live {
-		if !inserted[p.e.ID] {
+		if !inserted.has(p.e.ID) {
 			keys[p.e.TenantID] = append(keys[p.e.TenantID], p.in.IdempotencyKey)
 		}
 	}

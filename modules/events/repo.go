@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,8 +42,8 @@ func (k storedKey) event() Event {
 
 // Insert stores e, as InsertMany does.
 func (r repo) Insert(ctx context.Context, q pg.Querier, e *Event) (inserted bool, err error) {
-	ids, err := r.InsertMany(ctx, q, []Event{*e})
-	return ids[e.ID], err
+	stored, err := r.InsertMany(ctx, q, []Event{*e})
+	return stored.has(e.ID), err
 }
 
 // GetKey returns the tenant's stored idempotency key.
@@ -200,20 +201,29 @@ func (repo) Tail(ctx context.Context, q pg.Querier, tenantID uuid.UUID, f TailFi
 	return out, nil
 }
 
+// storedEvents is what InsertMany stored: every event, or those in ids.
+type storedEvents struct {
+	all bool
+	ids map[uuid.UUID]bool
+}
+
+func (s storedEvents) has(id uuid.UUID) bool { return s.all || s.ids[id] }
+
 // InsertMany stores events with one statement. A row with an idempotency
 // key is stored only if its key is new for the tenant: the keys go into
 // event_idempotency first (ON CONFLICT DO NOTHING), and only the rows whose
 // key went in, plus the rows without a key, go into events. A key another
 // transaction is inserting makes the statement wait for that transaction,
-// then skip the row if it committed. Rows without any key skip the CTE.
-// It returns the ids stored.
-func (r repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uuid.UUID]bool, error) {
+// then skip the row if it committed. Rows without any key skip the CTE,
+// and are all stored (or the statement fails), so it returns no ids for
+// them: reading them back cost 4 % of serve's CPU at batch ingestion.
+// It returns what it stored.
+func (r repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (storedEvents, error) {
 	const unkeyed = `
 		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key,
 			request_hash, retention_days)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
-			$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])
-		RETURNING id`
+			$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])`
 	const keyed = `
 		WITH rows AS (
 			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
@@ -235,30 +245,32 @@ func (r repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (map[uui
 	ids, tenants := make(pg.UUIDs, n), make(pg.UUIDs, n)
 	types, payloads, sources, keys := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
 	occurred, received := make(pg.Times, n), make(pg.Times, n)
-	hashes, retention := make([][]byte, n), make([]int64, n)
+	hashes, retention := make([][]byte, n), make(pg.Ints, n)
 	for i := range es {
 		e := &es[i]
 		payload := string(e.Payload)
 		ids[i], tenants[i], types[i], payloads[i] = e.ID, e.TenantID, &e.Type, &payload
 		sources[i], keys[i] = e.Source, e.IdempotencyKey
-		occurred[i], received[i], hashes[i], retention[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash, int64(e.RetentionDays)
+		occurred[i], received[i], hashes[i], retention[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash, e.RetentionDays
 	}
-	query := unkeyed
-	for _, e := range es {
-		if e.IdempotencyKey != nil {
-			query = keyed
-			break
+	args := []any{ids, tenants, types, sources, payloads, occurred, received, keys, pq.ByteaArray(hashes), retention}
+	if !slices.ContainsFunc(es, func(e Event) bool { return e.IdempotencyKey != nil }) {
+		res, err := q.ExecContext(ctx, unkeyed, args...)
+		if err != nil {
+			return storedEvents{}, fmt.Errorf("insert events: %w", err)
 		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(es)) {
+			return storedEvents{}, fmt.Errorf("insert events: %d of %d stored (%w)", n, len(es), err)
+		}
+		return storedEvents{all: true}, nil
 	}
 	var inserted []uuid.UUID
-	err := sqlx.SelectContext(ctx, q, &inserted, query, ids, tenants, types,
-		sources, payloads, occurred, received, keys, pq.ByteaArray(hashes), pq.Array(retention))
-	if err != nil {
-		return nil, fmt.Errorf("insert events: %w", err)
+	if err := sqlx.SelectContext(ctx, q, &inserted, keyed, args...); err != nil {
+		return storedEvents{}, fmt.Errorf("insert events: %w", err)
 	}
-	out := make(map[uuid.UUID]bool, len(inserted))
+	out := storedEvents{ids: make(map[uuid.UUID]bool, len(inserted))}
 	for _, id := range inserted {
-		out[id] = true
+		out.ids[id] = true
 	}
 	return out, nil
 }
