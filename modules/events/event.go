@@ -58,6 +58,23 @@ type Event struct {
 
 var typeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
+// validType is typeRE.MatchString(s), without the regexp engine (a
+// quarter of single-event validation).
+func validType(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Input is one validated event as a producer sent it.
 type Input struct {
 	Type           string
@@ -98,9 +115,11 @@ func decodeWire(body []byte) (wireEvent, error) {
 			fmt.Sprintf("JSON nested deeper than %d levels inside the event is not accepted.", MaxPayloadDepth),
 			apperr.FieldError{Field: "body", Message: fmt.Sprintf("nesting exceeds %d levels", MaxPayloadDepth+1)})
 	}
-	var w wireEvent
-	if err := json.Unmarshal(body, &w); err != nil {
-		return wireEvent{}, jsonProblem(err)
+	w, ok := fastWire(body) // wirefast.go
+	if !ok {
+		if err := json.Unmarshal(body, &w); err != nil {
+			return wireEvent{}, jsonProblem(err)
+		}
 	}
 	if !utf8.Valid(body) {
 		field := "body"
@@ -131,7 +150,7 @@ func (w wireEvent) input(idempotencyKey string) (Input, error) {
 		bad("type", "must be a string")
 	case s == nil:
 		bad("type", "is required")
-	case !typeRE.MatchString(*s):
+	case !validType(*s):
 		bad("type", "must match ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 	default:
 		in.Type = *s
@@ -227,10 +246,16 @@ func ValidateIdempotencyKey(values []string) (string, error) {
 	return k, nil
 }
 
-// optString decodes a JSON string member; absent or null gives nil.
+// optString decodes a JSON string member; absent or null gives nil. raw is
+// valid JSON (encoding/json or fastWire checked it) within a body that is
+// valid UTF-8, so a string without escapes is its bytes.
 func optString(raw json.RawMessage) (*string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
+	}
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		s := string(raw[1 : len(raw)-1])
+		return &s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
