@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +38,26 @@ type BatchResult struct {
 	Problem *httpx.Problem `json:"error,omitempty"`
 	input   *Input         // nil when rejected before the transaction
 	event   *Event
+}
+
+// appendJSON appends r as encoding/json encodes it.
+func (r BatchResult) appendJSON(b []byte) []byte {
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, int64(r.Index), 10)
+	b = append(b, `,"status":`...)
+	b = httpx.AppendJSONString(b, r.Status)
+	if r.ID != nil {
+		b = append(b, `,"id":"`...)
+		b = append(appendUUID(b, *r.ID), '"')
+	}
+	if r.Problem != nil {
+		p, err := json.Marshal(r.Problem)
+		if err != nil {
+			p = []byte("null") // a Problem always encodes
+		}
+		b = append(append(b, `,"error":`...), p...)
+	}
+	return append(b, '}')
 }
 
 // parseItem decodes and validates one batch item (an event plus an

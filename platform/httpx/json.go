@@ -96,3 +96,29 @@ func jsonKind(k string) string {
 		return "a number"
 	}
 }
+
+// JSON answers code with v as c.JSON(code, v) would, with the body that
+// encoded returns, which must be exactly what c.JSON writes for v:
+// encoding/json's compact encoding (HTML characters escaped) and a
+// newline. It is for hot routes whose answer has a fixed shape, which
+// encoding/json reflects on at every call. A request for ?pretty, or a
+// router in debug mode, gets c.JSON's indented answer.
+func JSON(c echo.Context, code int, v any, encoded func() []byte) error {
+	if c.Echo().Debug || c.Request().URL.RawQuery != "" && c.QueryParams().Has("pretty") {
+		return c.JSON(code, v)
+	}
+	return c.JSONBlob(code, encoded())
+}
+
+// AppendJSONString appends s as encoding/json encodes a string.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s) // escapes, invalid UTF-8, U+2028: encoding/json's own rules
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
