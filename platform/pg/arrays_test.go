@@ -41,6 +41,10 @@ func TestArrays(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM unnest($1::timestamptz[], $2::timestamptz[]) AS u(a, b) WHERE a = b`,
 		times, pq.GenericArray{A: []time.Time(times)}).Scan(&n))
 	require.Equal(t, 2, n, "the same instants as pq's own encoding")
+	var nulls int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM unnest($1::timestamptz[]) AS u(a) WHERE a IS NULL`,
+		pg.Times{time.Time{}, time.Now(), time.Time{}}).Scan(&nulls))
+	require.Equal(t, 2, nulls, "a zero time is NULL")
 
 	texts := []string{"", "NULL", `a "quoted" \ back\\slash`, `{"json":"doc","n":[1,2]}`, "ünïcødé ✓"}
 	var gotTexts pq.StringArray
