@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -222,8 +223,11 @@ func (r repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (storedE
 	const unkeyed = `
 		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key,
 			request_hash, retention_days)
-		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
-			$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])`
+		SELECT id, tenant_id, type, source, payload, coalesce(occurred_at, received_at), received_at,
+			idempotency_key, request_hash, retention_days
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
+			$7::timestamptz[], $8::text[], $9::bytea[], $10::smallint[])
+			AS r(id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key, request_hash, retention_days)`
 	const keyed = `
 		WITH rows AS (
 			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
@@ -239,19 +243,24 @@ func (r repo) InsertMany(ctx context.Context, q pg.Querier, es []Event) (storedE
 		)
 		INSERT INTO events (id, tenant_id, type, source, payload, occurred_at, received_at, idempotency_key,
 			request_hash, retention_days)
-		SELECT * FROM rows WHERE idempotency_key IS NULL OR id IN (SELECT event_id FROM keyed)
+		SELECT id, tenant_id, type, source, payload, coalesce(occurred_at, received_at), received_at,
+			idempotency_key, request_hash, retention_days
+		FROM rows WHERE idempotency_key IS NULL OR id IN (SELECT event_id FROM keyed)
 		RETURNING id`
 	n := len(es)
 	ids, tenants := make(pg.UUIDs, n), make(pg.UUIDs, n)
-	types, payloads, sources, keys := make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n), make(pg.Strings, n)
+	types, payloads := make(pg.Texts[string], n), make(pg.Texts[json.RawMessage], n)
+	sources, keys := make(pg.Strings, n), make(pg.Strings, n)
 	occurred, received := make(pg.Times, n), make(pg.Times, n)
 	hashes, retention := make([][]byte, n), make(pg.Ints, n)
 	for i := range es {
 		e := &es[i]
-		payload := string(e.Payload)
-		ids[i], tenants[i], types[i], payloads[i] = e.ID, e.TenantID, &e.Type, &payload
+		ids[i], tenants[i], types[i], payloads[i] = e.ID, e.TenantID, e.Type, e.Payload
 		sources[i], keys[i] = e.Source, e.IdempotencyKey
-		occurred[i], received[i], hashes[i], retention[i] = e.OccurredAt, e.ReceivedAt, e.RequestHash, e.RetentionDays
+		received[i], hashes[i], retention[i] = e.ReceivedAt, e.RequestHash, e.RetentionDays
+		if !e.OccurredAt.Equal(e.ReceivedAt) {
+			occurred[i] = e.OccurredAt // else NULL: the statement stores received_at, 35 bytes fewer to send
+		}
 	}
 	args := []any{ids, tenants, types, sources, payloads, occurred, received, keys, pq.ByteaArray(hashes), retention}
 	if !slices.ContainsFunc(es, func(e Event) bool { return e.IdempotencyKey != nil }) {
