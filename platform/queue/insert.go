@@ -24,10 +24,11 @@ import (
 // execute), PostgreSQL plans it on every run, and pq.Array reflects on
 // every element. In serve's ingestion profile that statement was the
 // largest single cost of a group commit (docs/performance.md, "serve's CPU
-// per event"). The statement and the rows are River's own
-// (JobInsertFastManyNoReturning of riverdatabasesql v0.51.2; TestFastInsert
-// compares the rows with River's); every other call, and this one with a
-// custom schema, goes to riverdatabasesql.
+// per event"). The rows are River's own: the statement is
+// riverdatabasesql's JobInsertFastManyNoReturning (v0.51.2), but for the
+// times it leaves to the database (TestFastInsert compares the rows with
+// River's). Every other call, and this one with a custom schema, goes to
+// riverdatabasesql.
 type insertDriver struct {
 	*riverdatabasesql.Driver
 	insert *preparedInsert
@@ -70,11 +71,11 @@ func (e *executorTx) JobInsertFastManyNoReturning(ctx context.Context, params *r
 		maxAttempts, priorities, unique = make(pg.Ints, n), make(pg.Ints, n), make(pg.Ints, n)
 		uniqueKeys                      = make(pq.ByteaArray, n)
 	)
-	now := time.Now().UTC()
 	for i, j := range params.Jobs {
-		// As riverdatabasesql's JobInsertFastManyNoReturning fills its arrays.
+		// As riverdatabasesql's JobInsertFastManyNoReturning fills its
+		// arrays, except that a time left to the driver is NULL (not sent):
+		// the statement puts its now there.
 		args[i] = orEmptyObject(j.EncodedArgs)
-		createdAt[i] = now
 		if j.CreatedAt != nil {
 			createdAt[i] = *j.CreatedAt
 		}
@@ -83,7 +84,6 @@ func (e *executorTx) JobInsertFastManyNoReturning(ctx context.Context, params *r
 		metadata[i] = orEmptyObject(j.Metadata)
 		priorities[i] = min(j.Priority, math.MaxInt16)
 		queues[i] = j.Queue
-		scheduledAt[i] = now
 		if j.ScheduledAt != nil {
 			scheduledAt[i] = *j.ScheduledAt
 		}
@@ -95,7 +95,7 @@ func (e *executorTx) JobInsertFastManyNoReturning(ctx context.Context, params *r
 	txStmt := e.tx.StmtContext(ctx, stmt)
 	defer txStmt.Close()
 	res, err := txStmt.ExecContext(ctx, args, createdAt, kinds, maxAttempts, metadata, priorities, queues,
-		scheduledAt, states, tags, uniqueKeys, unique)
+		scheduledAt, states, tags, uniqueKeys, unique, time.Now().UTC())
 	if err != nil {
 		return 0, err
 	}
@@ -112,7 +112,8 @@ func orEmptyObject(doc []byte) []byte {
 }
 
 // insertFastMany is riverdatabasesql's JobInsertFastManyNoReturning in the
-// default schema.
+// default schema, but for its times: a NULL created_at or scheduled_at is
+// the driver's now ($13), as riverdatabasesql fills them in.
 const insertFastMany = `-- name: JobInsertFastManyNoReturning :execrows
 INSERT INTO river_job(
     args,
@@ -128,18 +129,21 @@ INSERT INTO river_job(
     unique_key,
     unique_states
 ) SELECT
-    unnest($1::jsonb[]),
-    unnest($2::timestamptz[]),
-    unnest($3::text[]),
-    unnest($4::smallint[]),
-    unnest($5::jsonb[]),
-    unnest($6::smallint[]),
-    unnest($7::text[]),
-    unnest($8::timestamptz[]),
-    unnest($9::river_job_state[]),
-    string_to_array(unnest($10::text[]), ','),
-    nullif(unnest($11::bytea[]), ''),
-    nullif(unnest($12::integer[]), 0)::bit(8)
+    args,
+    coalesce(created_at, $13),
+    kind,
+    max_attempts,
+    metadata,
+    priority,
+    queue,
+    coalesce(scheduled_at, $13),
+    state,
+    string_to_array(tags, ','),
+    nullif(unique_key, ''),
+    nullif(unique_states, 0)::bit(8)
+FROM unnest($1::jsonb[], $2::timestamptz[], $3::text[], $4::smallint[], $5::jsonb[], $6::smallint[], $7::text[],
+    $8::timestamptz[], $9::river_job_state[], $10::text[], $11::bytea[], $12::integer[])
+    AS j(args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
 ON CONFLICT (unique_key)
     WHERE unique_key IS NOT NULL
         AND unique_states IS NOT NULL
