@@ -68,12 +68,12 @@ func parseItem(raw []byte) (Input, error) {
 		return Input{}, err
 	}
 	var keys []string
-	switch k, err := optString(w.IdempotencyKey); {
+	switch k, ok, err := optString(w.IdempotencyKey); {
 	case err != nil:
 		return Input{}, apperr.BadRequest("invalid_idempotency_key", "idempotencyKey must be a string.",
 			apperr.FieldError{Field: "idempotencyKey", Message: "must be a string"})
-	case k != nil:
-		keys = []string{*k}
+	case ok:
+		keys = []string{k}
 	}
 	key, err := ValidateIdempotencyKey(keys)
 	if err != nil {
@@ -85,31 +85,33 @@ func parseItem(raw []byte) (Input, error) {
 // ParseBatch decodes {"events":[...]} and validates every item; invalid
 // items become rejected results, the rest inputs.
 func ParseBatch(body []byte) ([]BatchResult, error) {
-	var req struct {
-		Events []json.RawMessage `json:"events"`
-	}
-	var ok bool
-	if req.Events, ok = fastBatch(body); !ok { // wirefast.go
-		req.Events = nil
+	events, ok := fastBatch(body) // wirefast.go
+	if !ok {
+		var req struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		// Unmarshal, not a Decoder: data after the object is invalid JSON,
+		// never a second batch silently dropped.
 		if err := json.Unmarshal(body, &req); err != nil {
-			// Unmarshal, not a Decoder: data after the object is invalid
-			// JSON, never a second batch silently dropped.
 			return nil, jsonProblem(err)
 		}
+		events = req.Events
 	}
-	if len(req.Events) == 0 || len(req.Events) > MaxBatchItems {
+	if len(events) == 0 || len(events) > MaxBatchItems {
 		return nil, apperr.Invalid("validation_failed", fmt.Sprintf("A batch holds 1 to %d events.", MaxBatchItems),
-			apperr.FieldError{Field: "events", Message: fmt.Sprintf("must hold 1-%d items, got %d", MaxBatchItems, len(req.Events))})
+			apperr.FieldError{Field: "events", Message: fmt.Sprintf("must hold 1-%d items, got %d", MaxBatchItems, len(events))})
 	}
-	out := make([]BatchResult, len(req.Events))
-	for i, raw := range req.Events {
+	out := make([]BatchResult, len(events))
+	inputs := make([]Input, len(events)) // one allocation for all the items' inputs
+	for i, raw := range events {
 		out[i].Index = i
 		in, err := parseItem(raw)
 		if err != nil {
 			out[i].reject(err)
 			continue
 		}
-		out[i].input = &in
+		inputs[i] = in
+		out[i].input = &inputs[i]
 	}
 	return out, nil
 }

@@ -117,9 +117,11 @@ func decodeWire(body []byte) (wireEvent, error) {
 	}
 	w, ok := fastWire(body) // wirefast.go
 	if !ok {
-		if err := json.Unmarshal(body, &w); err != nil {
+		var slow wireEvent // its own variable: &w would put every w on the heap
+		if err := json.Unmarshal(body, &slow); err != nil {
 			return wireEvent{}, jsonProblem(err)
 		}
+		w = slow
 	}
 	if !utf8.Valid(body) {
 		field := "body"
@@ -145,15 +147,15 @@ func (w wireEvent) input(idempotencyKey string) (Input, error) {
 	var fields []apperr.FieldError
 	bad := func(field, msg string) { fields = append(fields, apperr.FieldError{Field: field, Message: msg}) }
 
-	switch s, err := optString(w.Type); {
+	switch s, ok, err := optString(w.Type); {
 	case err != nil:
 		bad("type", "must be a string")
-	case s == nil:
+	case !ok:
 		bad("type", "is required")
-	case !validType(*s):
+	case !validType(s):
 		bad("type", "must match ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 	default:
-		in.Type = *s
+		in.Type = s
 	}
 
 	switch p := bytes.TrimSpace(w.Payload); {
@@ -169,26 +171,27 @@ func (w wireEvent) input(idempotencyKey string) (Input, error) {
 		}
 	}
 
-	switch s, err := optString(w.Source); {
+	switch s, ok, err := optString(w.Source); {
 	case err != nil:
 		bad("source", "must be a string")
-	case s == nil:
-	case utf8.RuneCountInString(*s) > MaxSourceRunes:
+	case !ok:
+	case utf8.RuneCountInString(s) > MaxSourceRunes:
 		bad("source", fmt.Sprintf("must be at most %d characters", MaxSourceRunes))
-	case strings.ContainsRune(*s, 0):
+	case strings.ContainsRune(s, 0):
 		bad("source", `must not contain \u0000`)
 	default:
-		if *s != "" {
-			in.Source = s
+		if s != "" {
+			src := s
+			in.Source = &src
 		}
 	}
 
-	switch s, err := optString(w.OccurredAt); {
+	switch s, ok, err := optString(w.OccurredAt); {
 	case err != nil:
 		bad("occurredAt", "must be an RFC 3339 timestamp string")
-	case s == nil:
+	case !ok:
 	default:
-		t, err := time.Parse(time.RFC3339Nano, *s)
+		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil || t.Year() < 1970 || t.Year() > 9999 {
 			bad("occurredAt", "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
 		} else {
@@ -246,22 +249,21 @@ func ValidateIdempotencyKey(values []string) (string, error) {
 	return k, nil
 }
 
-// optString decodes a JSON string member; absent or null gives nil. raw is
-// valid JSON (encoding/json or fastWire checked it) within a body that is
-// valid UTF-8, so a string without escapes is its bytes.
-func optString(raw json.RawMessage) (*string, error) {
+// optString decodes a JSON string member; absent or null gives ok=false.
+// raw is valid JSON (encoding/json or fastWire checked it) within a body
+// that is valid UTF-8, so a string without escapes is its bytes.
+func optString(raw json.RawMessage) (s string, ok bool, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return "", false, nil
 	}
 	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		s := string(raw[1 : len(raw)-1])
-		return &s, nil
+		return string(raw[1 : len(raw)-1]), true, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, err
+	var str string
+	if err := json.Unmarshal(raw, &str); err != nil {
+		return "", false, err
 	}
-	return &s, nil
+	return str, true, nil
 }
 
 // jsonProblem is httpx.JSONProblem, except that any type error means the

@@ -213,7 +213,7 @@ func newEvent(tenantID uuid.UUID, in Input, now time.Time, retentionDays int) Ev
 	if in.IdempotencyKey != "" {
 		key := in.IdempotencyKey
 		e.IdempotencyKey = &key
-		e.RequestHash = in.hash[:]
+		e.RequestHash = append([]byte(nil), in.hash[:]...) // in.hash[:] would move every in to the heap
 	}
 	return e
 }

@@ -24,10 +24,15 @@ const maxFastDepth = MaxPayloadDepth + 8
 
 // fastWire decodes one event body; ok=false means take encoding/json's path.
 func fastWire(b []byte) (w wireEvent, ok bool) {
-	ok = fastObject(b, func(key []byte, i int) (int, bool) {
-		end, ok := scanValue(b, i, 1)
-		if !ok {
-			return end, false
+	i, more, ok := openObject(b)
+	for ok && more {
+		var key []byte
+		var end int
+		if key, i, ok = memberName(b, i); !ok {
+			break
+		}
+		if end, ok = scanValue(b, i, 1); !ok {
+			break
 		}
 		switch v := b[i:end]; string(key) {
 		case "type":
@@ -41,10 +46,12 @@ func fastWire(b []byte) (w wireEvent, ok bool) {
 		case "idempotencyKey":
 			w.IdempotencyKey = v
 		default:
-			return end, !nearName(key, "type", "payload", "source", "occurredAt", "idempotencyKey")
+			ok = !nearName(key, "type", "payload", "source", "occurredAt", "idempotencyKey")
 		}
-		return end, true
-	})
+		if ok {
+			i, more, ok = nextMember(b, end)
+		}
+	}
 	return w, ok
 }
 
@@ -53,39 +60,51 @@ func fastWire(b []byte) (w wireEvent, ok bool) {
 // array, or repeated: encoding/json decides what that means).
 func fastBatch(b []byte) (items []json.RawMessage, ok bool) {
 	seen := false
-	ok = fastObject(b, func(key []byte, i int) (int, bool) {
-		if string(key) != "events" {
-			end, ok := scanValue(b, i, 1)
-			return end, ok && !nearName(key, "events")
+	i, more, ok := openObject(b)
+	for ok && more {
+		var key []byte
+		var end int
+		if key, i, ok = memberName(b, i); !ok {
+			break
 		}
-		if seen || b[i] != '[' {
-			return i, false
+		if string(key) == "events" && !seen && b[i] == '[' {
+			seen = true
+			items, end, ok = scanItems(b, i)
+		} else {
+			end, ok = scanValue(b, i, 1)
+			ok = ok && string(key) != "events" && !nearName(key, "events")
 		}
-		seen = true
-		items = make([]json.RawMessage, 0, 100)
-		if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
-			return i + 1, true
+		if ok {
+			i, more, ok = nextMember(b, end)
 		}
-		for {
-			end, ok := scanValue(b, i, 2)
-			if !ok {
-				return end, false
-			}
-			items = append(items, b[i:end])
-			if i = skipSpace(b, end); i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return i, false
-			}
-		}
-	})
+	}
 	return items, ok && seen
+}
+
+// scanItems validates the array at b[i] and returns its elements.
+func scanItems(b []byte, i int) ([]json.RawMessage, int, bool) {
+	items := make([]json.RawMessage, 0, 100)
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
+		return items, i + 1, true
+	}
+	for {
+		end, ok := scanValue(b, i, 2)
+		if !ok {
+			return nil, end, false
+		}
+		items = append(items, b[i:end])
+		if i = skipSpace(b, end); i >= len(b) {
+			return nil, i, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return items, i + 1, true
+		default:
+			return nil, i, false
+		}
+	}
 }
 
 // nearName reports whether a member name other than the known ones could
@@ -121,50 +140,53 @@ func equalFoldASCII(a []byte, b string) bool {
 	return true
 }
 
-// fastObject validates that b is one JSON object (whitespace around it
-// allowed), calling member for each member in order with its name (the
-// bytes between the quotes) and the index of its value; member validates
-// the value and returns where it ends. It returns false as soon as b is
-// anything else or member returns false (the members seen so far are then
-// of no use).
-func fastObject(b []byte, member func(key []byte, i int) (end int, ok bool)) bool {
-	i := skipSpace(b, 0)
+// openObject starts reading b as one JSON object (whitespace around it
+// allowed): the index of its first member, and more=false when it is {}.
+func openObject(b []byte) (i int, more, ok bool) {
+	i = skipSpace(b, 0)
 	if i == len(b) || b[i] != '{' {
-		return false
+		return i, false, false
 	}
 	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
-		return skipSpace(b, i+1) == len(b)
+		return i, false, skipSpace(b, i+1) == len(b)
 	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return false
-		}
-		keyEnd, ok := scanString(b, i)
-		if !ok {
-			return false
-		}
-		key := b[i+1 : keyEnd-1]
-		if i = skipSpace(b, keyEnd); i >= len(b) || b[i] != ':' {
-			return false
-		}
-		if i = skipSpace(b, i+1); i >= len(b) {
-			return false
-		}
-		if i, ok = member(key, i); !ok {
-			return false
-		}
-		if i = skipSpace(b, i); i >= len(b) {
-			return false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return skipSpace(b, i+1) == len(b)
-		default:
-			return false
-		}
+	return i, true, true
+}
+
+// memberName reads the member at b[i]: its name (the bytes between the
+// quotes) and the index of its value.
+func memberName(b []byte, i int) (key []byte, value int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
 	}
+	end, ok := scanString(b, i)
+	if !ok {
+		return nil, end, false
+	}
+	key = b[i+1 : end-1]
+	if i = skipSpace(b, end); i >= len(b) || b[i] != ':' {
+		return nil, i, false
+	}
+	if i = skipSpace(b, i+1); i >= len(b) {
+		return nil, i, false
+	}
+	return key, i, true
+}
+
+// nextMember reads what follows a member's value ending at b[i]: the index
+// of the next member, or more=false at the end of the object, which must
+// end b (but for whitespace).
+func nextMember(b []byte, i int) (next int, more, ok bool) {
+	if i = skipSpace(b, i); i >= len(b) {
+		return i, false, false
+	}
+	switch b[i] {
+	case ',':
+		return skipSpace(b, i+1), true, true
+	case '}':
+		return i, false, skipSpace(b, i+1) == len(b)
+	}
+	return i, false, false
 }
 
 func skipSpace(b []byte, i int) int {
