@@ -3,7 +3,6 @@ package events
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,7 +47,7 @@ func (h handler) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(req.Body)
+	body, err := httpx.ReadBody(req)
 	if err != nil {
 		return err // *http.MaxBytesError → 413
 	}
@@ -179,7 +178,7 @@ type batchResponse struct {
 }
 
 func (h handler) createBatch(c echo.Context) error {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := httpx.ReadBody(c.Request())
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,42 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/signalops/signalops/platform/apperr"
 )
+
+// ReadBody reads the request body as io.ReadAll does (the same bytes and
+// errors), into one buffer of the size Content-Length announces: io.ReadAll
+// starts at 512 bytes and grows, so a small body cost a 512-byte buffer
+// and a large one several copies. The router's BodyLimit bounds what it
+// reads, whatever Content-Length says.
+func ReadBody(req *http.Request) ([]byte, error) {
+	n := req.ContentLength
+	if n < 0 || n > maxPresized {
+		return io.ReadAll(req.Body)
+	}
+	b := make([]byte, 0, n+1) // +1: room to see EOF without growing
+	for {
+		m, err := req.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF { //nolint:errorlint // as io.ReadAll: only EOF itself ends the body cleanly
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // more than announced: grow as io.ReadAll does
+		}
+	}
+}
+
+// maxPresized bounds the buffer a Content-Length header makes ReadBody
+// allocate before a byte has arrived.
+const maxPresized = 4 << 20
 
 // DecodeJSON reads a JSON object body into v strictly: unknown fields, wrong
 // types, trailing data and invalid JSON are 400 problems naming the field.

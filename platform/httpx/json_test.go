@@ -2,10 +2,14 @@ package httpx_test
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
@@ -50,5 +54,41 @@ func TestJSON(t *testing.T) {
 		require.Equal(t, slow.Code, fast.Code)
 		require.Equal(t, slow.Header(), fast.Header(), query)
 		require.Equal(t, slow.Body.String(), fast.Body.String(), query)
+	}
+}
+
+// TestReadBody checks ReadBody against io.ReadAll: the same bytes and
+// errors, whatever Content-Length says.
+func TestReadBody(t *testing.T) {
+	t.Parallel()
+	broken := errors.New("connection reset")
+	for _, tc := range []struct {
+		name   string
+		body   string
+		length int64
+		err    error
+	}{
+		{"Exact", `{"type":"a","payload":{}}`, 25, nil},
+		{"Empty", "", 0, nil},
+		{"Unknown", strings.Repeat("x", 3000), -1, nil},
+		{"Large", strings.Repeat("y", 70000), 70000, nil},
+		{"Failing", "partial", 100, broken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			read := func(f func(*http.Request) ([]byte, error)) ([]byte, error) {
+				var r io.Reader = strings.NewReader(tc.body)
+				if tc.err != nil {
+					r = io.MultiReader(r, iotest.ErrReader(tc.err))
+				}
+				req := httptest.NewRequest(http.MethodPost, "/", r)
+				req.ContentLength = tc.length
+				return f(req)
+			}
+			want, wantErr := read(func(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) })
+			got, err := read(httpx.ReadBody)
+			require.Equal(t, wantErr, err)
+			require.Equal(t, string(want), string(got))
+		})
 	}
 }
