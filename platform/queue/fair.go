@@ -161,9 +161,10 @@ func (f *Fair) virtualTime(ctx context.Context, queue string) time.Time {
 
 func (f *Fair) order(params []*rivertype.JobInsertParams, weights map[uuid.UUID]int, vs map[string]time.Time) {
 	now := f.now()
+	ats := make([]time.Time, len(params)) // one allocation for every job's ScheduledAt
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, p := range params {
+	for i, p := range params {
 		tenant, ok := fresh(p)
 		if !ok {
 			continue
@@ -175,11 +176,11 @@ func (f *Fair) order(params []*rivertype.JobInsertParams, weights map[uuid.UUID]
 		}
 		fin = fin.Add(FairQuantum / time.Duration(weights[tenant]))
 		f.finish[k] = fin
-		at := fin.Add(-f.window)
-		if at.After(now) {
-			at = now
+		ats[i] = fin.Add(-f.window)
+		if ats[i].After(now) {
+			ats[i] = now
 		}
-		p.ScheduledAt = &at
+		p.ScheduledAt = &ats[i]
 	}
 	f.inserts += len(params)
 	if f.inserts >= 10_000 {
