@@ -77,7 +77,7 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	if err != nil {
 		return IngestResult{}, err
 	}
-	p := &pending{in: in, e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q, trace: trace.SpanContextFromContext(ctx)}
+	p := &pending{e: newEvent(tenantID, in, time.Now().UTC(), retentionOf(q)), q: q, trace: trace.SpanContextFromContext(ctx)}
 	err = s.withPartitions(ctx, func() error { return s.ingestGroup().Do(ctx, p) })
 	if err == nil {
 		err = p.err
@@ -85,7 +85,7 @@ func (s *Service) Ingest(ctx context.Context, tenantID uuid.UUID, in Input) (Ing
 	if err != nil {
 		return IngestResult{}, err
 	}
-	res, noted := p.res, p.noted
+	res, noted := p.result(), p.noted
 	if res.Replayed {
 		q.Added, q.CrossesSoft = 0, false
 		q.WarnSoft = q.Soft != nil && q.Used > *q.Soft
