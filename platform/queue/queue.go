@@ -5,7 +5,8 @@
 //
 // Both run on riverdatabasesql over the same lib/pq pool the repositories
 // use, so river's InsertTx joins an sqlx transaction; their bulk insert in
-// a transaction (InsertManyFastTx) runs as a prepared statement (insert.go).
+// a transaction (InsertManyFastTx) and its notification run as prepared
+// statements (driver.go).
 // The working client adds a small pgx pool used only for LISTEN, so jobs
 // are picked up within milliseconds instead of on the next poll.
 //
@@ -58,9 +59,9 @@ func NewInsertOnly(db *sql.DB, cfg Config, logger *slog.Logger) (*Client, error)
 // NewWorking returns a client that works the given queues with workers.
 // listener may be nil (poll-only, for tests).
 func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg Config, logger *slog.Logger) (*Client, error) {
-	driver := riverdatabasesql.New(db)
+	inner := riverdatabasesql.New(db)
 	if listener != nil {
-		driver = riverdatabasesql.NewWithPgxListener(db, listener)
+		inner = riverdatabasesql.NewWithPgxListener(db, listener)
 	}
 	queues := make(map[string]river.QueueConfig, len(cfg.Queues))
 	for name, n := range cfg.Queues {
@@ -70,7 +71,7 @@ func NewWorking(db *sql.DB, listener *pgxpool.Pool, workers *river.Workers, cfg 
 	if retention == 0 {
 		retention = -1 // River: never delete
 	}
-	return newClient("working", newDriver(driver, db), &river.Config{
+	return newClient("working", newDriver(inner, db), &river.Config{
 		Queues:                      queues,
 		Workers:                     workers,
 		FetchCooldown:               cfg.FetchCooldown,

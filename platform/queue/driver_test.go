@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/stretchr/testify/require"
@@ -130,4 +131,34 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestNotify checks that a transaction's insert notification, sent by the
+// prepared statement, reaches a listener as River's own does: the topic of
+// the current schema, River's payload, once the transaction commits.
+func TestNotify(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, url := testdb.NewWithURL(t)
+	conn, err := pg.ConnString(url)
+	require.NoError(t, err)
+	listener := pq.NewListener(conn, time.Second, time.Second, nil)
+	t.Cleanup(func() { _ = listener.Close() })
+	require.NoError(t, listener.Listen("public.river_insert"))
+
+	c, err := queue.NewInsertOnly(db.DB, queue.Config{FetchCooldown: time.Millisecond}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	for _, q := range []string{"first", "second"} {
+		require.NoError(t, pg.InTx(ctx, db, func(tx *sqlx.Tx) error {
+			_, err := c.InsertManyFastTx(ctx, tx.Tx, []river.InsertManyParams{{Args: insertArgs{Text: q}, InsertOpts: &river.InsertOpts{Queue: q}}})
+			return err
+		}))
+		select {
+		case n := <-listener.Notify:
+			require.Equal(t, "public.river_insert", n.Channel)
+			require.JSONEq(t, `{"queue": "`+q+`"}`, n.Extra)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no notification for queue %s", q)
+		}
+	}
 }
