@@ -207,7 +207,7 @@ func (s *Service) IngestBatch(ctx context.Context, tenantID uuid.UUID, items []B
 			e := it.event
 			if inserted.has(e.ID) {
 				it.Status, it.ID = ItemAccepted, &e.ID
-				params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: tenantID, EventID: e.ID}})
+				params = append(params, river.InsertManyParams{Args: ProcessArgs{TenantID: tenantID, EventID: e.ID}, InsertOpts: noInsertOpts})
 				continue
 			}
 			p, ok := prior[key]
