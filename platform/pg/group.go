@@ -219,7 +219,7 @@ func (g *Group[T]) alone(ctx context.Context, item T) error {
 	}
 	txCtx, cancel := context.WithTimeout(ctx, g.opts.TxTimeout)
 	defer cancel()
-	if g.opts.SpanName == "" {
+	if g.opts.SpanName == "" || !tracing.Enabled() {
 		return g.run(txCtx, []T{item})
 	}
 	txCtx, span := tracing.Tracer().Start(txCtx, g.opts.SpanName, trace.WithAttributes(attribute.Int(attrGroupSize, 1)))
@@ -233,9 +233,10 @@ const attrGroupSize = "signalops.group.size"
 
 // startBatchSpan starts the span of a group of several items: a root
 // linked to each item's span, each of which is linked back. Without
-// SpanName it returns ctx and no span.
+// SpanName, or while tracing is off (its spans would be no-ops, built for
+// nothing on every group), it returns ctx and no span.
 func (g *Group[T]) startBatchSpan(ctx context.Context, live []*groupItem[T]) (context.Context, trace.Span) {
-	if g.opts.SpanName == "" {
+	if g.opts.SpanName == "" || !tracing.Enabled() {
 		return ctx, nil
 	}
 	links := make([]trace.Link, 0, len(live))
