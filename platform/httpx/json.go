@@ -28,7 +28,7 @@ func ReadBody(req *http.Request) ([]byte, error) {
 		m, err := req.Body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+m]
 		if err != nil {
-			if err == io.EOF { //nolint:errorlint // as io.ReadAll: only EOF itself ends the body cleanly
+			if err == io.EOF { // as io.ReadAll: only EOF itself (not a wrapped one) ends the body cleanly
 				err = nil
 			}
 			return b, err
