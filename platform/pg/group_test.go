@@ -246,6 +246,9 @@ func TestGroupSpans(t *testing.T) {
 	done := make(chan struct{})
 	go func() { g.Run(ctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
+	// Before Run serves the Group, Do runs an item alone, without the
+	// committer: the first item would then not hold it.
+	require.Eventually(t, g.Running, 5*time.Second, time.Millisecond)
 
 	do := func(n int) (trace.SpanContext, chan error) {
 		ictx, span := tp.Tracer("test").Start(t.Context(), "item")
