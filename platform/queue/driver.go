@@ -23,11 +23,12 @@ import (
 //   - the insert notification River sends in the same transaction (at most
 //     every FetchCooldown per queue).
 //
-// riverdatabasesql sends both as unnamed statements (with pq.Array
-// parameters): lib/pq then needs two round trips for each (parse, then
-// bind and execute), PostgreSQL plans them on every run, and pq.Array
-// reflects on every element. In serve's ingestion profile the bulk insert
-// was the largest single cost of a group commit (docs/performance.md,
+// riverdatabasesql sends both with pq.Array parameters, which reflect on
+// every element, and every time and empty value in full; without the
+// pool's statement cache (DB_STATEMENT_CACHE=0, platform/pg) also as
+// unnamed statements: two round trips each (parse, then bind and
+// execute), planned on every run. In serve's ingestion profile the bulk
+// insert was the largest single cost of a group commit (docs/performance.md,
 // "serve's CPU per event"). The rows and notifications are River's own:
 // the statements are riverdatabasesql's JobInsertFastManyNoReturning and
 // PGNotifyMany (v0.51.2), but for the times the insert leaves to the
