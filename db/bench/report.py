@@ -117,6 +117,9 @@ def main():
         rows.append((f"1 tenant vs {t['tenants']} tenants, 64 clients", f"{one['events_per_s']:,.0f}/s vs {many['events_per_s']:,.0f}/s",
                      f"{one['events_per_s'] / many['events_per_s']:.2f}×; PG + serve {us(cpu(one, 'total'))} vs {us(cpu(many, 'total'))} per event", "≥ 0.85×"))
         out["tenants"] = {"one": one["events_per_s"], "many": many["events_per_s"]}
+        for name, x in (("one tenant", one), ("many tenants", many)):
+            if x.get("errors"):
+                failures.append(f"tenants ({name}): errors {x['errors']}: the figure measures refusals")
     if "latency" in by:
         t = by["latency"][-1]
         h = t["half"]
