@@ -15,6 +15,7 @@ import (
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/apperr"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 // Batch limits.
@@ -48,7 +49,7 @@ func (r BatchResult) appendJSON(b []byte) []byte {
 	b = httpx.AppendJSONString(b, r.Status)
 	if r.ID != nil {
 		b = append(b, `,"id":"`...)
-		b = append(appendUUID(b, *r.ID), '"')
+		b = append(pg.AppendUUID(b, *r.ID), '"')
 	}
 	if r.Problem != nil {
 		p, err := json.Marshal(r.Problem)

@@ -15,6 +15,7 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/billing"
 	"github.com/signalops/signalops/platform/httpx"
+	"github.com/signalops/signalops/platform/pg"
 )
 
 type handler struct {
@@ -75,22 +76,10 @@ func (h handler) create(c echo.Context) error {
 // appendJSON appends r as encoding/json encodes it.
 func (r acceptedResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":"`...)
-	b = appendUUID(b, r.ID)
+	b = pg.AppendUUID(b, r.ID)
 	b = append(b, `","status":`...)
 	b = httpx.AppendJSONString(b, r.Status)
 	return append(b, '}')
-}
-
-// appendUUID appends id's canonical form (uuid.UUID's MarshalText).
-func appendUUID(b []byte, id uuid.UUID) []byte {
-	const hexdigits = "0123456789abcdef"
-	for i, c := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, hexdigits[c>>4], hexdigits[c&0x0f])
-	}
-	return b
 }
 
 type eventView struct {

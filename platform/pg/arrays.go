@@ -34,8 +34,7 @@ func (a UUIDs) Value() (driver.Value, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, make([]byte, 36)...)
-		hexUUID(b[len(b)-36:], id)
+		b = AppendUUID(b, id)
 	}
 	return append(b, '}'), nil
 }
@@ -156,16 +155,16 @@ func appendQuoted[T ~string | ~[]byte](b []byte, s T) []byte {
 	return append(append(b, s[from:]...), '"')
 }
 
-// hexUUID writes id's canonical 36-character form into dst.
-func hexUUID(dst []byte, id uuid.UUID) {
+// AppendUUID appends id's canonical 36-character form, as uuid.UUID's
+// MarshalText writes it, without allocating: for the uuid[] parameters
+// here and for answers encoded by hand (events' ingestion).
+func AppendUUID(b []byte, id uuid.UUID) []byte {
 	const hexdigits = "0123456789abcdef"
-	j := 0
 	for i, c := range id {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst[j] = '-'
-			j++
+			b = append(b, '-')
 		}
-		dst[j], dst[j+1] = hexdigits[c>>4], hexdigits[c&0x0f]
-		j += 2
+		b = append(b, hexdigits[c>>4], hexdigits[c&0x0f])
 	}
+	return b
 }
