@@ -85,9 +85,7 @@ func ValidateConfig(kind string, config json.RawMessage, secrets json.RawMessage
 		if secretsGiven || creating {
 			v.allow(sobj, "secrets", "botToken")
 			tok := v.required(sobj, "secrets", "botToken")
-			if tok != "" && !botTokenRe.MatchString(tok) {
-				v.add("secrets.botToken", "must look like 123456:ABC-DEF… (the token BotFather gave)")
-			}
+			v.match("secrets.botToken", tok, botTokenRe, "must look like 123456:ABC-DEF… (the token BotFather gave)")
 			sec.Telegram = &TelegramSecrets{BotToken: tok}
 		}
 	case KindWhatsApp:
@@ -97,24 +95,16 @@ func ValidateConfig(kind string, config json.RawMessage, secrets json.RawMessage
 				PhoneNumberID: v.required(cobj, "config", "phoneNumberId"),
 				To:            v.required(cobj, "config", "to"),
 			}
-			if wc.PhoneNumberID != "" && !phoneNumberIDRe.MatchString(wc.PhoneNumberID) {
-				v.add("config.phoneNumberId", "must be the numeric phone number id")
-			}
-			if wc.To != "" && !phoneRe.MatchString(wc.To) {
-				v.add("config.to", "must be a phone number in international format, digits only (e.g. +4915112345678)")
-			}
+			v.match("config.phoneNumberId", wc.PhoneNumberID, phoneNumberIDRe, "must be the numeric phone number id")
+			v.match("config.to", wc.To, phoneRe, "must be a phone number in international format, digits only (e.g. +4915112345678)")
 			if tobj := v.object(cobj["template"], "config.template", false); tobj != nil {
 				v.allow(tobj, "config.template", "name", "language")
 				t := &WhatsAppTemplate{
 					Name:     v.required(tobj, "config.template", "name"),
 					Language: v.required(tobj, "config.template", "language"),
 				}
-				if t.Name != "" && !templateNameRe.MatchString(t.Name) {
-					v.add("config.template.name", "must be lowercase letters, digits and underscores")
-				}
-				if t.Language != "" && !languageRe.MatchString(t.Language) {
-					v.add("config.template.language", "must be a language code such as en or en_US")
-				}
+				v.match("config.template.name", t.Name, templateNameRe, "must be lowercase letters, digits and underscores")
+				v.match("config.template.language", t.Language, languageRe, "must be a language code such as en or en_US")
 				wc.Template = t
 			}
 			cfg.WhatsApp = wc
@@ -283,6 +273,14 @@ func (v *validator) required(obj map[string]json.RawMessage, path, key string) s
 		return ""
 	}
 	return s
+}
+
+// match records msg for field when s, given (a missing or empty one is
+// reported by required), does not match re.
+func (v *validator) match(field, s string, re *regexp.Regexp, msg string) {
+	if s != "" && !re.MatchString(s) {
+		v.add(field, msg)
+	}
 }
 
 func (v *validator) webhookURL(obj map[string]json.RawMessage) string {
