@@ -228,8 +228,7 @@ func (s *Console) channelNew(r *request) error {
 	if !ok {
 		return r.render(http.StatusOK, "channel_kinds", "channels", "New channel", channelKinds)
 	}
-	return r.render(http.StatusOK, "channel_form", "channels", "New "+label+" channel",
-		channelForm{Kind: kind, KindLabel: label, Fields: fields})
+	return r.renderNewChannel(http.StatusOK, channelForm{Kind: kind, KindLabel: label, Fields: fields})
 }
 
 // privateURL is the field error for a webhook URL this server will not
@@ -268,6 +267,11 @@ func (s *Console) checkURL(f *channelForm) bool {
 	return true
 }
 
+// renderNewChannel renders the form of a new channel of f's kind.
+func (r *request) renderNewChannel(status int, f channelForm) error {
+	return r.render(status, "channel_form", "channels", "New "+f.KindLabel+" channel", f)
+}
+
 func (s *Console) channelCreate(r *request) error {
 	kind := r.FormValue("kind")
 	fields, label, ok := s.fieldsOf(kind)
@@ -277,13 +281,13 @@ func (s *Console) channelCreate(r *request) error {
 	f := channelForm{Kind: kind, KindLabel: label, Fields: fields}
 	body := f.read(r)
 	if !s.checkURL(&f) {
-		return r.render(http.StatusUnprocessableEntity, "channel_form", "channels", "New "+label+" channel", f)
+		return r.renderNewChannel(http.StatusUnprocessableEntity, f)
 	}
 	var created channel
 	err := r.api.do(r.ctx(), http.MethodPost, "/api/channels", body, &created)
 	if ae := refused(err); ae != nil {
 		f.problems(ae)
-		return r.render(http.StatusUnprocessableEntity, "channel_form", "channels", "New "+label+" channel", f)
+		return r.renderNewChannel(http.StatusUnprocessableEntity, f)
 	}
 	if err != nil {
 		return r.fail(err)
@@ -326,12 +330,17 @@ func (r *request) channelPage(id string) (channelPage, error) {
 	return p, nil
 }
 
+// renderChannel renders the channel page of p.
+func (r *request) renderChannel(status int, p channelPage) error {
+	return r.render(status, "channel", "channels", "Channel "+p.Channel.Name, p)
+}
+
 func (s *Console) channelDetail(r *request) error {
 	p, err := r.channelPage(r.Param("id"))
 	if err != nil {
 		return r.fail(err)
 	}
-	return r.render(http.StatusOK, "channel", "channels", "Channel "+p.Name, p)
+	return r.renderChannel(http.StatusOK, p)
 }
 
 func (s *Console) channelUpdate(r *request) error {
@@ -342,12 +351,12 @@ func (s *Console) channelUpdate(r *request) error {
 	body := p.read(r)
 	delete(body, "kind")
 	if !s.checkURL(&p.channelForm) {
-		return r.render(http.StatusUnprocessableEntity, "channel", "channels", "Channel "+p.Channel.Name, p)
+		return r.renderChannel(http.StatusUnprocessableEntity, p)
 	}
 	err = r.api.do(r.ctx(), http.MethodPut, "/api/channels/"+pathID(p.Channel.ID), body, nil)
 	if ae := refused(err); ae != nil {
 		p.problems(ae)
-		return r.render(http.StatusUnprocessableEntity, "channel", "channels", "Channel "+p.Channel.Name, p)
+		return r.renderChannel(http.StatusUnprocessableEntity, p)
 	}
 	if err != nil {
 		return r.fail(err)
@@ -366,7 +375,7 @@ func (s *Console) channelTest(r *request) error {
 		return r.fail(err)
 	}
 	p.Test = &res
-	return r.render(http.StatusOK, "channel", "channels", "Channel "+p.Channel.Name, p)
+	return r.renderChannel(http.StatusOK, p)
 }
 
 func (s *Console) channelDelete(r *request) error {

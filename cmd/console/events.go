@@ -141,12 +141,17 @@ func (r *request) eventDetailData(id string) (eventDetailData, error) {
 	return d, nil
 }
 
+// renderEvent renders the event page of d.
+func (r *request) renderEvent(status int, d eventDetailData) error {
+	return r.render(status, "event", "events", "Event "+d.Event.Type, d)
+}
+
 func (s *Console) eventDetail(r *request) error {
 	d, err := r.eventDetailData(r.Param("id"))
 	if err != nil {
 		return r.fail(err)
 	}
-	return r.render(http.StatusOK, "event", "events", "Event "+d.Event.Type, d)
+	return r.renderEvent(http.StatusOK, d)
 }
 
 // eventTest dry-runs a rule against this event (POST /api/rules/test):
@@ -168,13 +173,13 @@ func (s *Console) eventTest(r *request) error {
 	switch {
 	case errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusTooManyRequests && ae.Status != http.StatusUnauthorized:
 		d.TestError = ae
-		return r.render(http.StatusUnprocessableEntity, "event", "events", "Event "+d.Event.Type, d)
+		return r.renderEvent(http.StatusUnprocessableEntity, d)
 	case err != nil:
 		return r.fail(err)
 	}
 	res.name(d.Channels)
 	d.Test = &res
-	return r.render(http.StatusOK, "event", "events", "Event "+d.Event.Type, d)
+	return r.renderEvent(http.StatusOK, d)
 }
 
 // deliveryRetry retries one failed delivery, then returns to the page the

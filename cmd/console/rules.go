@@ -221,12 +221,17 @@ func sampleEvent(def json.RawMessage) string {
 	return string(b)
 }
 
+// renderRule renders the rule page of d.
+func (r *request) renderRule(status int, d ruleData) error {
+	return r.render(status, "rule", "rules", "Rule "+d.Rule.Name, d)
+}
+
 func (s *Console) ruleDetail(r *request) error {
 	d, err := r.ruleData(r.Param("id"))
 	if err != nil {
 		return r.fail(err)
 	}
-	return r.render(http.StatusOK, "rule", "rules", "Rule "+d.Rule.Name, d)
+	return r.renderRule(http.StatusOK, d)
 }
 
 func (s *Console) ruleUpdate(r *request) error {
@@ -238,14 +243,14 @@ func (s *Console) ruleUpdate(r *request) error {
 	text := r.FormValue("definition")
 	if e := checkJSON(text, "definition"); e != nil {
 		d.Editor, d.EditProblem = editorFor(text, "definition", e), e
-		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
+		return r.renderRule(http.StatusUnprocessableEntity, d)
 	}
 	var updated rule
 	err = r.api.do(r.ctx(), http.MethodPut, "/api/rules/"+pathID(d.Rule.ID),
 		map[string]any{"name": d.Name, "definition": json.RawMessage(text)}, &updated)
 	if ae := refused(err); ae != nil {
 		d.Editor, d.EditProblem = editorFor(text, "definition", ae), ae
-		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
+		return r.renderRule(http.StatusUnprocessableEntity, d)
 	}
 	if err != nil {
 		return r.fail(err)
@@ -278,20 +283,20 @@ func (s *Console) ruleTest(r *request) error {
 	text := r.FormValue("event")
 	if e := checkJSON(text, "event"); e != nil {
 		d.Sample, d.TestProblem = editorFor(text, "event", e), e
-		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
+		return r.renderRule(http.StatusUnprocessableEntity, d)
 	}
 	var res testResult
 	err = r.api.do(r.ctx(), http.MethodPost, "/api/rules/test", map[string]any{"ruleId": d.Rule.ID, "event": json.RawMessage(text)}, &res)
 	if ae := refused(err); ae != nil {
 		d.Sample, d.TestProblem = editorFor(text, "event", ae), ae
-		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
+		return r.renderRule(http.StatusUnprocessableEntity, d)
 	}
 	if err != nil {
 		return r.fail(err)
 	}
 	res.name(d.Channels)
 	d.Sample, d.Test = editorFor(text, "event", nil), &res
-	return r.render(http.StatusOK, "rule", "rules", "Rule "+d.Rule.Name, d)
+	return r.renderRule(http.StatusOK, d)
 }
 
 // backtestLimit caps the events one backtest from the console scans, so
@@ -308,20 +313,20 @@ func (s *Console) ruleBacktest(r *request) error {
 	until, ok2 := localToRFC3339(d.Until)
 	if !ok1 || !ok2 || since == "" || until == "" {
 		d.BacktestProblem = &apiError{Status: 400, Detail: "Give the window as two dates and times (UTC)."}
-		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
+		return r.renderRule(http.StatusUnprocessableEntity, d)
 	}
 	var res backtestResult
 	err = r.api.do(r.ctx(), http.MethodPost, "/api/rules/backtest",
 		map[string]any{"ruleId": d.Rule.ID, "since": since, "until": until, "limit": backtestLimit}, &res)
 	if ae := refused(err); ae != nil {
 		d.BacktestProblem = ae
-		return r.render(http.StatusUnprocessableEntity, "rule", "rules", "Rule "+d.Rule.Name, d)
+		return r.renderRule(http.StatusUnprocessableEntity, d)
 	}
 	if err != nil {
 		return r.fail(err)
 	}
 	d.Backtest = &res
-	return r.render(http.StatusOK, "rule", "rules", "Rule "+d.Rule.Name, d)
+	return r.renderRule(http.StatusOK, d)
 }
 
 func (s *Console) ruleRollback(r *request) error {
