@@ -17,13 +17,8 @@ type keysData struct {
 }
 
 func (r *request) keysData() (keysData, error) {
-	var p page[apiKey]
-	err := r.api.get(r.ctx(), query("/api/api-keys", "limit", "200", "cursor", r.QueryParam("cursor")), &p)
-	d := keysData{Keys: p.Data, Scopes: map[string]bool{"events:write": true}}
-	if p.NextCursor != nil {
-		d.Next = query("", "cursor", *p.NextCursor)
-	}
-	return d, err
+	keys, next, err := listPage[apiKey](r, "/api/api-keys")
+	return keysData{Keys: keys, Next: next, Scopes: map[string]bool{"events:write": true}}, err
 }
 
 func (s *Console) keys(r *request) error {
@@ -90,14 +85,10 @@ type usersData struct {
 }
 
 func (r *request) usersData() (usersData, error) {
-	var p page[user]
-	err := r.api.get(r.ctx(), query("/api/users", "limit", "200", "cursor", r.QueryParam("cursor")), &p)
-	d := usersData{Users: p.Data, Roles: []string{"viewer", "member", "admin"}, Role: "viewer"}
+	users, next, err := listPage[user](r, "/api/users")
+	d := usersData{Users: users, Next: next, Roles: []string{"viewer", "member", "admin"}, Role: "viewer"}
 	if r.atLeast("owner") {
 		d.Roles = append(d.Roles, "owner")
-	}
-	if p.NextCursor != nil {
-		d.Next = query("", "cursor", *p.NextCursor)
 	}
 	return d, err
 }

@@ -209,3 +209,15 @@ type page[T any] struct {
 	Data       []T     `json:"data"`
 	NextCursor *string `json:"nextCursor"`
 }
+
+// listPage gets the page of the list at path that the console's ?cursor
+// names, 200 items at most, and the query of the link to the next page
+// ("" on the last page).
+func listPage[T any](r *request, path string) (items []T, next string, err error) {
+	var p page[T]
+	err = r.api.get(r.ctx(), query(path, "limit", "200", "cursor", r.QueryParam("cursor")), &p)
+	if p.NextCursor != nil {
+		next = query("", "cursor", *p.NextCursor)
+	}
+	return p.Data, next, err
+}

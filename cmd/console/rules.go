@@ -9,18 +9,14 @@ import (
 )
 
 func (s *Console) rules(r *request) error {
-	var p page[rule]
-	if err := r.api.get(r.ctx(), query("/api/rules", "limit", "200", "cursor", r.QueryParam("cursor")), &p); err != nil {
+	rules, next, err := listPage[rule](r, "/api/rules")
+	if err != nil {
 		return r.fail(err)
-	}
-	next := ""
-	if p.NextCursor != nil {
-		next = query("", "cursor", *p.NextCursor)
 	}
 	return r.render(http.StatusOK, "rules", "rules", "Rules", struct {
 		Rules []rule
 		Next  string
-	}{p.Data, next})
+	}{rules, next})
 }
 
 // ruleFormData is the new-rule form: a quick form (one event type, one
