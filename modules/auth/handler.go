@@ -98,15 +98,7 @@ type apiKeyView struct {
 
 func toAPIKeyView(k APIKey) apiKeyView {
 	return apiKeyView{ID: k.ID, Label: k.Label, Prefix: k.Prefix, Scopes: k.Scopes, CreatedAt: k.CreatedAt.UTC(),
-		ExpiresAt: utc(k.ExpiresAt), RevokedAt: utc(k.RevokedAt), LastUsedAt: utc(k.LastUsedAt)}
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
+		ExpiresAt: httpx.UTC(k.ExpiresAt), RevokedAt: httpx.UTC(k.RevokedAt), LastUsedAt: httpx.UTC(k.LastUsedAt)}
 }
 
 func (h handler) listKeys(c echo.Context) error {

@@ -101,15 +101,10 @@ type eventDetail struct {
 }
 
 func toEventView(e Event) eventView {
-	r := eventView{
+	return eventView{
 		ID: e.ID, Type: e.Type, Source: e.Source, Payload: e.Payload,
-		OccurredAt: e.OccurredAt.UTC(), ReceivedAt: e.ReceivedAt.UTC(), Status: e.Status,
+		OccurredAt: e.OccurredAt.UTC(), ReceivedAt: e.ReceivedAt.UTC(), Status: e.Status, ProcessedAt: httpx.UTC(e.ProcessedAt),
 	}
-	if e.ProcessedAt != nil {
-		t := e.ProcessedAt.UTC()
-		r.ProcessedAt = &t
-	}
-	return r
 }
 
 func (h handler) get(c echo.Context) error {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/signalops/signalops/platform/httpx"
 )
 
 // Flow control per channel (SPEC §8). Three mechanisms keep one channel
@@ -139,7 +141,7 @@ type Health struct {
 // Health returns the API view of f at now.
 func (f Flow) Health(now time.Time) Health {
 	h := Health{State: f.State, ConsecutiveFailures: f.ConsecutiveFailures, LastError: f.LastError,
-		OpenedAt: utc(f.OpenedAt), NextProbeAt: utc(f.NextProbeAt)}
+		OpenedAt: httpx.UTC(f.OpenedAt), NextProbeAt: httpx.UTC(f.NextProbeAt)}
 	switch f.State {
 	case CircuitHalfOpen:
 		h.State = "halfOpen"
@@ -147,17 +149,9 @@ func (f Flow) Health(now time.Time) Health {
 		h.State = CircuitClosed
 	}
 	if f.PausedUntil != nil && f.PausedUntil.After(now) {
-		h.PausedUntil = utc(f.PausedUntil)
+		h.PausedUntil = httpx.UTC(f.PausedUntil)
 	}
 	return h
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
 
 // verdict is what one send tells the breaker.

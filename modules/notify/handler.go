@@ -192,12 +192,8 @@ type deliveryView struct {
 func toDeliveryView(d Delivery, as []Attempt) deliveryView {
 	v := deliveryView{ID: d.ID, EventID: d.EventID, RuleID: d.RuleID, RuleVersion: d.RuleVersion, ChannelID: d.ChannelID,
 		Message: d.Message, Status: d.Status, Attempts: make([]attemptView, 0, len(as)), LastError: d.LastError,
-		ProviderMessageID: d.ProviderMessageID, CreatedAt: d.CreatedAt.UTC(),
+		ProviderMessageID: d.ProviderMessageID, CreatedAt: d.CreatedAt.UTC(), DeliveredAt: httpx.UTC(d.DeliveredAt),
 		FallbackOf: d.FallbackOf, ReplacedBy: d.ReplacedBy, Fallback: append([]uuid.UUID{}, d.Fallback...)}
-	if d.DeliveredAt != nil {
-		t := d.DeliveredAt.UTC()
-		v.DeliveredAt = &t
-	}
 	for _, a := range as {
 		v.Attempts = append(v.Attempts, attemptView{Attempt: a.Attempt, Succeeded: a.Succeeded, StatusCode: a.StatusCode,
 			LatencyMS: a.LatencyMS, Error: a.Error, ProviderMessageID: a.ProviderMessageID, At: a.CreatedAt.UTC()})

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/signalops/signalops/platform/apperr"
+	"github.com/signalops/signalops/platform/httpx"
 )
 
 // DLQ is the dead-letter queue: jobs River gave up on — discarded after
@@ -55,11 +56,8 @@ type DeadError struct {
 
 func toDead(j *rivertype.JobRow) DeadJob {
 	d := DeadJob{ID: j.ID, Kind: j.Kind, Queue: j.Queue, State: string(j.State), Args: j.EncodedArgs,
-		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, CreatedAt: j.CreatedAt.UTC(), Errors: []DeadError{}}
-	if j.FinalizedAt != nil {
-		t := j.FinalizedAt.UTC()
-		d.FinalizedAt = &t
-	}
+		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, CreatedAt: j.CreatedAt.UTC(), FinalizedAt: httpx.UTC(j.FinalizedAt),
+		Errors: []DeadError{}}
 	var a struct {
 		TenantID *uuid.UUID `json:"tenant_id"`
 	}
