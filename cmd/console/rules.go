@@ -167,11 +167,7 @@ func (r *request) ruleData(id string) (ruleData, error) {
 	if err != nil {
 		return d, err
 	}
-	d.Versions, d.Name = vs.Data, d.Rule.Name
-	d.Channels = map[string]string{}
-	for _, c := range chs {
-		d.Channels[c.ID] = c.Name
-	}
+	d.Versions, d.Name, d.Channels = vs.Data, d.Rule.Name, channelNames(chs)
 	d.Editor = editorFor(string(d.Rule.Definition), "definition", nil)
 	d.Sample = jsonEditor{Text: sampleEvent(d.Rule.Definition)}
 	now := time.Now().UTC()
