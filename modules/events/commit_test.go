@@ -3,8 +3,6 @@ package events_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/httpx/httpxtest"
 	"github.com/signalops/signalops/platform/pg"
 )
 
@@ -38,14 +37,11 @@ func TestGroupCommitMixedLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := httptest.NewRequest(http.MethodPost, "/api/events", strings.NewReader(c.body))
-			req.Header.Set("x-api-key", b.tenant.APIKey)
+			headers := []string{"x-api-key", b.tenant.APIKey}
 			if c.key != "" {
-				req.Header.Set("idempotency-key", c.key)
+				headers = append(headers, "idempotency-key", c.key)
 			}
-			rec := httptest.NewRecorder()
-			b.router.ServeHTTP(rec, req)
-			codes[i] = rec.Code
+			codes[i] = httpxtest.Do(b.router, http.MethodPost, "/api/events", c.body, headers...).Code
 		}()
 	}
 	wg.Wait()
@@ -94,11 +90,7 @@ func TestGroupCommitIsolatesAPoisonEvent(t *testing.T) {
 	require.NoError(t, err)
 
 	send := func(typ string) int {
-		req := httptest.NewRequest(http.MethodPost, "/api/events", strings.NewReader(`{"type":"`+typ+`","payload":{}}`))
-		req.Header.Set("x-api-key", b.tenant.APIKey)
-		rec := httptest.NewRecorder()
-		b.router.ServeHTTP(rec, req)
-		return rec.Code
+		return httpxtest.Do(b.router, http.MethodPost, "/api/events", `{"type":"`+typ+`","payload":{}}`, "x-api-key", b.tenant.APIKey).Code
 	}
 	// The only committer takes the blocking event and waits for the lock;
 	// meanwhile the other requests queue and then go as one group.

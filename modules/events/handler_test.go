@@ -232,11 +232,8 @@ func TestIngest(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				req := httptest.NewRequest(http.MethodPost, "/api/events", strings.NewReader(`{"type":"a","payload":{"x":true}}`))
-				req.Header.Set("x-api-key", b.tenant.APIKey)
-				req.Header.Set("idempotency-key", "race")
-				rec := httptest.NewRecorder()
-				b.router.ServeHTTP(rec, req)
+				rec := httpxtest.Do(b.router, http.MethodPost, "/api/events", `{"type":"a","payload":{"x":true}}`,
+					"x-api-key", b.tenant.APIKey, "idempotency-key", "race")
 				codes[i] = rec.Code
 				var got struct{ ID uuid.UUID }
 				_ = json.Unmarshal(rec.Body.Bytes(), &got)
@@ -438,10 +435,8 @@ func TestDatabaseUnreachable(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	req := httptest.NewRequest(http.MethodPost, "/api/events", strings.NewReader(`{"type":"a","payload":{}}`)).WithContext(ctx)
-	req.Header.Set("x-api-key", key)
-	rec := httptest.NewRecorder()
-	router.ServeHTTP(rec, req)
+	req := httpxtest.NewRequest(http.MethodPost, "/api/events", `{"type":"a","payload":{}}`, "x-api-key", key).WithContext(ctx)
+	rec := httpxtest.Serve(router, req)
 
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
 	require.NotEmpty(t, rec.Header().Get("Retry-After"))
