@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sort"
@@ -107,20 +105,11 @@ func TestEndToEnd(t *testing.T) {
 
 	startWorker(t, sys, url)
 
-	req := httptest.NewRequest(http.MethodPost, "/api/events", strings.NewReader(`{"type":"order.created","payload":{"orderId":"A-1"}}`))
-	req.Header.Set("x-api-key", tenant.APIKey)
-	rec := httptest.NewRecorder()
-	router.ServeHTTP(rec, req)
-	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-	var accepted struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &accepted))
+	id := acceptedID(t, serveReq(router, "POST", "/api/events", `{"type":"order.created","payload":{"orderId":"A-1"}}`, "x-api-key", tenant.APIKey))
 
 	var got map[string]any
 	require.Eventually(t, func() bool {
-		req := httptest.NewRequest(http.MethodGet, "/api/events/"+accepted.ID, nil)
-		req.Header.Set("x-api-key", tenant.APIKey)
-		rec := httptest.NewRecorder()
-		router.ServeHTTP(rec, req)
+		rec := serveReq(router, "GET", "/api/events/"+id, "", "x-api-key", tenant.APIKey)
 		got = nil
 		_ = json.Unmarshal(rec.Body.Bytes(), &got)
 		return got["status"] == events.StatusProcessed
