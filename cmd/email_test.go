@@ -32,12 +32,9 @@ func TestEmailSetup(t *testing.T) {
 	// testChannel creates an e-mail channel and answers its test.
 	testChannel := func(t *testing.T, b *testBundle, config string) (ok bool, errText string) {
 		t.Helper()
-		rec := serveReq(b.router, "POST", "/api/channels", `{"name":"ops mail","kind":"email","config":`+config+`}`,
-			"Authorization", "Bearer "+b.token)
-		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-		var ch struct{ ID string }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ch))
-		rec = serveReq(b.router, "POST", "/api/channels/"+ch.ID+"/test", "", "Authorization", "Bearer "+b.token)
+		id := createdID(t, serveReq(b.router, "POST", "/api/channels", `{"name":"ops mail","kind":"email","config":`+config+`}`,
+			"Authorization", "Bearer "+b.token))
+		rec := serveReq(b.router, "POST", "/api/channels/"+id+"/test", "", "Authorization", "Bearer "+b.token)
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		var res struct {
 			OK    bool

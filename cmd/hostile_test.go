@@ -254,12 +254,9 @@ func TestSQLMetacharactersInFilters(t *testing.T) {
 	}{{a.APIKey, aToken, "A-DATA"}, {b.APIKey, bToken, "B-ONLY-MARKER"}} {
 		rec := serveReq(router, "POST", "/api/events", `{"type":"order.created","source":"`+tn.marker+`","payload":{"m":"`+tn.marker+`"}}`, "x-api-key", tn.key)
 		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-		rec = serveReq(router, "POST", "/api/channels", `{"name":"`+tn.marker+`","kind":"webhook","config":{"url":"https://example.com/`+tn.marker+`"}}`,
-			"Authorization", "Bearer "+tn.token)
-		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-		var ch struct{ ID string }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ch))
-		rec = serveReq(router, "POST", "/api/rules", `{"name":"`+tn.marker+`","definition":{"match":{"type":"order.*"},"actions":[{"channelId":"`+ch.ID+`","template":"`+tn.marker+`"}]}}`,
+		chID := createdID(t, serveReq(router, "POST", "/api/channels", `{"name":"`+tn.marker+`","kind":"webhook","config":{"url":"https://example.com/`+tn.marker+`"}}`,
+			"Authorization", "Bearer "+tn.token))
+		rec = serveReq(router, "POST", "/api/rules", `{"name":"`+tn.marker+`","definition":{"match":{"type":"order.*"},"actions":[{"channelId":"`+chID+`","template":"`+tn.marker+`"}]}}`,
 			"Authorization", "Bearer "+tn.token)
 		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	}
@@ -424,12 +421,9 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 	}
 	var channelIDs []string
 	createChannel := func(body string) string {
-		rec := api("POST", "/api/channels", body)
-		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-		var ch struct{ ID string }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ch))
-		channelIDs = append(channelIDs, ch.ID)
-		return ch.ID
+		id := createdID(t, api("POST", "/api/channels", body))
+		channelIDs = append(channelIDs, id)
+		return id
 	}
 
 	t.Run("ChannelTestSend", func(t *testing.T) {
@@ -461,10 +455,7 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 		}
 		rec := api("POST", "/api/rules", `{"name":"ssrf","definition":{"match":{"type":"ssrf.*"},"actions":[`+strings.Join(actions, ",")+`]}}`)
 		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-		rec = serveReq(router, "POST", "/api/events", `{"type":"ssrf.probe","payload":{}}`, "x-api-key", tenant.APIKey)
-		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-		var ev struct{ ID string }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ev))
+		eventID := acceptedID(t, serveReq(router, "POST", "/api/events", `{"type":"ssrf.probe","payload":{}}`, "x-api-key", tenant.APIKey))
 
 		type delivery struct {
 			Status    string
@@ -477,7 +468,7 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 		}
 		var ds []delivery
 		require.Eventually(t, func() bool {
-			rec := api("GET", "/api/deliveries?limit=200&eventId="+ev.ID, "")
+			rec := api("GET", "/api/deliveries?limit=200&eventId="+eventID, "")
 			var page struct{ Data []delivery }
 			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &page) != nil || len(page.Data) != len(channelIDs) {
 				return false
@@ -514,17 +505,11 @@ func TestHostileManagementBodies(t *testing.T) {
 	api := func(method, path, body string) *httptest.ResponseRecorder {
 		return serveReq(router, method, path, body, "Authorization", "Bearer "+token)
 	}
-	rec := api("POST", "/api/channels", `{"name":"c","kind":"webhook","config":{"url":"https://example.com/hook"}}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var ch struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ch))
+	channelID := createdID(t, api("POST", "/api/channels", `{"name":"c","kind":"webhook","config":{"url":"https://example.com/hook"}}`))
 	def := func(template, value string) string {
-		return `{"match":{"type":"a","all":[{"field":"payload.n","op":"eq","value":` + value + `}]},"actions":[{"channelId":"` + ch.ID + `","template":"` + template + `"}]}`
+		return `{"match":{"type":"a","all":[{"field":"payload.n","op":"eq","value":` + value + `}]},"actions":[{"channelId":"` + channelID + `","template":"` + template + `"}]}`
 	}
-	rec = api("POST", "/api/rules", `{"name":"r","definition":`+def("ok", "1")+`}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var rule struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &rule))
+	ruleID := createdID(t, api("POST", "/api/rules", `{"name":"r","definition":`+def("ok", "1")+`}`))
 	before := hostileRowCounts(t, sys.db)
 
 	for _, tt := range []struct {
@@ -541,7 +526,7 @@ func TestHostileManagementBodies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, req := range []struct{ method, path, body string }{
 				{"POST", "/api/rules", `{"name":"r2","definition":` + tt.definition + `}`},
-				{"PUT", "/api/rules/" + rule.ID, `{"name":"r","enabled":true,"definition":` + tt.definition + `}`},
+				{"PUT", "/api/rules/" + ruleID, `{"name":"r","enabled":true,"definition":` + tt.definition + `}`},
 				{"POST", "/api/rules/test", `{"definition":` + tt.definition + `,"event":{"type":"a","payload":{"n":1}}}`},
 			} {
 				rec := api(req.method, req.path, req.body)
@@ -560,9 +545,7 @@ func TestHostileManagementBodies(t *testing.T) {
 		rec := api("POST", "/api/channels", body)
 		require.Less(t, rec.Code, 500, "%s: %s", body, rec.Body.String())
 		if rec.Code == http.StatusCreated {
-			var c struct{ ID string }
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &c))
-			require.Equal(t, http.StatusNoContent, api("DELETE", "/api/channels/"+c.ID, "").Code)
+			require.Equal(t, http.StatusNoContent, api("DELETE", "/api/channels/"+createdID(t, rec), "").Code)
 		}
 	}
 	after := hostileRowCounts(t, sys.db)

@@ -48,11 +48,7 @@ func TestReadReplica(t *testing.T) {
 	key := []string{"x-api-key", tenant.APIKey}
 	ingest := func(t *testing.T, n int) string {
 		t.Helper()
-		rec := serveReq(router, "POST", "/api/events", `{"type":"replica.test","payload":{"n":`+strconv.Itoa(n)+`}}`, key...)
-		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-		var out struct{ ID string }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
-		return out.ID
+		return acceptedID(t, serveReq(router, "POST", "/api/events", `{"type":"replica.test","payload":{"n":`+strconv.Itoa(n)+`}}`, key...))
 	}
 	listed := func(t *testing.T, id string) bool {
 		t.Helper()
