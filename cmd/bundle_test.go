@@ -60,10 +60,18 @@ func setupTenant(t *testing.T, adjust func(*config.Config)) *tenantBundle {
 // newTenantBundle creates the tenant on sys and starts a worker.
 func newTenantBundle(t *testing.T, sys *system, url string) *tenantBundle {
 	t.Helper()
+	b := newTenant(t, sys, sys.router())
+	startWorker(t, sys, url)
+	return b
+}
+
+// newTenant creates an enterprise tenant on sys whose owner calls router;
+// it starts no worker (newTenantBundle does).
+func newTenant(t *testing.T, sys *system, router http.Handler) *tenantBundle {
+	t.Helper()
 	ctx := t.Context()
 	tenant := authtest.CreateTenant(ctx, t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
-	startWorker(t, sys, url)
-	return &tenantBundle{sys: sys, router: sys.router(), tenant: tenant, token: authtest.Token(ctx, t, sys.db, tenant.OwnerEmail)}
+	return &tenantBundle{sys: sys, router: router, tenant: tenant, token: authtest.Token(ctx, t, sys.db, tenant.OwnerEmail)}
 }
 
 // api calls the router as the tenant's owner.

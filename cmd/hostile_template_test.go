@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/signalops/signalops/modules/auth/authtest"
 )
 
 // TestHostileTemplateInWorker: a tenant whose rule's template exhausts its
@@ -21,53 +18,37 @@ import (
 func TestHostileTemplateInWorker(t *testing.T) {
 	t.Parallel()
 	b := setupDelivery(t) // tenant A: a webhook rule on order.*
-	ctx := t.Context()
 
-	evil := authtest.CreateTenant(ctx, t, b.sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
-	token := authtest.Token(ctx, t, b.sys.db, evil.OwnerEmail)
-	api := func(method, path, body string) *httpResponse {
-		rec := serveReq(b.router, method, path, body, "Authorization", "Bearer "+token)
-		return &httpResponse{code: rec.Code, body: rec.Body.String()}
-	}
-	rec := api("POST", "/api/channels", `{"name":"hook","kind":"webhook","config":{"url":"`+b.rx.url+`/evil"},
-		"secrets":{"signingSecret":"whsec_`+base64.StdEncoding.EncodeToString(b.rx.secret)+`"}}`)
-	require.Equal(t, http.StatusCreated, rec.code, rec.body)
-	var ch struct{ ID string }
-	require.NoError(t, json.Unmarshal([]byte(rec.body), &ch))
+	evil := newTenant(t, b.sys, b.router) // another tenant, served by the same router and worker
+	chID := evil.channel(t, b.rx.url+"/evil", b.rx.secret)
 
 	// The attack of issue 12 is refused when saved...
-	rec = api("POST", "/api/rules", `{"name":"crash","definition":{"match":{"type":"attack"},
-		"actions":[{"channelId":"`+ch.ID+`","template":"{{printf .payload.f 1}}"}]}}`)
-	require.Equal(t, http.StatusUnprocessableEntity, rec.code, rec.body)
-	require.Contains(t, rec.body, "printf needs a format string in the template")
-	rec = api("POST", "/api/rules/test", `{"definition":{"match":{},"actions":[{"channelId":"`+ch.ID+`",
+	rec := evil.api(t, "POST", "/api/rules", `{"name":"crash","definition":{"match":{"type":"attack"},
+		"actions":[{"channelId":"`+chID+`","template":"{{printf .payload.f 1}}"}]}}`)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "printf needs a format string in the template")
+	rec = evil.api(t, "POST", "/api/rules/test", `{"definition":{"match":{},"actions":[{"channelId":"`+chID+`",
 		"template":"{{printf \"`+strings.Repeat(`%9999999[1]d`, 340)+`\" 1}}"}]},"event":{"type":"x","payload":{}}}`)
-	require.Equal(t, http.StatusUnprocessableEntity, rec.code, rec.body)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
 
 	// ...so plant it as a version saved before the check existed.
-	rec = api("POST", "/api/rules", `{"name":"legacy","definition":{"match":{"type":"attack"},
-		"actions":[{"channelId":"`+ch.ID+`","template":"harmless"}]}}`)
-	require.Equal(t, http.StatusCreated, rec.code, rec.body)
-	var legacy struct{ ID string }
-	require.NoError(t, json.Unmarshal([]byte(rec.body), &legacy))
+	legacyID := createdID(t, evil.api(t, "POST", "/api/rules", `{"name":"legacy","definition":{"match":{"type":"attack"},
+		"actions":[{"channelId":"`+chID+`","template":"harmless"}]}}`))
 	_, err := b.sys.db.Exec(`UPDATE rule_versions SET definition = jsonb_set(definition, '{actions,0,template}', '"{{printf .payload.f 1}}"')
-		WHERE rule_id = $1`, legacy.ID)
+		WHERE rule_id = $1`, legacyID)
 	require.NoError(t, err)
 
 	// A template that passes every static check but exhausts its budget on
 	// the payload sent with it, next to an action that is fine.
-	rec = api("POST", "/api/rules", `{"name":"slow","definition":{"match":{"type":"attack"},"actions":[
-		{"channelId":"`+ch.ID+`","template":"{{range .payload.list}}{{if eq $.payload.a $.payload.b}}{{end}}{{end}}done"},
-		{"channelId":"`+ch.ID+`","template":"fine {{.payload.n}}"}]}}`)
-	require.Equal(t, http.StatusCreated, rec.code, rec.body)
+	rec = evil.api(t, "POST", "/api/rules", `{"name":"slow","definition":{"match":{"type":"attack"},"actions":[
+		{"channelId":"`+chID+`","template":"{{range .payload.list}}{{if eq $.payload.a $.payload.b}}{{end}}{{end}}done"},
+		{"channelId":"`+chID+`","template":"fine {{.payload.n}}"}]}}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 
 	a := strings.Repeat("x", 60_000)
 	payload := `{"n": 7, "f": "` + strings.Repeat(`%9999999[1]d`, 300) + `", "a": "` + a + `", "b": "` + a[1:] + `y",
 		"list": [` + strings.Repeat("1,", 9_999) + `1]}`
-	r := serveReq(b.router, "POST", "/api/events", `{"type":"attack","payload":`+payload+`}`, "x-api-key", evil.APIKey)
-	require.Equal(t, http.StatusAccepted, r.Code, r.Body.String())
-	var attack struct{ ID string }
-	require.NoError(t, json.Unmarshal(r.Body.Bytes(), &attack))
+	attackID := evil.ingest(t, `{"type":"attack","payload":`+payload+`}`)
 
 	// Other tenants' events flow through the same worker meanwhile.
 	var normal []string
@@ -81,10 +62,10 @@ func TestHostileTemplateInWorker(t *testing.T) {
 		Message   string
 	}
 	deliveriesOf := func(eventID string) []delivery {
-		rec := api("GET", "/api/deliveries?eventId="+eventID, "")
-		require.Equal(t, http.StatusOK, rec.code, rec.body)
+		rec := evil.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		var page struct{ Data []delivery }
-		require.NoError(t, json.Unmarshal([]byte(rec.body), &page))
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
 		return page.Data
 	}
 	var got []delivery
@@ -94,7 +75,7 @@ func TestHostileTemplateInWorker(t *testing.T) {
 		}
 	})
 	require.Eventually(t, func() bool {
-		got = deliveriesOf(attack.ID)
+		got = deliveriesOf(attackID)
 		if len(got) != 3 {
 			return false
 		}
@@ -126,17 +107,17 @@ func TestHostileTemplateInWorker(t *testing.T) {
 	require.Contains(t, strings.Join(failed, "|"), "template refused: invalid template: printf needs a format string")
 
 	// The event itself is processed, not failed: only its actions failed.
-	ev := serveReq(b.router, "GET", "/api/events/"+attack.ID, "", "x-api-key", evil.APIKey)
+	ev := serveReq(b.router, "GET", "/api/events/"+attackID, "", "x-api-key", evil.tenant.APIKey)
 	require.Contains(t, ev.Body.String(), `"status":"processed"`)
 
 	// A failed, never-sent delivery is not retried into a loop.
-	rec = api("GET", "/api/deliveries?eventId="+attack.ID+"&status=failed", "")
+	rec = evil.api(t, "GET", "/api/deliveries?eventId="+attackID+"&status=failed", "")
 	var page struct{ Data []struct{ ID string } }
-	require.NoError(t, json.Unmarshal([]byte(rec.body), &page))
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
 	require.NotEmpty(t, page.Data)
-	rec = api("POST", "/api/deliveries/"+page.Data[0].ID+"/retry", "")
-	require.Equal(t, http.StatusConflict, rec.code, rec.body)
-	require.Contains(t, rec.body, "delivery_unsendable")
+	rec = evil.api(t, "POST", "/api/deliveries/"+page.Data[0].ID+"/retry", "")
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "delivery_unsendable")
 
 	// Every other tenant's event was delivered.
 	require.Eventually(t, func() bool {
@@ -148,11 +129,6 @@ func TestHostileTemplateInWorker(t *testing.T) {
 		}
 		return true
 	}, 20*time.Second, 50*time.Millisecond)
-}
-
-type httpResponse struct {
-	code int
-	body string
 }
 
 func jobErrors(t *testing.T, b *deliveryBundle) []string {

@@ -366,18 +366,12 @@ func hostileRowCounts(t *testing.T, db *sqlx.DB) map[string]int {
 // a delivery refused so fails permanently, on its first attempt.
 func TestWebhookSSRFProductionPolicy(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	sys, dbURL := wireTest(t, nil, func(cfg *config.Config) {
 		cfg.AdminToken = authtest.Options.AdminToken
 		cfg.Notify.WebhookAllowPrivate = false // the production policy
 		cfg.Notify.Timeout = 3 * time.Second
 	})
-	pool, router := sys.db, sys.router()
-	tenant := authtest.CreateTenant(ctx, t, pool, &authtest.TenantOpts{Plan: new("enterprise")})
-	token := authtest.Token(ctx, t, pool, tenant.OwnerEmail)
-	api := func(method, path, body string) *httptest.ResponseRecorder {
-		return serveReq(router, method, path, body, "Authorization", "Bearer "+token)
-	}
+	tn := newTenant(t, sys, sys.router())
 
 	// Local targets that count every connection they get: each must stay at 0.
 	var hits atomic.Int64
@@ -421,7 +415,7 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 	}
 	var channelIDs []string
 	createChannel := func(body string) string {
-		id := createdID(t, api("POST", "/api/channels", body))
+		id := createdID(t, tn.api(t, "POST", "/api/channels", body))
 		channelIDs = append(channelIDs, id)
 		return id
 	}
@@ -429,7 +423,7 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 	t.Run("ChannelTestSend", func(t *testing.T) {
 		for i, target := range targets {
 			id := createChannel(fmt.Sprintf(`{"name":"ssrf-%d","kind":"webhook","config":{"url":%q}}`, i, target))
-			rec := api("POST", "/api/channels/"+id+"/test", "")
+			rec := tn.api(t, "POST", "/api/channels/"+id+"/test", "")
 			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 			var res struct {
 				OK    bool
@@ -441,7 +435,7 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 			require.Contains(t, res.Error, "(permanent)", target)
 		}
 		id := createChannel(fmt.Sprintf(`{"name":"ssrf-smtp","kind":"email","config":{"to":["a@example.com"],"from":"b@example.com","smtpUrl":"smtp://%s"}}`, smtpLn.Addr()))
-		rec := api("POST", "/api/channels/"+id+"/test", "")
+		rec := tn.api(t, "POST", "/api/channels/"+id+"/test", "")
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		require.Contains(t, rec.Body.String(), "not allowed")
 		require.Zero(t, hits.Load(), "no refused target was ever connected to")
@@ -453,9 +447,9 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 		for _, id := range channelIDs {
 			actions = append(actions, `{"channelId":"`+id+`","template":"ssrf"}`)
 		}
-		rec := api("POST", "/api/rules", `{"name":"ssrf","definition":{"match":{"type":"ssrf.*"},"actions":[`+strings.Join(actions, ",")+`]}}`)
+		rec := tn.api(t, "POST", "/api/rules", `{"name":"ssrf","definition":{"match":{"type":"ssrf.*"},"actions":[`+strings.Join(actions, ",")+`]}}`)
 		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-		eventID := acceptedID(t, serveReq(router, "POST", "/api/events", `{"type":"ssrf.probe","payload":{}}`, "x-api-key", tenant.APIKey))
+		eventID := tn.ingest(t, `{"type":"ssrf.probe","payload":{}}`)
 
 		type delivery struct {
 			Status    string
@@ -468,7 +462,7 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 		}
 		var ds []delivery
 		require.Eventually(t, func() bool {
-			rec := api("GET", "/api/deliveries?limit=200&eventId="+eventID, "")
+			rec := tn.api(t, "GET", "/api/deliveries?limit=200&eventId="+eventID, "")
 			var page struct{ Data []delivery }
 			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &page) != nil || len(page.Data) != len(channelIDs) {
 				return false
@@ -497,19 +491,13 @@ func TestWebhookSSRFProductionPolicy(t *testing.T) {
 // changes nothing.
 func TestHostileManagementBodies(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	sys := newTestSystem(t)
-	router := sys.router()
-	tenant := authtest.CreateTenant(ctx, t, sys.db, &authtest.TenantOpts{Plan: new("enterprise")})
-	token := authtest.Token(ctx, t, sys.db, tenant.OwnerEmail)
-	api := func(method, path, body string) *httptest.ResponseRecorder {
-		return serveReq(router, method, path, body, "Authorization", "Bearer "+token)
-	}
-	channelID := createdID(t, api("POST", "/api/channels", `{"name":"c","kind":"webhook","config":{"url":"https://example.com/hook"}}`))
+	tn := newTenant(t, sys, sys.router())
+	channelID := createdID(t, tn.api(t, "POST", "/api/channels", `{"name":"c","kind":"webhook","config":{"url":"https://example.com/hook"}}`))
 	def := func(template, value string) string {
 		return `{"match":{"type":"a","all":[{"field":"payload.n","op":"eq","value":` + value + `}]},"actions":[{"channelId":"` + channelID + `","template":"` + template + `"}]}`
 	}
-	ruleID := createdID(t, api("POST", "/api/rules", `{"name":"r","definition":`+def("ok", "1")+`}`))
+	ruleID := createdID(t, tn.api(t, "POST", "/api/rules", `{"name":"r","definition":`+def("ok", "1")+`}`))
 	before := hostileRowCounts(t, sys.db)
 
 	for _, tt := range []struct {
@@ -529,7 +517,7 @@ func TestHostileManagementBodies(t *testing.T) {
 				{"PUT", "/api/rules/" + ruleID, `{"name":"r","enabled":true,"definition":` + tt.definition + `}`},
 				{"POST", "/api/rules/test", `{"definition":` + tt.definition + `,"event":{"type":"a","payload":{"n":1}}}`},
 			} {
-				rec := api(req.method, req.path, req.body)
+				rec := tn.api(t, req.method, req.path, req.body)
 				require.GreaterOrEqual(t, rec.Code, 400, "%s %s: %s", req.method, req.path, rec.Body.String())
 				require.Less(t, rec.Code, 500, "%s %s: %s", req.method, req.path, rec.Body.String())
 				require.Equal(t, httpx.ProblemContentType, rec.Header().Get(echo.HeaderContentType))
@@ -542,10 +530,10 @@ func TestHostileManagementBodies(t *testing.T) {
 		`{"name":"n","kind":"email","config":{"to":["a@example.com"],"subject":"\udc00"}}`,
 		`{"name":"n","kind":"telegram","config":{"chatId":1e200000},"secrets":{"botToken":"1:` + strings.Repeat("a", 30) + `"}}`,
 	} {
-		rec := api("POST", "/api/channels", body)
+		rec := tn.api(t, "POST", "/api/channels", body)
 		require.Less(t, rec.Code, 500, "%s: %s", body, rec.Body.String())
 		if rec.Code == http.StatusCreated {
-			require.Equal(t, http.StatusNoContent, api("DELETE", "/api/channels/"+createdID(t, rec), "").Code)
+			require.Equal(t, http.StatusNoContent, tn.api(t, "DELETE", "/api/channels/"+createdID(t, rec), "").Code)
 		}
 	}
 	after := hostileRowCounts(t, sys.db)
