@@ -2,9 +2,9 @@ package auth_test
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,7 +130,7 @@ func TestLoginGuessing(t *testing.T) {
 
 	// An attacker rotating addresses: 10 guesses, then the account slows.
 	for i := range 10 {
-		r := login("203.0.113."+itoa(i+1)+":1", "guess "+itoa(i))
+		r := login("203.0.113."+strconv.Itoa(i+1)+":1", "guess "+strconv.Itoa(i))
 		require.Equal(t, http.StatusUnauthorized, r.Code, "guess %d", i)
 	}
 	r := login("203.0.113.99:1", "guess 99")
@@ -190,9 +190,4 @@ func TestEmailsPerTenant(t *testing.T) {
 	r = call(t, b.router, "POST", "/api/auth/login", `{"email":"`+b.tenant.OwnerEmail+`","password":"`+authtest.Password+`","tenant":"no-such-tenant"}`)
 	require.Equal(t, http.StatusUnauthorized, r.Code)
 	require.Equal(t, "invalid_credentials", r.code(t))
-}
-
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
 }
