@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/platform/background"
+	"github.com/signalops/signalops/platform/benchtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -70,7 +70,7 @@ func BenchmarkServeIngest(b *testing.B) {
 				b.SetParallelism(16) // 32 requests in flight on 2 CPUs, as the suite's 32 clients
 			}
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := benchtest.CPU()
 			b.RunParallel(func(pb *testing.PB) {
 				var body []byte
 				for pb.Next() {
@@ -89,14 +89,7 @@ func BenchmarkServeIngest(b *testing.B) {
 				}
 			})
 			n := b.N * max(1, bc.batch)
-			b.ReportMetric(float64(processCPU()-cpu)/float64(n), "cpu-ns/event")
+			b.ReportMetric(float64(benchtest.CPU()-cpu)/float64(n), "cpu-ns/event")
 		})
 	}
-}
-
-// processCPU is the CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

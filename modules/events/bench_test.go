@@ -13,6 +13,7 @@ import (
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
 	"github.com/signalops/signalops/platform/background"
+	"github.com/signalops/signalops/platform/benchtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
@@ -56,7 +57,7 @@ func BenchmarkIngest(b *testing.B) {
 				b.SetParallelism(32) // 32 × GOMAXPROCS requests in flight
 			}
 			b.ResetTimer()
-			cpu := processCPU()
+			cpu := benchtest.CPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if bc.batch == 0 {
@@ -97,7 +98,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.StopTimer()
 			n := b.N * max(1, bc.batch)
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
-			b.ReportMetric(float64(processCPU()-cpu)/float64(n), "cpu-ns/event")
+			b.ReportMetric(float64(benchtest.CPU()-cpu)/float64(n), "cpu-ns/event")
 		})
 	}
 }

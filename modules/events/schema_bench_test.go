@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth"
 	"github.com/signalops/signalops/modules/auth/authtest"
 	"github.com/signalops/signalops/modules/events"
+	"github.com/signalops/signalops/platform/benchtest"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
 )
@@ -48,12 +47,6 @@ var twentyProperties, twentyPayload = func() (string, string) {
 		`{` + strings.Join(values, ",") + `}`
 }()
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkSchemaCheck is what validation adds to the ingestion of one
 // event, as Ingest runs it before the group commit (cached view, cached
 // compiled schema): with a 20-property schema, and for a type without a
@@ -76,13 +69,13 @@ func BenchmarkSchemaCheck(b *testing.B) {
 			in, err := events.ParseInput([]byte(`{"type":"`+bc.typ+`","payload":`+twentyPayload+`}`), "")
 			require.NoError(b, err)
 			require.NoError(b, events.CheckSchema(ctx, svc, tenant.ID, in))
-			cpu0 := processCPU()
+			cpu0 := benchtest.CPU()
 			for b.Loop() {
 				if err := events.CheckSchema(ctx, svc, tenant.ID, in); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(benchtest.CPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

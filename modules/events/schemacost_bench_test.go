@@ -3,18 +3,11 @@ package events
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// processCPU is the CPU time this process has used: on the shared 2-core
-// machine wall time swings several-fold with other load, CPU time much less.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/signalops/signalops/platform/benchtest"
+)
 
 func repeat(n int, f func(i int) string) string {
 	parts := make([]string, n)
@@ -91,11 +84,11 @@ func BenchmarkSchemaWorstCase(b *testing.B) {
 					break
 				}
 			}
-			cpu0 := processCPU()
+			cpu0 := benchtest.CPU()
 			for b.Loop() {
 				_ = sch.Validate(v)
 			}
-			cpu := (processCPU() - cpu0) / time.Duration(b.N)
+			cpu := (benchtest.CPU() - cpu0) / time.Duration(b.N)
 			b.ReportMetric(float64(est)/1e6, "est-ms")
 			b.ReportMetric(float64(cpu)/1e6, "cpu-ms/op")
 			b.ReportMetric(float64(est)/float64(cpu), "est/cpu")

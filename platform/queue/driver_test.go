@@ -2,7 +2,6 @@ package queue_test
 
 import (
 	"log/slog"
-	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signalops/signalops/platform/benchtest"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/queue"
 	"github.com/signalops/signalops/platform/testdb"
@@ -114,23 +114,16 @@ func BenchmarkInsertManyFastTx100(b *testing.B) {
 			c, err := bc.mk(db)
 			require.NoError(b, err)
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := benchtest.CPU()
 			for b.Loop() {
 				require.NoError(b, pg.InTx(ctx, db, func(tx *sqlx.Tx) error {
 					_, err := c.InsertManyFastTx(ctx, tx.Tx, params)
 					return err
 				}))
 			}
-			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(benchtest.CPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestNotify checks that a transaction's insert notification, sent by the
