@@ -112,51 +112,39 @@ func TestWhatsApp(t *testing.T) {
 		require.JSONEq(t, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"text","text":{"body":"Order 42: 1000"}}`, string(got[0]))
 	})
 
-	t.Run("TemplateWithParams", func(t *testing.T) {
+	t.Run("Templates", func(t *testing.T) {
 		t.Parallel()
 
-		bundle := setup(t, nil)
-		cfg, sec := channel(t, templateConfig, testAccessToken)
-		m := msg
-		m.TemplateParams = []string{"42", "1000 €"}
+		for _, tt := range []struct {
+			name   string
+			params []string
+			want   string // the request body
+		}{
+			{"WithParams", []string{"42", "1000 €"}, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"template",
+				"template":{"name":"order_alert","language":{"code":"en_US"},
+				"components":[{"type":"body","parameters":[{"type":"text","text":"42"},{"type":"text","text":"1000 €"}]}]}}`},
+			{"TextAsSingleParam", nil, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"template",
+				"template":{"name":"order_alert","language":{"code":"en_US"},
+				"components":[{"type":"body","parameters":[{"type":"text","text":"Order 42: 1000"}]}]}}`},
+			{"WithoutParams", []string{}, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"template",
+				"template":{"name":"order_alert","language":{"code":"en_US"}}}`},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
 
-		res, err := bundle.prov.Send(t.Context(), cfg, sec, m)
-		require.NoError(t, err)
-		require.NotEmpty(t, res.ProviderMessageID)
-		got := bundle.api.got()
-		require.Len(t, got, 1)
-		require.JSONEq(t, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"template",
-			"template":{"name":"order_alert","language":{"code":"en_US"},
-			"components":[{"type":"body","parameters":[{"type":"text","text":"42"},{"type":"text","text":"1000 €"}]}]}}`, string(got[0]))
-	})
+				bundle := setup(t, nil)
+				cfg, sec := channel(t, templateConfig, testAccessToken)
+				m := msg
+				m.TemplateParams = tt.params
 
-	t.Run("TemplateTextAsSingleParam", func(t *testing.T) {
-		t.Parallel()
-
-		bundle := setup(t, nil)
-		cfg, sec := channel(t, templateConfig, testAccessToken)
-
-		_, err := bundle.prov.Send(t.Context(), cfg, sec, msg) // TemplateParams nil
-		require.NoError(t, err)
-		got := bundle.api.got()
-		require.JSONEq(t, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"template",
-			"template":{"name":"order_alert","language":{"code":"en_US"},
-			"components":[{"type":"body","parameters":[{"type":"text","text":"Order 42: 1000"}]}]}}`, string(got[0]))
-	})
-
-	t.Run("TemplateWithoutParams", func(t *testing.T) {
-		t.Parallel()
-
-		bundle := setup(t, nil)
-		cfg, sec := channel(t, templateConfig, testAccessToken)
-		m := msg
-		m.TemplateParams = []string{}
-
-		_, err := bundle.prov.Send(t.Context(), cfg, sec, m)
-		require.NoError(t, err)
-		got := bundle.api.got()
-		require.JSONEq(t, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"template",
-			"template":{"name":"order_alert","language":{"code":"en_US"}}}`, string(got[0]))
+				res, err := bundle.prov.Send(t.Context(), cfg, sec, m)
+				require.NoError(t, err)
+				require.NotEmpty(t, res.ProviderMessageID)
+				got := bundle.api.got()
+				require.Len(t, got, 1)
+				require.JSONEq(t, tt.want, string(got[0]))
+			})
+		}
 	})
 
 	t.Run("BadTokenIsPermanent", func(t *testing.T) {
