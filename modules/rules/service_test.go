@@ -306,12 +306,10 @@ func TestGroupOfEventsInOneTransaction(t *testing.T) {
 	b := setup(t)
 	rec := b.call(t, "POST", "/api/rules", `{"name":"pairs","definition":`+def(0, `,"threshold":{"count":2,"within":"1h","groupBy":"payload.userId"}`)+`}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var pairs struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &pairs))
+	pairs := httpxtest.Decode[ruleView](t, rec)
 	rec = b.call(t, "POST", "/api/rules", `{"name":"every","definition":`+def(0, "")+`}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var every struct{ ID string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &every))
+	every := httpxtest.Decode[ruleView](t, rec)
 
 	evs := make([]events.Event, 6)
 	for i := range evs {
@@ -330,7 +328,7 @@ func TestGroupOfEventsInOneTransaction(t *testing.T) {
 		require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM rule_matches WHERE rule_id = $1 AND fired = $2`, ruleID, fired))
 		return n
 	}
-	require.Equal(t, 6, count(every.ID, true), "the stateless rule: one firing per event")
-	require.Equal(t, 3, count(pairs.ID, true), "the threshold rule: one firing per pair")
-	require.Equal(t, 3, count(pairs.ID, false))
+	require.Equal(t, 6, count(every.ID.String(), true), "the stateless rule: one firing per event")
+	require.Equal(t, 3, count(pairs.ID.String(), true), "the threshold rule: one firing per pair")
+	require.Equal(t, 3, count(pairs.ID.String(), false))
 }
