@@ -131,6 +131,31 @@ func (b *tenantBundle) ingest(t *testing.T, body string) string {
 	return acceptedID(t, serveReq(b.router, "POST", "/api/events", body, "x-api-key", b.tenant.APIKey))
 }
 
+// deliveryRow is one row of GET /api/deliveries.
+type deliveryRow struct {
+	ID         string
+	ChannelID  string
+	Status     string
+	Message    string
+	LastError  *string
+	FallbackOf *string
+	ReplacedBy *string
+	Fallback   []string
+	Attempts   []struct {
+		Succeeded  bool
+		StatusCode *int
+		Error      *string
+	}
+}
+
+// deliveryRows lists the deliveries of the tenant's event eventID.
+func (b *tenantBundle) deliveryRows(t *testing.T, eventID string) []deliveryRow {
+	t.Helper()
+	rec := b.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	return httpxtest.Decode[struct{ Data []deliveryRow }](t, rec).Data
+}
+
 // acceptedID requires rec to be a 202 and returns the accepted event's id.
 func acceptedID(t *testing.T, rec *httptest.ResponseRecorder) string {
 	t.Helper()

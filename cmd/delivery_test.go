@@ -74,24 +74,6 @@ func setupDelivery(t *testing.T) *deliveryBundle {
 	return b
 }
 
-type deliveryRow struct {
-	ID       string
-	Status   string
-	Attempts []struct {
-		Succeeded  bool
-		StatusCode *int
-	}
-}
-
-func (b *deliveryBundle) deliveryRows(t *testing.T, eventID string) []deliveryRow {
-	t.Helper()
-	rec := b.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
-	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	var page struct{ Data []deliveryRow }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
-	return page.Data
-}
-
 func TestWebhookDelivery(t *testing.T) {
 	t.Parallel()
 	b := setupDelivery(t)

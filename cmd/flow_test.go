@@ -474,7 +474,7 @@ func TestFallbackOnOpenCircuit(t *testing.T) {
 	b.rule(t, `{"match":{"type":"order.*"},"actions":[{"channelId":"`+a+`","template":"order {{.payload.n}}","fallback":["`+fb+`"]}]}`)
 	id := b.ingest(t, `{"type":"order.created","payload":{"n":1}}`)
 	require.Eventually(t, func() bool { _, total, _, _ := up.snapshot(); return total == 1 }, 20*time.Second, 10*time.Millisecond)
-	var ds map[string]chainDelivery
+	var ds map[string]deliveryRow
 	require.Eventually(t, func() bool { ds = b.deliveries(t, id); return ds[fb].Status == "succeeded" }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, "failed", ds[a].Status)
 	require.Empty(t, ds[a].Attempts, "no request went to the open channel")

@@ -56,26 +56,14 @@ func TestHostileTemplateInWorker(t *testing.T) {
 		normal = append(normal, b.ingest(t, `{"type":"order.created","payload":{"orderId":"N-`+string(rune('0'+i))+`"}}`))
 	}
 
-	type delivery struct {
-		Status    string
-		LastError *string
-		Message   string
-	}
-	deliveriesOf := func(eventID string) []delivery {
-		rec := evil.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
-		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-		var page struct{ Data []delivery }
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
-		return page.Data
-	}
-	var got []delivery
+	var got []deliveryRow
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("jobs: %v", jobErrors(t, b))
 		}
 	})
 	require.Eventually(t, func() bool {
-		got = deliveriesOf(attackID)
+		got = evil.deliveryRows(t, attackID)
 		if len(got) != 3 {
 			return false
 		}

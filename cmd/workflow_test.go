@@ -54,30 +54,12 @@ func (b *tenantBundle) processed(t *testing.T, id string) eventView {
 	return v
 }
 
-// chainDelivery is one row of GET /api/deliveries.
-type chainDelivery struct {
-	ID         string
-	ChannelID  string
-	Status     string
-	LastError  *string
-	FallbackOf *string
-	ReplacedBy *string
-	Fallback   []string
-	Attempts   []struct {
-		Succeeded  bool
-		StatusCode *int
-		Error      *string
-	}
-}
-
-func (b *tenantBundle) deliveries(t *testing.T, eventID string) map[string]chainDelivery {
+// deliveries is deliveryRows by channel id.
+func (b *tenantBundle) deliveries(t *testing.T, eventID string) map[string]deliveryRow {
 	t.Helper()
-	rec := b.api(t, "GET", "/api/deliveries?eventId="+eventID, "")
-	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	var page struct{ Data []chainDelivery }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
-	out := make(map[string]chainDelivery, len(page.Data))
-	for _, d := range page.Data {
+	rows := b.deliveryRows(t, eventID)
+	out := make(map[string]deliveryRow, len(rows))
+	for _, d := range rows {
 		out[d.ChannelID] = d
 	}
 	return out
@@ -124,7 +106,7 @@ func TestFallbackChains(t *testing.T) {
 
 		eventID := b.ingest(t, `{"type":"order.created","payload":{"orderId":"A-1"}}`)
 		require.Eventually(t, func() bool { n, _ := rx.delivered(); return n == 1 }, 10*time.Second, 20*time.Millisecond)
-		var ds map[string]chainDelivery
+		var ds map[string]deliveryRow
 		require.Eventually(t, func() bool { ds = b.deliveries(t, eventID); return ds[ok].Status == "succeeded" }, 5*time.Second, 20*time.Millisecond)
 
 		first, second := ds[gone], ds[ok]
@@ -184,7 +166,7 @@ func TestFallbackChains(t *testing.T) {
 
 		eventID := b.ingest(t, `{"type":"order.created","payload":{"orderId":"B-2"}}`)
 		require.Eventually(t, func() bool { n, _ := rx.delivered(); return n == 1 }, 20*time.Second, 20*time.Millisecond)
-		var ds map[string]chainDelivery
+		var ds map[string]deliveryRow
 		require.Eventually(t, func() bool { ds = b.deliveries(t, eventID); return ds[ok].Status == "succeeded" }, 5*time.Second, 20*time.Millisecond)
 		first := ds[hang]
 		require.Equal(t, "failed", first.Status)
@@ -208,7 +190,7 @@ func TestFallbackChains(t *testing.T) {
 		b.rule(t, `{"match":{"type":"order.*"},"actions":[{"channelId":"`+down+`","template":"x","fallback":["`+gone+`"]}]}`)
 
 		eventID := b.ingest(t, `{"type":"order.created","payload":{}}`)
-		var ds map[string]chainDelivery
+		var ds map[string]deliveryRow
 		require.Eventually(t, func() bool { ds = b.deliveries(t, eventID); return ds[gone].Status == "failed" }, 20*time.Second, 20*time.Millisecond)
 		require.Len(t, ds[down].Attempts, 3)
 		require.Equal(t, ds[gone].ID, *ds[down].ReplacedBy)
@@ -304,7 +286,7 @@ func TestDigests(t *testing.T) {
 		require.Len(t, data["events"], 2)
 
 		// The receiver counts a delivery before its outcome is committed.
-		var ds map[string]chainDelivery
+		var ds map[string]deliveryRow
 		require.Eventually(t, func() bool { ds = b.deliveries(t, e1); return ds[ok].Status == "succeeded" },
 			10*time.Second, 20*time.Millisecond)
 		require.Equal(t, "failed", ds[gone].Status)
