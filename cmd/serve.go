@@ -13,6 +13,7 @@ import (
 	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
+	"github.com/signalops/signalops/platform/procs"
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -37,7 +38,8 @@ func (a *app) requireRuntime() error {
 }
 
 // runSystem is the RunE of serve and work: it checks the settings they
-// need, wires the system, runs it with run until the command's context
+// need, wires the system, sizes GOMAXPROCS to the process's CPU use
+// (ADAPTIVE_GOMAXPROCS), runs it with run until the command's context
 // ends, and closes it.
 func (a *app) runSystem(run func(ctx context.Context, sys *system) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
@@ -50,6 +52,12 @@ func (a *app) runSystem(run func(ctx context.Context, sys *system) error) func(*
 			return err
 		}
 		defer sys.close()
+		if a.cfg.AdaptiveProcs {
+			adapt := background.Start(ctx, "adaptive-gomaxprocs", func(ctx context.Context) {
+				procs.Adapt(ctx, procs.Options{}, a.logger)
+			})
+			defer adapt.Stop()
+		}
 		return run(ctx, sys)
 	}
 }

@@ -31,10 +31,14 @@ type Config struct {
 	SecretKey       []byte // 32 bytes: encrypts channel secrets at rest
 	AdminToken      string // operator token for /api/admin, and the River UI's basic-auth password
 	MetricsAddr     string // listen address of work's /metrics (serve has /metrics on its router)
-	RateLimit       RateLimit
-	Ingest          Ingest
-	Notify          Notify
-	Rules           Rules
+	// AdaptiveProcs runs serve and work on one P while each needs less
+	// than a core (platform/procs; ADAPTIVE_GOMAXPROCS, default true). It
+	// is off when GOMAXPROCS is set: the operator chose.
+	AdaptiveProcs bool
+	RateLimit     RateLimit
+	Ingest        Ingest
+	Notify        Notify
+	Rules         Rules
 	// SecretKeysPrevious still open channel secrets sealed before a
 	// SECRET_KEY rotation (SECRET_KEY_PREVIOUS, comma-separated base64).
 	SecretKeysPrevious [][]byte
@@ -126,6 +130,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:     r.secret("DATABASE_URL"), // it may carry a password: DATABASE_URL_FILE works too
 		DatabaseReadURL: r.secret("DATABASE_READ_URL"),
+		AdaptiveProcs:   r.bool("ADAPTIVE_GOMAXPROCS", true) && strings.TrimSpace(getenv("GOMAXPROCS")) == "",
 		DB:              DB{MaxConns: r.int("DB_MAX_CONNS", 16, 1, 1000), StatementCache: r.int("DB_STATEMENT_CACHE", 256, 0, 10000)},
 		HTTP: HTTP{
 			Addr:            r.str("HTTP_ADDR", ":3000"),
@@ -318,7 +323,8 @@ func (c Config) Redacted() map[string]any {
 		"channel_breaker_probe": c.Notify.Breaker.Probe.String(), "channel_breaker_probe_max": c.Notify.Breaker.ProbeMax.String(),
 		"digest_min_window": c.Rules.DigestMinWindow.String(),
 		"log_level":         c.Log.Level, "log_format": c.Log.Format, "metrics_addr": c.MetricsAddr,
-		"jwt_secret": set(c.JWTSecret), "secret_key": set(string(c.SecretKey)), "admin_token": set(c.AdminToken),
+		"adaptive_gomaxprocs": c.AdaptiveProcs,
+		"jwt_secret":          set(c.JWTSecret), "secret_key": set(string(c.SecretKey)), "admin_token": set(c.AdminToken),
 	}
 }
 

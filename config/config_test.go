@@ -25,6 +25,7 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, config.Breaker{Failures: 10, Probe: 30 * time.Second, ProbeMax: 10 * time.Minute}, c.Notify.Breaker,
 			"SPEC §8: 10 failures, probe after 30 s doubling to 10 min")
 		require.Equal(t, 20, c.Notify.ChannelConcurrency)
+		require.True(t, c.AdaptiveProcs)
 		require.Error(t, c.RequireDatabase())
 		require.Error(t, c.RequireSecrets())
 	})
@@ -49,6 +50,22 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, "postgres://r:redacted@replica/x", red["database_read_url"])
 		require.Equal(t, "postgres://u:redacted@db1:5432,db2:5433/x?target_session_attrs=read-write", red["database_url"])
 		require.Equal(t, "(set)", red["jwt_secret"])
+	})
+
+	t.Run("AdaptiveProcsOffWhenGOMAXPROCSIsSet", func(t *testing.T) {
+		for _, tt := range []struct {
+			env  map[string]string
+			want bool
+		}{
+			{map[string]string{"ADAPTIVE_GOMAXPROCS": "false"}, false},
+			{map[string]string{"GOMAXPROCS": "2"}, false},
+			{map[string]string{"ADAPTIVE_GOMAXPROCS": "true", "GOMAXPROCS": "4"}, false},
+			{map[string]string{"ADAPTIVE_GOMAXPROCS": "true"}, true},
+		} {
+			c, err := config.Load(env(tt.env))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, c.AdaptiveProcs, "%v", tt.env)
+		}
 	})
 
 	t.Run("MultiHostIPv6", func(t *testing.T) {
