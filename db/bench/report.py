@@ -127,6 +127,10 @@ def main():
                      f"{h['events_per_s']:,.0f}/s served, {h['dropped']} dropped", "p99 < 25 ms"))
         rows.append(("serve peak RSS (VmHWM)", f"{t['rss_kb'] / 1024:.0f} MB", "", "< 150 MB"))
         out["latency"] = {"p50_ms": h["p50_ms"], "p99_ms": h["p99_ms"], "rss_mb": t["rss_kb"] / 1024}
+    for f in by.get("e2e-floor", []):
+        rows.append((f"pgbench floor at {f['rate']:g}/s (e2e-floor.sql, 1 client)", f"{f['events']} events",
+                     f"PostgreSQL CPU per event {us(f['pg_us'])}", ""))
+        out.setdefault("e2e_floor", {})[str(int(f["rate"]))] = {"pg_us": f["pg_us"], "events": f["events"]}
     for e in by.get("e2e", []):
         target = {50: "p50 < 20 ms; ≤ 4 ms CPU/event", 200: "p50 < 30, p99 < 200 ms"}.get(int(e["rate"]), "")
         rows.append((f"event → signed webhook at {e['rate']:g}/s", f"p50 {msf(e['p50_ms'])} / p95 {msf(e['p95_ms'])} / p99 {msf(e['p99_ms'])} ms",

@@ -26,7 +26,9 @@
 #   tenants  one tenant vs TENANTS tenants, 64 clients, closed loop
 #   latency  p99 at half the max single-event rate (open loop); serve's RSS
 #   e2e      event -> signed webhook at each of E2E_RATES events/s on a
-#            drained queue, CPU per delivered event (PostgreSQL + serve + work)
+#            drained queue, CPU per delivered event (PostgreSQL + serve + work);
+#            before each rate, pgbench's floor at that rate: e2e-floor.sql,
+#            one client, the least PostgreSQL does per delivered event
 #   keepup   2,000 events/s in for DURATION with work running, 10 rules per event
 #   drain    work draining DRAIN_EVENTS events that match no rule: CPU per event
 #   deliver  work draining DELIVER_EVENTS events that fire one webhook each:
@@ -385,8 +387,32 @@ login() {
   TOKEN=$(curl -fs -XPOST "$url/api/auth/login" -H 'content-type: application/json' \
     -d '{"email":"owner@bench.test","password":"bench-password-123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
 }
+# measure_floor RATE: pgbench at RATE transactions/s, one client, running
+# e2e-floor.sql (the least PostgreSQL does for one delivered event in the
+# spec's shape, no process woken between steps); one JSON line.
+measure_floor() {
+  local rate=$1 ids c0 c1 txs
+  settle
+  ids=$(sql -c "INSERT INTO rules (id, tenant_id, name, version) VALUES (gen_random_uuid(), '$TENANT_ID', 'floor', 1) RETURNING id" \
+    -c "INSERT INTO channels (id, tenant_id, name, kind, config, secrets) VALUES (gen_random_uuid(), '$TENANT_ID', 'floor', 'webhook', '{}', '') RETURNING id" | tr '\n' ' ')
+  read -r rule channel <<<"$ids"
+  sed -e "s/TENANT_ID/$TENANT_ID/g" -e "s/RULE_ID/$rule/g" -e "s/CHANNEL_ID/$channel/g" "$here/e2e-floor.sql" >"$out/pgbench-floor.sql"
+  pgss_reset
+  c0=$(cg_ns pg)
+  txs=$(pgbench "$DATABASE_URL" -n -M prepared -f "$out/pgbench-floor.sql" -c 1 -j 1 -R "$rate" -T "$DURATION" 2>>"$out/pgbench.err" |
+    awk -F': ' '/number of transactions actually processed/ {split($2, a, "/"); print a[1]}')
+  c1=$(cg_ns pg)
+  idle
+  pgss_dump "e2e-floor-$rate"
+  sql -c "DELETE FROM rules WHERE id = '$rule'" -c "DELETE FROM deliveries WHERE channel_id = '$channel'" -c "DELETE FROM channels WHERE id = '$channel'"
+  python3 -c 'import json,sys; r,n,c0,c1=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); print(json.dumps({"rate": r, "events": n, "pg_us": (c1-c0)/1e3/n if n and c1>c0 else None}))' \
+    "$rate" "${txs:-0}" "$c0" "$c1"
+}
+
 if want e2e; then
   for rate in $E2E_RATES; do
+    echo "== pgbench floor at $rate events/s: the least PostgreSQL does per delivered event, one client"
+    record e2e-floor "$(measure_floor "$rate")"
     echo "== event -> signed webhook at $rate events/s, drained queue: latency and CPU per delivered event"
     settle
     pgss_reset
