@@ -71,38 +71,39 @@ type EmailConfig struct {
 // MarshalJSON writes the wire shape of the kind's config, with rateLimit
 // when set.
 func (c ChannelConfig) MarshalJSON() ([]byte, error) {
-	var b []byte
-	var err error
-	switch {
-	case c.Kind == KindWebhook && c.Webhook != nil:
-		b, err = json.Marshal(c.Webhook)
-	case c.Kind == KindTelegram && c.Telegram != nil:
-		b, err = json.Marshal(c.Telegram)
-	case c.Kind == KindWhatsApp && c.WhatsApp != nil:
-		b, err = json.Marshal(c.WhatsApp)
-	case c.Kind == KindEmail && c.Email != nil:
-		b, err = json.Marshal(c.Email)
-	default:
+	settings := c.settings()
+	if settings == nil {
 		return nil, fmt.Errorf("marshal channel config: no %q settings", c.Kind)
 	}
+	b, err := json.Marshal(settings)
 	if err != nil {
 		return nil, err
 	}
 	return withRateLimit(b, c.RateLimit)
 }
 
-func (c ChannelConfig) present() bool {
-	switch c.Kind {
-	case KindWebhook:
-		return c.Webhook != nil
-	case KindTelegram:
-		return c.Telegram != nil
-	case KindWhatsApp:
-		return c.WhatsApp != nil
-	case KindEmail:
-		return c.Email != nil
+func (c ChannelConfig) present() bool { return c.settings() != nil }
+
+// settings is the config of c's kind, or nil when its pointer is not set.
+func (c ChannelConfig) settings() any {
+	return ofKind(c.Kind, c.Webhook, c.Telegram, c.WhatsApp, c.Email)
+}
+
+// ofKind is the one of a ChannelConfig's or a Secrets' per-kind pointers
+// that matches kind, or nil when that one is not set: both types hold
+// exactly that pointer.
+func ofKind[W, T, A, E any](kind string, webhook *W, telegram *T, whatsApp *A, email *E) any {
+	switch {
+	case kind == KindWebhook && webhook != nil:
+		return webhook
+	case kind == KindTelegram && telegram != nil:
+		return telegram
+	case kind == KindWhatsApp && whatsApp != nil:
+		return whatsApp
+	case kind == KindEmail && email != nil:
+		return email
 	}
-	return false
+	return nil
 }
 
 // Secrets are the write-only credentials of one channel. Exactly the pointer
@@ -153,34 +154,21 @@ type EmailSecrets struct {
 // Provided reports whether s carries the kind's secrets. ValidateConfig
 // returns unprovided Secrets for an update that left "secrets" out: keep the
 // stored ones.
-func (s Secrets) Provided() bool {
-	switch s.Kind {
-	case KindWebhook:
-		return s.Webhook != nil
-	case KindTelegram:
-		return s.Telegram != nil
-	case KindWhatsApp:
-		return s.WhatsApp != nil
-	case KindEmail:
-		return s.Email != nil
-	}
-	return false
-}
+func (s Secrets) Provided() bool { return s.secrets() != nil }
 
 // MarshalJSON writes the wire shape of the kind's secrets, in clear: only
 // for sealing.
 func (s Secrets) MarshalJSON() ([]byte, error) {
-	switch {
-	case s.Kind == KindWebhook && s.Webhook != nil:
-		return json.Marshal(s.Webhook)
-	case s.Kind == KindTelegram && s.Telegram != nil:
-		return json.Marshal(s.Telegram)
-	case s.Kind == KindWhatsApp && s.WhatsApp != nil:
-		return json.Marshal(s.WhatsApp)
-	case s.Kind == KindEmail && s.Email != nil:
-		return json.Marshal(s.Email)
+	secrets := s.secrets()
+	if secrets == nil {
+		return nil, fmt.Errorf("marshal channel secrets: no %q secrets", s.Kind)
 	}
-	return nil, fmt.Errorf("marshal channel secrets: no %q secrets", s.Kind)
+	return json.Marshal(secrets)
+}
+
+// secrets is the secrets of s's kind, or nil when its pointer is not set.
+func (s Secrets) secrets() any {
+	return ofKind(s.Kind, s.Webhook, s.Telegram, s.WhatsApp, s.Email)
 }
 
 // String, GoString and LogValue redact: secrets never reach logs or %v.
