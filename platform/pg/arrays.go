@@ -25,18 +25,7 @@ type UUIDs []uuid.UUID
 
 // Value implements driver.Valuer.
 func (a UUIDs) Value() (driver.Value, error) {
-	if a == nil {
-		return nil, nil
-	}
-	b := make([]byte, 1, 1+len(a)*37)
-	b[0] = '{'
-	for i, id := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = AppendUUID(b, id)
-	}
-	return append(b, '}'), nil
+	return arrayText(a, 1+len(a)*37, AppendUUID), nil
 }
 
 // Strings is a text[] parameter; a nil element is NULL.
@@ -44,9 +33,6 @@ type Strings []*string
 
 // Value implements driver.Valuer.
 func (a Strings) Value() (driver.Value, error) {
-	if a == nil {
-		return nil, nil
-	}
 	n := 2
 	for _, s := range a {
 		if s != nil {
@@ -55,19 +41,13 @@ func (a Strings) Value() (driver.Value, error) {
 			n += 5
 		}
 	}
-	b := make([]byte, 0, n+n/4) // room for some escapes (a JSON document has many quotes)
-	b = append(b, '{')
-	for i, s := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
+	// n+n/4: room for some escapes (a JSON document has many quotes).
+	return arrayText(a, n+n/4, func(b []byte, s *string) []byte {
 		if s == nil {
-			b = append(b, "NULL"...)
-			continue
+			return append(b, "NULL"...)
 		}
-		b = appendQuoted(b, *s)
-	}
-	return append(b, '}'), nil
+		return appendQuoted(b, *s)
+	}), nil
 }
 
 // Times is a timestamptz[] parameter (RFC 3339, nanoseconds kept as far as
@@ -76,24 +56,14 @@ type Times []time.Time
 
 // Value implements driver.Valuer.
 func (a Times) Value() (driver.Value, error) {
-	if a == nil {
-		return nil, nil
-	}
-	b := make([]byte, 0, 2+len(a)*38)
-	b = append(b, '{')
-	for i, t := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
+	return arrayText(a, 2+len(a)*38, func(b []byte, t time.Time) []byte {
 		if t.IsZero() {
-			b = append(b, "NULL"...)
-			continue
+			return append(b, "NULL"...)
 		}
 		b = append(b, '"')
 		b = t.AppendFormat(b, time.RFC3339Nano)
-		b = append(b, '"')
-	}
-	return append(b, '}'), nil
+		return append(b, '"')
+	}), nil
 }
 
 // Texts is a text[] (or, cast in SQL, jsonb[]) parameter without NULLs,
@@ -102,22 +72,11 @@ type Texts[T ~string | ~[]byte] []T
 
 // Value implements driver.Valuer.
 func (a Texts[T]) Value() (driver.Value, error) {
-	if a == nil {
-		return nil, nil
-	}
 	n := 2
 	for _, s := range a {
 		n += len(s) + 3
 	}
-	b := make([]byte, 0, n+n/4) // room for some escapes
-	b = append(b, '{')
-	for i, s := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendQuoted(b, s)
-	}
-	return append(b, '}'), nil
+	return arrayText(a, n+n/4, appendQuoted[T]), nil // n/4: room for some escapes
 }
 
 // Ints is an integer array parameter (smallint[], integer[] or bigint[], as
@@ -126,18 +85,24 @@ type Ints []int
 
 // Value implements driver.Valuer.
 func (a Ints) Value() (driver.Value, error) {
+	return arrayText(a, 2+len(a)*4, func(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) }), nil
+}
+
+// arrayText writes a in the array text format, {e1,e2,…}, each element by
+// appendElem, into a buffer of capacity size; a nil a is NULL (nil).
+func arrayText[T any](a []T, size int, appendElem func(b []byte, e T) []byte) driver.Value {
 	if a == nil {
-		return nil, nil
+		return nil
 	}
-	b := make([]byte, 0, 2+len(a)*4)
-	b = append(b, '{')
-	for i, n := range a {
+	b := make([]byte, 1, size)
+	b[0] = '{'
+	for i, e := range a {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, int64(n), 10)
+		b = appendElem(b, e)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // appendQuoted appends s as a double-quoted array element: backslash and
