@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -207,17 +206,11 @@ func startPrivatePostgres(ctx context.Context, logger *slog.Logger) (*privatePos
 	if err != nil {
 		return nil, err
 	}
-	p := &privatePostgres{pgCtl: filepath.Join(bin, "pg_ctl"), dataDir: dir}
-	if os.Geteuid() == 0 {
-		// initdb refuses to run as root: run the cluster as the postgres user.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, errors.New("dev runs as root, and PostgreSQL refuses to: create a 'postgres' user or run as another user")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		p.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	cred, ok := pg.ServerUser()
+	if !ok {
+		return nil, errors.New("dev runs as root, and PostgreSQL refuses to: create a 'postgres' user or run as another user")
 	}
+	p := &privatePostgres{pgCtl: filepath.Join(bin, "pg_ctl"), dataDir: dir, cred: cred}
 	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err != nil {
 		logger.InfoContext(ctx, "creating private postgres cluster", slog.String("dir", dir))
 		if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -3,9 +3,11 @@ package pg
 import (
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 )
 
 // ServerBin finds the directory holding all of PostgreSQL's server tools
@@ -36,4 +38,21 @@ func ServerBin(tools ...string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ServerUser is who runs PostgreSQL's server tools: nil (this process's
+// own user) unless this process is root, which initdb and postgres refuse;
+// then the postgres user. ok is false when root has no postgres user to
+// run them as.
+func ServerUser() (cred *syscall.Credential, ok bool) {
+	if os.Geteuid() != 0 {
+		return nil, true
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, false
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, true
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,16 +71,11 @@ func newServer(t testing.TB) *Server {
 	if err != nil {
 		t.Skipf("testdb: %v", err)
 	}
-	s := &Server{t: t, bin: bin}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Skip("testdb: running as root without a postgres user; PostgreSQL refuses to run as root")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	cred, ok := pg.ServerUser()
+	if !ok {
+		t.Skip("testdb: running as root without a postgres user; PostgreSQL refuses to run as root")
 	}
+	s := &Server{t: t, bin: bin, cred: cred}
 	// Not t.TempDir: its parents are private to root, and the server runs
 	// as postgres. MkdirTemp makes it 0700, as initdb wants.
 	dir, err := os.MkdirTemp("", "signalops-pg-")
