@@ -144,6 +144,13 @@ func TestBenchEventBody(t *testing.T) {
 	require.JSONEq(t, `{"type":"bench.event","payload":{"i":42,"sentAt":"2026-05-01T11:00:00.123456789Z"}}`, string(b))
 }
 
+func TestBenchBatchBody(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	require.JSONEq(t, `{"events":[
+		{"type":"bench.event","payload":{"i":7,"sentAt":"2026-05-01T12:00:00Z"}},
+		{"type":"bench.event","payload":{"i":8,"sentAt":"2026-05-01T12:00:00Z"}}]}`, string(benchBatch("bench.event", 7, 2, at)))
+}
+
 func TestBenchBatchAccepted(t *testing.T) {
 	n, last := batchAccepted([]byte(`{"results":[{"index":0,"status":"accepted","id":"01a2-b"},{"index":1,"status":"rejected"},{"index":2,"status":"accepted","id":"01a2-c"},{"index":3,"status":"replayed","id":"01a2-d"}],"accepted":2}`), 4)
 	require.Equal(t, 2, n)

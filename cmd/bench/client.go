@@ -54,6 +54,20 @@ func appendBenchEvent(b []byte, typ string, seq int64, sentAt time.Time) []byte 
 	return append(b, `"}}`...)
 }
 
+// benchBatch is a batch body, {"events":[…]}, of n events shaped by
+// appendBenchEvent and numbered from first.
+func benchBatch(typ string, first int64, n int, sentAt time.Time) []byte {
+	b := make([]byte, 0, 16+n*96)
+	b = append(b, `{"events":[`...)
+	for j := range n {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = appendBenchEvent(b, typ, first+int64(j), sentAt)
+	}
+	return append(b, "]}"...)
+}
+
 func (c *benchClient) post(ctx context.Context, path, key string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {

@@ -355,15 +355,7 @@ func (a *streams) runBenchDrain(ctx context.Context, o *benchOptions, d drainOpt
 		var wg sync.WaitGroup
 		for from := 0; from < d.events && ctx.Err() == nil; from += 500 {
 			n := min(500, d.events-from)
-			body := make([]byte, 0, 16+n*96)
-			body = append(body, `{"events":[`...)
-			for j := range n {
-				if j > 0 {
-					body = append(body, ',')
-				}
-				body = appendBenchEvent(body, "bench.drain", int64(from+j), time.Now())
-			}
-			body = append(body, "]}"...)
+			body := benchBatch("bench.drain", int64(from), n, time.Now())
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()

@@ -62,16 +62,7 @@ response has no per-item results). Reports requests/s and events/s.
 				return errors.New("--n must be 1 to 500 (the API's batch limit)")
 			}
 			rep, err := o.keyedLoad(cmd, "batch", func(ctx context.Context, client *benchClient, key string, seq int64, sentAt time.Time) benchOutcome {
-				body := make([]byte, 0, 16+n*96)
-				body = append(body, `{"events":[`...)
-				for j := range n {
-					if j > 0 {
-						body = append(body, ',')
-					}
-					body = appendBenchEvent(body, "bench.event", seq*int64(n)+int64(j), sentAt)
-				}
-				body = append(body, "]}"...)
-				return client.postBatch(ctx, key, body, n)
+				return client.postBatch(ctx, key, benchBatch("bench.event", seq*int64(n), n, sentAt), n)
 			})
 			if err != nil {
 				return err

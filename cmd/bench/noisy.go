@@ -312,17 +312,7 @@ func (f *flood) run(ctx context.Context, client *benchClient, key string, batch,
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				from := seq.Add(int64(batch)) - int64(batch)
-				body := make([]byte, 0, 16+batch*96)
-				body = append(body, `{"events":[`...)
-				now := time.Now()
-				for j := range batch {
-					if j > 0 {
-						body = append(body, ',')
-					}
-					body = appendBenchEvent(body, "bench.flood", from+int64(j), now)
-				}
-				body = append(body, "]}"...)
-				o := client.postBatch(reqCtx, key, body, batch)
+				o := client.postBatch(reqCtx, key, benchBatch("bench.flood", from, batch, time.Now()), batch)
 				if o.ok() {
 					f.accepted.Add(int64(o.events))
 					continue
