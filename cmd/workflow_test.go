@@ -65,20 +65,19 @@ func (b *tenantBundle) deliveries(t *testing.T, eventID string) map[string]deliv
 	return out
 }
 
+// deadDelivery is a DLQ entry of notify.deliver, as GET /api/dlq lists it.
+type deadDelivery struct {
+	State    string
+	TenantID string
+	Errors   []struct{ Error string }
+}
+
 // deadDeliveries is the tenant's DLQ entries of notify.deliver.
-func (b *tenantBundle) deadDeliveries(t *testing.T) []struct {
-	State  string
-	Errors []struct{ Error string }
-} {
+func (b *tenantBundle) deadDeliveries(t *testing.T) []deadDelivery {
 	t.Helper()
 	rec := b.api(t, "GET", "/api/dlq?kind=notify.deliver", "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	var dlq struct {
-		Data []struct {
-			State  string
-			Errors []struct{ Error string }
-		}
-	}
+	var dlq struct{ Data []deadDelivery }
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &dlq))
 	return dlq.Data
 }
@@ -194,10 +193,7 @@ func TestFallbackChains(t *testing.T) {
 		require.Eventually(t, func() bool { ds = b.deliveries(t, eventID); return ds[gone].Status == "failed" }, 20*time.Second, 20*time.Millisecond)
 		require.Len(t, ds[down].Attempts, 3)
 		require.Equal(t, ds[gone].ID, *ds[down].ReplacedBy)
-		var dead []struct {
-			State  string
-			Errors []struct{ Error string }
-		}
+		var dead []deadDelivery
 		require.Eventually(t, func() bool { dead = b.deadDeliveries(t); return len(dead) > 0 }, 5*time.Second, 20*time.Millisecond)
 		time.Sleep(300 * time.Millisecond) // room for a wrong second entry
 		dead = b.deadDeliveries(t)
