@@ -131,6 +131,16 @@ def main():
         rows.append((f"pgbench floor at {f['rate']:g}/s (e2e-floor.sql, 1 client)", f"{f['events']} events",
                      f"PostgreSQL CPU per event {us(f['pg_us'])}", ""))
         out.setdefault("e2e_floor", {})[str(int(f["rate"]))] = {"pg_us": f["pg_us"], "events": f["events"]}
+    for f in by.get("e2e-pipeline-floor", []):
+        if f.get("skipped"):
+            rows.append(("pipeline floor (db/bench/floor)", "skipped", f["skipped"], ""))
+            continue
+        rows.append((f"pipeline floor at {f['rate']:g}/s (db/bench/floor)", f"p50 {msf(f['p50_ms'])} / p95 {msf(f['p95_ms'])} / p99 {msf(f['p99_ms'])} ms",
+                     f"CPU per event: PG {us(cpu(f, 'pg'))}, serve {us(cpu(f, 'serve'))}, work {us(cpu(f, 'work'))}, total {us(cpu(f, 'total'))}; "
+                     f"{f['delivered']} of {f['sent']} delivered, {f['duplicates']} dup", ""))
+        out.setdefault("e2e_pipeline_floor", {})[str(int(f["rate"]))] = {k: f.get(k) for k in ("p50_ms", "p99_ms", "delivered", "cpu_us_per_event")}
+        if f["delivered"] < f["sent"] - f["failed"] or f["failed"]:
+            failures.append(f"pipeline floor at {f['rate']}/s: {f['sent'] - f['delivered']} of {f['sent']} not delivered ({f['failed']} refused)")
     for e in by.get("e2e", []):
         target = {50: "p50 < 20 ms; ≤ 4 ms CPU/event", 200: "p50 < 30, p99 < 200 ms"}.get(int(e["rate"]), "")
         rows.append((f"event → signed webhook at {e['rate']:g}/s", f"p50 {msf(e['p50_ms'])} / p95 {msf(e['p95_ms'])} / p99 {msf(e['p99_ms'])} ms",

@@ -27,8 +27,11 @@
 #   latency  p99 at half the max single-event rate (open loop); serve's RSS
 #   e2e      event -> signed webhook at each of E2E_RATES events/s on a
 #            drained queue, CPU per delivered event (PostgreSQL + serve + work);
-#            before each rate, pgbench's floor at that rate: e2e-floor.sql,
-#            one client, the least PostgreSQL does per delivered event
+#            before each rate, two floors at that rate: pgbench running
+#            e2e-floor.sql with one client (the least PostgreSQL does per
+#            delivered event), and db/bench/floor (built with go): SignalOps'
+#            shape — schema, pool, River, serve and work in their groups —
+#            without its application work
 #   keepup   2,000 events/s in for DURATION with work running, 10 rules per event
 #   drain    work draining DRAIN_EVENTS events that match no rule: CPU per event
 #   deliver  work draining DELIVER_EVENTS events that fire one webhook each:
@@ -387,16 +390,26 @@ login() {
   TOKEN=$(curl -fs -XPOST "$url/api/auth/login" -H 'content-type: application/json' \
     -d '{"email":"owner@bench.test","password":"bench-password-123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
 }
+# floor_rows: a rule and a channel for the floors' rows to point at
+# (foreign keys), in floor_rule and floor_channel.
+floor_rows() {
+  local ids
+  ids=$(sql -c "INSERT INTO rules (id, tenant_id, name, version) VALUES (gen_random_uuid(), '$TENANT_ID', 'floor', 1) RETURNING id" \
+    -c "INSERT INTO channels (id, tenant_id, name, kind, config, secrets) VALUES (gen_random_uuid(), '$TENANT_ID', 'floor', 'webhook', '{}', '') RETURNING id" | tr '\n' ' ')
+  read -r floor_rule floor_channel <<<"$ids"
+}
+floor_rows_drop() {
+  sql -c "DELETE FROM rules WHERE id = '$floor_rule'" -c "DELETE FROM deliveries WHERE channel_id = '$floor_channel'" \
+    -c "DELETE FROM channels WHERE id = '$floor_channel'"
+}
 # measure_floor RATE: pgbench at RATE transactions/s, one client, running
 # e2e-floor.sql (the least PostgreSQL does for one delivered event in the
 # spec's shape, no process woken between steps); one JSON line.
 measure_floor() {
-  local rate=$1 ids c0 c1 txs
+  local rate=$1 c0 c1 txs
   settle
-  ids=$(sql -c "INSERT INTO rules (id, tenant_id, name, version) VALUES (gen_random_uuid(), '$TENANT_ID', 'floor', 1) RETURNING id" \
-    -c "INSERT INTO channels (id, tenant_id, name, kind, config, secrets) VALUES (gen_random_uuid(), '$TENANT_ID', 'floor', 'webhook', '{}', '') RETURNING id" | tr '\n' ' ')
-  read -r rule channel <<<"$ids"
-  sed -e "s/TENANT_ID/$TENANT_ID/g" -e "s/RULE_ID/$rule/g" -e "s/CHANNEL_ID/$channel/g" "$here/e2e-floor.sql" >"$out/pgbench-floor.sql"
+  floor_rows
+  sed -e "s/TENANT_ID/$TENANT_ID/g" -e "s/RULE_ID/$floor_rule/g" -e "s/CHANNEL_ID/$floor_channel/g" "$here/e2e-floor.sql" >"$out/pgbench-floor.sql"
   pgss_reset
   c0=$(cg_ns pg)
   txs=$(pgbench "$DATABASE_URL" -n -M prepared -f "$out/pgbench-floor.sql" -c 1 -j 1 -R "$rate" -T "$DURATION" 2>>"$out/pgbench.err" |
@@ -404,15 +417,47 @@ measure_floor() {
   c1=$(cg_ns pg)
   idle
   pgss_dump "e2e-floor-$rate"
-  sql -c "DELETE FROM rules WHERE id = '$rule'" -c "DELETE FROM deliveries WHERE channel_id = '$channel'" -c "DELETE FROM channels WHERE id = '$channel'"
+  floor_rows_drop
   python3 -c 'import json,sys; r,n,c0,c1=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); print(json.dumps({"rate": r, "events": n, "pg_us": (c1-c0)/1e3/n if n and c1>c0 else None}))' \
     "$rate" "${txs:-0}" "$c0" "$c1"
+}
+# measure_pipeline_floor RATE: db/bench/floor (the same schema, pool, River
+# and process split as SignalOps, none of its application work) at RATE
+# events/s, its serve and work in the serve and work groups; one JSON line.
+floor_bin=""
+measure_pipeline_floor() {
+  local rate=$1 fport fready hport spid wpid r
+  if [ -z "$floor_bin" ]; then
+    floor_bin="$out/floor"
+    (cd "$here/../.." && go build -o "$floor_bin" ./db/bench/floor) >>"$out/bench.err" 2>&1 || { floor_bin=none; }
+  fi
+  [ "$floor_bin" != none ] || { echo '{"skipped": "go build ./db/bench/floor failed or no go"}'; return; }
+  settle
+  floor_rows
+  fport=$(free_port) fready=$(free_port) hport=$(free_port)
+  (cg_exec serve "$floor_bin" serve --listen "127.0.0.1:$fport" --tenant "$TENANT_ID") >>"$out/floor-serve.log" 2>&1 &
+  spid=$!
+  (cg_exec work "$floor_bin" work --hook "http://127.0.0.1:$hport/hook" --ready "127.0.0.1:$fready" \
+    --tenant "$TENANT_ID" --rule "$floor_rule" --channel "$floor_channel") >>"$out/floor-work.log" 2>&1 &
+  wpid=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$fport/readyz" >/dev/null && curl -fs "http://127.0.0.1:$fready/readyz" >/dev/null && break
+    sleep 0.1
+  done
+  r=$("$floor_bin" load --url "http://127.0.0.1:$fport" --hook-listen "127.0.0.1:$hport" --rate "$rate" \
+    --duration "${DURATION}s" "${cg_all[@]}" 2>>"$out/bench.err")
+  kill "$spid" "$wpid" 2>/dev/null || true; wait "$spid" "$wpid" 2>/dev/null || true
+  idle
+  floor_rows_drop
+  echo "$r"
 }
 
 if want e2e; then
   for rate in $E2E_RATES; do
     echo "== pgbench floor at $rate events/s: the least PostgreSQL does per delivered event, one client"
     record e2e-floor "$(measure_floor "$rate")"
+    echo "== pipeline floor at $rate events/s: db/bench/floor, SignalOps' shape without its application work"
+    record e2e-pipeline-floor "$(measure_pipeline_floor "$rate")"
     echo "== event -> signed webhook at $rate events/s, drained queue: latency and CPU per delivered event"
     settle
     pgss_reset
