@@ -48,21 +48,45 @@ import (
 	"github.com/signalops/signalops/platform/queue"
 )
 
+// options are every mode's flags (each mode reads its own).
+type options struct {
+	listen, ready, hook, url, hookListen string
+	tenant, rule, channel                string
+	rate                                 float64
+	duration                             time.Duration
+	groups                               []string
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: floor serve|work|load [flags]")
 		os.Exit(2)
 	}
+	var o options
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:3100", "serve: address")
+	fs.StringVar(&o.ready, "ready", "127.0.0.1:3101", "work: address answering GET /readyz once started")
+	fs.StringVar(&o.hook, "hook", "", "work: webhook URL")
+	fs.StringVar(&o.tenant, "tenant", "", "serve, work: tenant id")
+	fs.StringVar(&o.rule, "rule", "", "work: rule id")
+	fs.StringVar(&o.channel, "channel", "", "work: channel id")
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:3100", "load: floor serve")
+	fs.StringVar(&o.hookListen, "hook-listen", "127.0.0.1:3102", "load: where the webhooks arrive")
+	fs.Float64Var(&o.rate, "rate", 50, "load: events per second")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "load: how long to send")
+	fs.Func("cgroup", "load: NAME=DIR, repeatable: a control group to charge", func(s string) error { o.groups = append(o.groups, s); return nil })
+	_ = fs.Parse(os.Args[2:])
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		err = runServe(ctx, os.Args[2:])
+		err = withDB(ctx, func(db *sqlx.DB) error { return runServe(ctx, db, o) })
 	case "work":
-		err = runWork(ctx, os.Args[2:])
+		err = withDB(ctx, func(db *sqlx.DB) error { return runWork(ctx, db, o) })
 	case "load":
-		err = runLoad(ctx, os.Args[2:])
+		err = runLoad(ctx, o)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -92,26 +116,23 @@ func warnLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func openDB(ctx context.Context) (*sqlx.DB, error) {
-	return pg.Open(ctx, os.Getenv("DATABASE_URL"), pg.PoolConfig{MaxOpenConns: 20, MaxIdleConns: 20, StatementCache: 256})
-}
-
-func runServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	listen := fs.String("listen", "127.0.0.1:3100", "address")
-	tenant := fs.String("tenant", "", "tenant id")
-	_ = fs.Parse(args)
-	db, err := openDB(ctx)
+// withDB runs fn with SignalOps' pool: lib/pq with the statement cache.
+func withDB(ctx context.Context, fn func(db *sqlx.DB) error) error {
+	db, err := pg.Open(ctx, os.Getenv("DATABASE_URL"), pg.PoolConfig{MaxOpenConns: 20, MaxIdleConns: 20, StatementCache: 256})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	return fn(db)
+}
+
+func runServe(ctx context.Context, db *sqlx.DB, o options) error {
 	client, err := queue.NewInsertOnly(db.DB, queueConfig(), warnLogger())
 	if err != nil {
 		return err
 	}
 	go procs.Adapt(ctx, procs.Options{}, slog.Default())
-	tenantID := uuid.MustParse(*tenant)
+	tenantID := uuid.MustParse(o.tenant)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("POST /events", func(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +165,7 @@ func runServe(ctx context.Context, args []string) error {
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = fmt.Fprintf(w, `{"id":%q}`, id)
 	})
-	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: o.listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Shutdown(context.WithoutCancel(ctx)) }()
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -220,19 +241,7 @@ func (w *floorWorker) Work(ctx context.Context, job *river.Job[floorArgs]) error
 	return nil
 }
 
-func runWork(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("work", flag.ExitOnError)
-	hook := fs.String("hook", "", "webhook URL")
-	tenant := fs.String("tenant", "", "tenant id")
-	rule := fs.String("rule", "", "rule id")
-	channel := fs.String("channel", "", "channel id")
-	ready := fs.String("ready", "127.0.0.1:3101", "address answering GET /readyz once started")
-	_ = fs.Parse(args)
-	db, err := openDB(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+func runWork(ctx context.Context, db *sqlx.DB, o options) error {
 	conn, err := pg.ConnString(os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return err
@@ -249,8 +258,8 @@ func runWork(ctx context.Context, args []string) error {
 	defer listener.Close()
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &floorWorker{
-		db: db, hook: *hook, http: &http.Client{Timeout: 10 * time.Second},
-		tenant: uuid.MustParse(*tenant), rule: uuid.MustParse(*rule), ch: uuid.MustParse(*channel),
+		db: db, hook: o.hook, http: &http.Client{Timeout: 10 * time.Second},
+		tenant: uuid.MustParse(o.tenant), rule: uuid.MustParse(o.rule), ch: uuid.MustParse(o.channel),
 	})
 	cfg := queueConfig()
 	cfg.Queues = map[string]int{queueName: 100}
@@ -262,7 +271,7 @@ func runWork(ctx context.Context, args []string) error {
 	if err := client.Start(ctx); err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: *ready, ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Addr: o.ready, ReadHeaderTimeout: 5 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })}
 	go func() { _ = srv.ListenAndServe() }()
 	<-ctx.Done()
@@ -324,24 +333,15 @@ func cgroupNS(dir string) (int64, error) {
 	return 0, fmt.Errorf("%s: no usage_usec", dir)
 }
 
-func runLoad(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	url := fs.String("url", "http://127.0.0.1:3100", "floor serve")
-	hookListen := fs.String("hook-listen", "127.0.0.1:3102", "where the webhooks arrive")
-	rate := fs.Float64("rate", 50, "events per second")
-	duration := fs.Duration("duration", 10*time.Second, "how long to send")
-	var groups []string
-	fs.Func("cgroup", "NAME=DIR, repeatable: a control group to charge", func(s string) error { groups = append(groups, s); return nil })
-	_ = fs.Parse(args)
-
+func runLoad(ctx context.Context, o options) error {
 	rc := &receiver{seen: map[int]bool{}}
-	hookSrv := &http.Server{Addr: *hookListen, Handler: rc, ReadHeaderTimeout: 5 * time.Second}
+	hookSrv := &http.Server{Addr: o.hookListen, Handler: rc, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hookSrv.ListenAndServe() }()
 	defer hookSrv.Close()
 
 	read := func() (map[string]int64, error) {
 		m := map[string]int64{}
-		for _, g := range groups {
+		for _, g := range o.groups {
 			name, dir, _ := strings.Cut(g, "=")
 			ns, err := cgroupNS(dir)
 			if err != nil {
@@ -356,15 +356,15 @@ func runLoad(ctx context.Context, args []string) error {
 		return err
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	n := int(*rate * duration.Seconds())
+	n := int(o.rate * o.duration.Seconds())
 	var wg sync.WaitGroup
 	var failed sync.Map
 	start := time.Now()
 	for i := range n {
-		time.Sleep(time.Until(start.Add(time.Duration(float64(i) / *rate * float64(time.Second)))))
+		time.Sleep(time.Until(start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))))
 		wg.Go(func() {
 			body := fmt.Sprintf(`{"type":"bench.floor","payload":{"i":%d,"sentAt":%d}}`, i, time.Now().UnixNano())
-			resp, err := client.Post(*url+"/events", "application/json", strings.NewReader(body))
+			resp, err := client.Post(o.url+"/events", "application/json", strings.NewReader(body))
 			if err != nil {
 				failed.Store(i, err.Error())
 				return
@@ -410,7 +410,7 @@ func runLoad(ctx context.Context, args []string) error {
 		cpu["total"] = total
 	}
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"rate": *rate, "sent": n, "failed": fails, "delivered": len(lat), "duplicates": dups,
+		"rate": o.rate, "sent": n, "failed": fails, "delivered": len(lat), "duplicates": dups,
 		"p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "cpu_us_per_event": cpu,
 	})
 }
