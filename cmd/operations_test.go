@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signalops/signalops/modules/auth/authtest"
+	"github.com/signalops/signalops/platform/background"
 	"github.com/signalops/signalops/platform/httpx"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/testdb"
@@ -97,6 +98,34 @@ func TestRiverUI(t *testing.T) {
 		rec = serveReq(router, "POST", RiverUIPath+"/api/jobs/cancel", `{"ids":["1"]}`,
 			"Authorization", auth, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
 		require.Equal(t, http.StatusForbidden, rec.Code)
+	})
+
+	// River UI's count caches (full-table counts of river_job every 10–30 s)
+	// run only while the UI is used: the states endpoint answers from a cold
+	// cache, a request starts them on a fresh handler, and they end with the
+	// loop (or riverUIIdle after the last request).
+	t.Run("CountCachesOnDemand", func(t *testing.T) {
+		t.Parallel()
+		sys := newTestSystem(t)
+		router := sys.router()
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth("operator", authtest.Options.AdminToken)
+		auth := req.Header.Get("Authorization")
+		initial := sys.riverUI.current.Load()
+
+		rec := serveReq(router, "GET", RiverUIPath+"/api/states", "", "Authorization", auth)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.Contains(t, rec.Body.String(), `"available"`)
+		require.Same(t, initial, sys.riverUI.current.Load(), "no loop runs: the caches were not started")
+
+		loop := background.Start(t.Context(), "river-ui-caches", sys.riverUI.use.Run)
+		defer loop.Stop()
+		rec = serveReq(router, "GET", RiverUIPath+"/api/states", "", "Authorization", auth)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.Eventually(t, func() bool { return sys.riverUI.current.Load() != initial }, 10*time.Second, 10*time.Millisecond,
+			"a request to the UI starts its caches on a fresh handler")
+		rec = serveReq(router, "GET", RiverUIPath+"/api/states", "", "Authorization", auth)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	})
 
 	t.Run("NotFoundWithoutAdminToken", func(t *testing.T) {

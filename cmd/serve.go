@@ -67,10 +67,8 @@ func (a *app) runSystem(run func(ctx context.Context, sys *system) error) func(*
 func runServe(ctx context.Context, sys *system) error {
 	sys.registerGauges()
 	if sys.riverUI != nil {
-		// Its background count caches stop with ctx.
-		if err := sys.riverUI.Start(ctx); err != nil {
-			return fmt.Errorf("start river ui: %w", err)
-		}
+		uiCaches := background.Start(ctx, "river-ui-caches", sys.riverUI.use.Run)
+		defer uiCaches.Stop()
 	}
 	srv := httpx.Server(sys.cfg.HTTP.Addr, sys.router())
 	if sys.pprof != nil {

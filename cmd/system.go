@@ -17,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
-	"riverqueue.com/riverui"
 
 	"github.com/signalops/signalops/cmd/console"
 	"github.com/signalops/signalops/config"
@@ -58,8 +57,8 @@ type system struct {
 	limiter *ratelimit.Limiter
 	metrics *metrics.Registry
 	console *console.Console
-	riverUI *riverui.Handler // nil without ADMIN_TOKEN
-	pprof   *httpx.Pprof     // nil without ADMIN_TOKEN
+	riverUI *riverUI     // nil without ADMIN_TOKEN
+	pprof   *httpx.Pprof // nil without ADMIN_TOKEN
 
 	migrationsCurrent atomic.Bool // sticky once seen: a running binary never un-migrates
 }
