@@ -54,6 +54,9 @@
 #   ROUNDS     rounds of the ingest step (3; SHORT: 1)
 #   TENANTS    tenants of the tenants step (64; SHORT: 4)
 #   E2E_RATES  events/s of the e2e step ("50 200"; SHORT: "50")
+#   E2E_RETAINED  completed jobs in river_job before each e2e rate (0): a
+#              day's worth at that rate is River's steady state
+#   E2E_FLOORS=0  leave out the two floors the e2e step measures
 #   DRAIN_EVENTS, DELIVER_EVENTS, EVAL_EVENTS  backlogs (50000, 20000, 50000)
 #   NOISY_BACKLOG (10000), NOISY_RATE (50), NOISY_FLOOD_CONCURRENCY (4: A's
 #              batch requests in flight), NOISY_FIRE=1: A's events fire a
@@ -452,14 +455,29 @@ measure_pipeline_floor() {
   echo "$r"
 }
 
+# retain N: N completed jobs in river_job, half event.process and half
+# notify.deliver, as River keeps them (CompletedJobRetentionPeriod, 24 h):
+# the steady state of a running system rather than an empty table.
+retain() {
+  [ "${1:-0}" -gt 0 ] || return 0
+  sql -c "INSERT INTO river_job (args, kind, max_attempts, queue, state, priority, scheduled_at, attempt, attempted_at, finalized_at, created_at)
+    SELECT '{}', CASE WHEN g % 2 = 0 THEN 'event.process' ELSE 'notify.deliver' END, 25,
+      CASE WHEN g % 2 = 0 THEN 'events' ELSE 'notify' END, 'completed', 1, t, 1, t, t, t
+    FROM generate_series(1, $1) g, LATERAL (SELECT now() - (g * interval '1 ms') * (86400000.0 / $1) AS t) x" \
+    -c "VACUUM ANALYZE river_job"
+}
+
 if want e2e; then
   for rate in $E2E_RATES; do
-    echo "== pgbench floor at $rate events/s: the least PostgreSQL does per delivered event, one client"
-    record e2e-floor "$(measure_floor "$rate")"
-    echo "== pipeline floor at $rate events/s: db/bench/floor, SignalOps' shape without its application work"
-    record e2e-pipeline-floor "$(measure_pipeline_floor "$rate")"
+    if [ "${E2E_FLOORS:-1}" = 1 ]; then
+      echo "== pgbench floor at $rate events/s: the least PostgreSQL does per delivered event, one client"
+      record e2e-floor "$(measure_floor "$rate")"
+      echo "== pipeline floor at $rate events/s: db/bench/floor, SignalOps' shape without its application work"
+      record e2e-pipeline-floor "$(measure_pipeline_floor "$rate")"
+    fi
     echo "== event -> signed webhook at $rate events/s, drained queue: latency and CPU per delivered event"
     settle
+    retain "${E2E_RETAINED:-0}"
     pgss_reset
     start_serve
     start_work
