@@ -158,3 +158,30 @@ func (c *cpuCost) format(unit string) string {
 func registerCgroups(c *cobra.Command, into *[]string) {
 	c.Flags().StringArrayVar(into, "cgroup", nil, "name=directory of a control group (cgroup v1 cpuacct or v2) whose CPU time to charge to the measured events; repeat per group (e.g. pg=…, serve=…, work=…)")
 }
+
+// MeasureCPU starts measuring the control groups of specs (--cgroup values,
+// name=dir) for a load tool outside this package (db/bench/floor), with the
+// meter bench's own modes use. The returned function reads them again and
+// gives the CPU charged since, in µs per unit for each group and "total"
+// (nil when there were no groups or no units).
+func MeasureCPU(specs []string) (func(units int64) (map[string]float64, error), error) {
+	m, err := parseCgroups(specs)
+	if err != nil {
+		return nil, err
+	}
+	before, err := cpuMeter(m).read()
+	if err != nil {
+		return nil, err
+	}
+	return func(units int64) (map[string]float64, error) {
+		after, err := cpuMeter(m).read()
+		if err != nil {
+			return nil, err
+		}
+		c := cpuMeter(m).cost(before, after, units)
+		if c == nil {
+			return nil, nil
+		}
+		return c.PerUnit, nil
+	}, nil
+}

@@ -25,8 +25,8 @@ func NewOnDemand(start func(ctx context.Context) error, idle time.Duration, logg
 	return &OnDemand{start: start, idle: idle, logger: logger, touch: make(chan struct{}, 1)}
 }
 
-// Touch marks the work as used now. It never blocks; before Run or after it
-// returned it does nothing.
+// Touch marks the work as used now. It never blocks; a Touch before Run
+// starts is seen when it does, one after Run returned is not.
 func (d *OnDemand) Touch() {
 	select {
 	case d.touch <- struct{}{}:

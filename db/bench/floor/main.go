@@ -30,11 +30,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +42,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/signalops/signalops/cmd/bench"
 	"github.com/signalops/signalops/platform/pg"
 	"github.com/signalops/signalops/platform/procs"
 	"github.com/signalops/signalops/platform/queue"
@@ -314,51 +314,20 @@ func (rc *receiver) count() int {
 	return len(rc.latencies)
 }
 
-// cgroupNS is the CPU time charged to a control group: cgroup v1 cpuacct
-// or v2 cpu.stat.
-func cgroupNS(dir string) (int64, error) {
-	if b, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage")); err == nil {
-		return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "cpu.stat"))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			return n * 1000, err
-		}
-	}
-	return 0, fmt.Errorf("%s: no usage_usec", dir)
-}
-
 func runLoad(ctx context.Context, o options) error {
 	rc := &receiver{seen: map[int]bool{}}
 	hookSrv := &http.Server{Addr: o.hookListen, Handler: rc, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hookSrv.ListenAndServe() }()
 	defer hookSrv.Close()
 
-	read := func() (map[string]int64, error) {
-		m := map[string]int64{}
-		for _, g := range o.groups {
-			name, dir, _ := strings.Cut(g, "=")
-			ns, err := cgroupNS(dir)
-			if err != nil {
-				return nil, err
-			}
-			m[name] = ns
-		}
-		return m, nil
-	}
-	c0, err := read()
+	cpuSince, err := bench.MeasureCPU(o.groups)
 	if err != nil {
 		return err
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	n := int(o.rate * o.duration.Seconds())
 	var wg sync.WaitGroup
-	var failed sync.Map
+	var failed atomic.Int64 // refused or unanswered events
 	start := time.Now()
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))))
@@ -366,26 +335,21 @@ func runLoad(ctx context.Context, o options) error {
 			body := fmt.Sprintf(`{"type":"bench.floor","payload":{"i":%d,"sentAt":%d}}`, i, time.Now().UnixNano())
 			resp, err := client.Post(o.url+"/events", "application/json", strings.NewReader(body))
 			if err != nil {
-				failed.Store(i, err.Error())
+				failed.Add(1)
 				return
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusAccepted {
-				failed.Store(i, resp.Status)
+				failed.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	fails := 0
-	failed.Range(func(_, _ any) bool { fails++; return true })
+	fails := int(failed.Load())
 	deadline := time.Now().Add(30 * time.Second)
 	for rc.count() < n-fails && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
-	}
-	c1, err := read()
-	if err != nil {
-		return err
 	}
 	rc.mu.Lock()
 	lat := slices.Clone(rc.latencies)
@@ -398,16 +362,9 @@ func runLoad(ctx context.Context, o options) error {
 		}
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1e3
 	}
-	cpu := map[string]float64{}
-	var total float64
-	for name, v := range c1 {
-		if len(lat) > 0 {
-			cpu[name] = float64(v-c0[name]) / 1e3 / float64(len(lat))
-			total += cpu[name]
-		}
-	}
-	if len(cpu) > 0 {
-		cpu["total"] = total
+	cpu, err := cpuSince(int64(len(lat)))
+	if err != nil {
+		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"rate": o.rate, "sent": n, "failed": fails, "delivered": len(lat), "duplicates": dups,
